@@ -1,0 +1,123 @@
+"""tapegrad: a small, fast deep-learning library with PyTorch's API.
+
+    import tapegrad as torch
+    x = torch.randn(64, 3, requires_grad=True)
+"""
+from __future__ import annotations
+
+from . import _C
+from .dtypes import (  # noqa: F401
+    bool_ as bool, device, double, dtype, float, float32, float64, get_default_dtype, int64, long,
+)
+from .size import Size  # noqa: F401
+from .tensor import Tensor  # noqa: F401
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from . import autograd  # noqa: F401
+from .creation import (  # noqa: F401
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
+    ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
+)
+from .random import Generator, default_generator, initial_seed, manual_seed, seed  # noqa: F401
+from .random import get_rng_state, set_rng_state  # noqa: F401
+from .ops.elementwise import (  # noqa: F401
+    abs, add, ceil, clamp, clip, cos, div, exp, expm1, floor, floor_divide, isfinite, isinf, isnan,
+    log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mul, neg, pow,
+    reciprocal, remainder, round, rsqrt, sign, sin, sqrt, square, sub, trunc, where,
+)
+from .ops.elementwise import compare as _compare
+from .ops.activations import relu, sigmoid, tanh  # noqa: F401
+from .ops.reduce import (  # noqa: F401
+    all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var,
+)
+from .ops.matmul import matmul  # noqa: F401
+from .ops.shape import (  # noqa: F401
+    broadcast_to, cat, chunk, concat, flatten, movedim, narrow, permute, reshape, split, squeeze,
+    stack, t, transpose, unbind, unsqueeze,
+)
+from .ops.index import index_select, nonzero  # noqa: F401
+from .ops.softmax import log_softmax, softmax  # noqa: F401
+from . import nn  # noqa: F401
+
+__version__ = "0.1.0"
+
+mm = matmul
+subtract = sub
+multiply = mul
+divide = div
+negative = neg
+
+
+def eq(a, b):
+    return _compare("eq", a, b)
+
+
+def ne(a, b):
+    return _compare("ne", a, b)
+
+
+def lt(a, b):
+    return _compare("lt", a, b)
+
+
+def le(a, b):
+    return _compare("le", a, b)
+
+
+def gt(a, b):
+    return _compare("gt", a, b)
+
+
+def ge(a, b):
+    return _compare("ge", a, b)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()
+
+
+def clone(x: Tensor) -> Tensor:
+    return x.clone()
+
+
+def get_num_threads() -> int:
+    """Threads the CPU kernels use (default: the cores this process may run on)."""
+    return _C.cpu.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    _C.cpu.set_num_threads(int(n))
+
+
+def show_config() -> str:
+    """The build: version, compiler and flags, SIMD level chosen at run time, threads, CUDA."""
+    info = _C.cpu.build_info()
+    lines = [
+        f"tapegrad {__version__}",
+        f"  compiler: {info['compiler']} (C++{info['cxx_standard']}, {info['build_type']})",
+        f"  flags: {info['cxx_flags']}",
+        f"  CPU kernels: {info['simd']} (chosen at run time)",
+        f"  threads: {get_num_threads()}",
+        f"  CUDA: {'yes' if info['cuda'] else 'no'}",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+class _Cuda:
+    """tapegrad.cuda in a CPU-only build: nothing is available."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+    @staticmethod
+    def device_count() -> int:
+        return 0
+
+
+cuda = _Cuda()

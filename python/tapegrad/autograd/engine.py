@@ -1,0 +1,117 @@
+"""The backward pass: an iterative topological walk of the graph from the roots.
+
+Dependencies are counted first (how many edges from nodes in this graph reach each node), then
+nodes run once all their incoming gradients have arrived (Kahn's algorithm), so depth is limited
+only by memory, never by Python's recursion limit.
+"""
+from __future__ import annotations
+
+from .function import Function
+from ..backend import for_array
+
+
+def _add(a, b):
+    return for_array(a).binary("add", a, b)
+
+
+def _check_grad(node, i, g, expected_shape):
+    if g.shape != tuple(expected_shape):
+        raise RuntimeError(
+            f"Function {node.name()} returned an invalid gradient at index {i} - got shape "
+            f"{g.shape} but expected shape {tuple(expected_shape)}"
+        )
+
+
+def run_backward(roots, retain_graph: bool, capture=None):
+    """Propagate gradients from `roots`, a list of (edge, grad array) where an edge is a node
+    (Function) or a leaf Tensor.
+
+    With `capture` None, gradients reaching leaf tensors accumulate into their ``.grad``.
+    Otherwise `capture` maps id(tensor) -> None for the inputs of ``autograd.grad``; their
+    gradients are collected there and no ``.grad`` is touched.
+    """
+    from ..tensor import Tensor
+
+    deps: dict = {}
+    stack = [e for e, _ in roots if isinstance(e, Function)]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for e in node.next_edges:
+            if isinstance(e, Function):
+                deps[e] = deps.get(e, 0) + 1
+                if e not in seen:
+                    seen.add(e)
+                    stack.append(e)
+
+    # Non-leaf tensors whose gradient is wanted by autograd.grad, by the node that made them.
+    capture_nodes = {}
+    if capture is not None:
+        for t in capture.values():
+            if t.grad_fn is not None:
+                capture_nodes[t.grad_fn] = t
+    captured = {}
+
+    pending: dict = {}
+    for edge, g in roots:
+        if isinstance(edge, Function):
+            pending[edge] = _add(pending[edge], g) if edge in pending else g
+        else:
+            _deliver_leaf(edge, g, capture, captured)
+    ready = [n for n in pending if deps.get(n, 0) == 0]
+
+    while ready:
+        node = ready.pop()
+        g = pending.pop(node, None)
+        grads = ()
+        if g is not None:
+            if node in capture_nodes:
+                t = capture_nodes[node]
+                captured[id(t)] = _add(captured[id(t)], g) if id(t) in captured else g
+            if node._retained is not None:
+                t = node._retained()
+                if t is not None:
+                    _accumulate_grad(t, g)
+            grads = node.backward(g)
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            if not retain_graph:
+                node.release()
+        for i, e in enumerate(node.next_edges):
+            if e is None:
+                continue
+            gi = grads[i] if i < len(grads) else None
+            if isinstance(e, Function):
+                if gi is not None:
+                    pending[e] = _add(pending[e], gi) if e in pending else gi
+                deps[e] -= 1
+                if deps[e] == 0:
+                    ready.append(e)
+            elif gi is not None:
+                _check_grad(node, i, gi, e.shape)
+                _deliver_leaf(e, gi, capture, captured)
+    return captured
+
+
+def _deliver_leaf(t, g, capture, captured):
+    if capture is None:
+        _accumulate_grad(t, g)
+    elif id(t) in capture:
+        captured[id(t)] = _add(captured[id(t)], g) if id(t) in captured else g
+
+
+def _accumulate_grad(t, g):
+    """t.grad += g, in place once t owns a gradient buffer (as PyTorch accumulates)."""
+    from ..tensor import Tensor
+
+    be = for_array(g)
+    if t._grad is None:
+        # Always a fresh buffer: g may be shared with other gradients (add hands its incoming
+        # gradient to both operands), and later in-place updates of .grad must not leak.
+        t._grad = Tensor._wrap(be.astype(g, t._data.dtype))
+    else:
+        buf = t._grad._data
+        if g.dtype != buf.dtype:
+            g = be.astype(g, buf.dtype)
+        be.binary("add", buf, g, out=buf)
+        t._grad._version[0] += 1

@@ -1,0 +1,113 @@
+"""Function: one differentiable op, forward and backward side by side.
+
+A subclass implements ``forward(self, *arrays, **options) -> array`` and
+``backward(self, grad) -> grad or tuple of grads`` on backend arrays (not Tensors); the instance
+created by ``apply`` is the graph node (the tensor's ``grad_fn``, PyTorch's ``ctx``).
+``backward`` returns one gradient per Tensor argument of ``apply``, in order, or None for an
+argument that needs none (``self.needs_input_grad`` says which are wanted).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .grad_mode import is_grad_enabled
+
+
+class Function:
+    # Class attribute: True for ops whose output may share memory with their first input
+    # (reshape, transpose, slicing, ...); such outputs share the input's version counter.
+    is_view = False
+
+    next_edges: tuple = ()
+    needs_input_grad: tuple = ()
+    _saved: tuple | None = ()
+    _saved_versions: tuple = ()
+    _retained = None
+    _released = False
+
+    # --- writing an op ------------------------------------------------------------------
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def save_for_backward(self, *arrays) -> None:
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._released:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (or directly access saved "
+                f"tensors of {self.name()} after they have already been freed). Saved "
+                "intermediate values of the graph are freed when you call .backward() or "
+                "autograd.grad(). Specify retain_graph=True if you need to backward through "
+                "the graph a second time."
+            )
+        for box, version in self._saved_versions:
+            if box[0] != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by "
+                    f"an inplace operation: it is at version {box[0]}, expected version {version} "
+                    f"(saved by {self.name()})."
+                )
+        return self._saved
+
+    # --- graph plumbing -----------------------------------------------------------------
+    @classmethod
+    def name(cls) -> str:
+        return f"{cls.__name__}Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((e, 0) for e in self.next_edges)
+
+    def release(self) -> None:
+        """Free what forward saved; a later backward through this node raises."""
+        if self._saved:
+            self._saved = None
+            self._released = True
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor
+
+        node = cls()
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        recording = is_grad_enabled() and any(t._requires_grad for t in tensors)
+        # Known before forward, so forward saves only what the wanted gradients need.
+        node.needs_input_grad = tuple(t._requires_grad and recording for t in tensors)
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+        out = node.forward(*arrays, **kwargs)
+        result = Tensor._wrap(out)
+        if cls.is_view and tensors and np.may_share_memory(out, arrays[0]):
+            base = tensors[0]
+            result._version = base._version
+            result._base = base if base._base is None else base._base
+        if not recording:
+            return result
+        node.next_edges = tuple(
+            (t.grad_fn if t.grad_fn is not None else t) if t._requires_grad else None for t in tensors
+        )
+        if node._saved:
+            node._saved_versions = _versions_of(node._saved, tensors, result)
+        result._requires_grad = True
+        result.grad_fn = node
+        return result
+
+
+def _versions_of(saved, tensors, result):
+    """(version box, version now) for every saved array that is a tensor's data."""
+    found = []
+    for arr in saved:
+        if arr is None:
+            continue
+        for t in (*tensors, result):
+            if t._data is arr:
+                found.append((t._version, t._version[0]))
+                break
+    return tuple(found)

@@ -1,0 +1,130 @@
+"""dtype and device objects with PyTorch's names (tapegrad.float32, tapegrad.device("cpu"))."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+
+class dtype:
+    __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
+
+    def __init__(self, name: str, np_dtype, is_floating_point: bool, rank: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = is_floating_point
+        self.itemsize = self.np.itemsize
+        self._rank = rank  # type-promotion order: bool < int64 < float32 < float64
+
+    def __repr__(self):
+        return f"tapegrad.{self.name}"
+
+    def __reduce__(self):
+        return (_dtype_from_name, (self.name,))
+
+
+float32 = dtype("float32", np.float32, True, 2)
+float64 = dtype("float64", np.float64, True, 3)
+int64 = dtype("int64", np.int64, False, 1)
+bool_ = dtype("bool", np.bool_, False, 0)
+# PyTorch's aliases
+float = float32  # noqa: A001
+double = float64
+long = int64
+
+_ALL = (float32, float64, int64, bool_)
+_BY_NP = {d.np: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+
+
+def _dtype_from_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+def get_default_dtype() -> dtype:
+    return float32
+
+
+def to_dtype(d) -> dtype:
+    """A tapegrad dtype from a tapegrad dtype, numpy dtype/type, or name; TypeError otherwise."""
+    if isinstance(d, dtype):
+        return d
+    if d is None:
+        return float32
+    if d is bool:
+        return bool_
+    if d is int:
+        return int64
+    if d is builtins.float:
+        return float32
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    try:
+        npd = np.dtype(d)
+    except TypeError:
+        raise TypeError(f"unsupported dtype {d!r}; expected one of float32, float64, int64, bool") from None
+    return from_numpy_dtype(npd)
+
+
+def from_numpy_dtype(npd) -> dtype:
+    """The tapegrad dtype holding values of numpy dtype `npd` (smaller ints widen to int64)."""
+    npd = np.dtype(npd)
+    found = _BY_NP.get(npd)
+    if found is not None:
+        return found
+    if npd.kind in "iu":
+        return int64
+    if npd.kind == "f":
+        return float32 if npd.itemsize <= 4 else float64
+    raise TypeError(f"unsupported dtype {npd}; expected one of float32, float64, int64, bool")
+
+
+def promote(a: dtype, b: dtype) -> dtype:
+    return a if a._rank >= b._rank else b
+
+
+class device:
+    """A device: 'cpu' (and 'cuda[:i]' once the CUDA backend is built)."""
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec, index=None):
+        if isinstance(spec, device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, idx = spec.partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise RuntimeError(f"device: expected one of cpu, cuda device type at start of device string: {spec}")
+        self.type = kind
+        self.index = int(idx) if idx else index
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and self.type == other.type and (self.index or 0) == (other.index or 0)
+
+    def __hash__(self):
+        return hash((self.type, self.index or 0))
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+cpu = device("cpu")
+
+
+def to_device(d) -> device:
+    """Resolve a device argument; only the CPU exists in this build."""
+    if d is None:
+        return cpu
+    dev = d if isinstance(d, device) else device(d)
+    if dev.type != "cpu":
+        raise RuntimeError(
+            f"device '{dev}' is not available: this tapegrad build has no CUDA backend "
+            "(tapegrad.cuda.is_available() is False)"
+        )
+    return cpu

@@ -1,0 +1,2 @@
+"""Ops, one module per kernel family (mirroring csrc/cpu): each op is one Function subclass
+(forward and backward together) plus a snake_case function."""

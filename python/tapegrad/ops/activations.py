@@ -1,0 +1,75 @@
+"""Activations (kernels: csrc/cpu/activations.cpp): each forward and its backward are one
+kernel call. sigmoid and tanh save their output (their derivative is a function of it); the
+others save their input."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..backend import for_array
+from .elementwise import _float_input
+
+
+class Activation(Function):
+    kind = ""
+    saves_output = False
+
+    def forward(self, x, p0=0.0, p1=0.0):
+        y = for_array(x).activation(self.kind, x, p0, p1)
+        self.params = (p0, p1)
+        self.save_for_backward(y if self.saves_output else x)
+        return y
+
+    def backward(self, g):
+        (saved,) = self.saved_tensors
+        return for_array(g).activation_backward(self.kind, g, saved, *self.params)
+
+
+def _activation(name: str, kind: str, saves_output: bool = False):
+    """An Activation subclass; `name` gives its grad_fn name (ReluBackward0)."""
+    return type(name, (Activation,), {"kind": kind, "saves_output": saves_output})
+
+
+Relu = _activation("Relu", "relu")
+Sigmoid = _activation("Sigmoid", "sigmoid", saves_output=True)
+Tanh = _activation("Tanh", "tanh", saves_output=True)
+LeakyRelu = _activation("LeakyRelu", "leaky_relu")
+Elu = _activation("Elu", "elu")
+Gelu = _activation("Gelu", "gelu")
+GeluTanh = _activation("Gelu", "gelu_tanh")
+Softplus = _activation("Softplus", "softplus")
+Silu = _activation("Silu", "silu")
+
+
+def relu(x):
+    return Relu.apply(_float_input(x, "relu"))
+
+
+def sigmoid(x):
+    return Sigmoid.apply(_float_input(x, "sigmoid"))
+
+
+def tanh(x):
+    return Tanh.apply(_float_input(x, "tanh"))
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    return LeakyRelu.apply(_float_input(x, "leaky_relu"), float(negative_slope))
+
+
+def elu(x, alpha: float = 1.0):
+    return Elu.apply(_float_input(x, "elu"), float(alpha))
+
+
+def gelu(x, approximate: str = "none"):
+    if approximate == "none":
+        return Gelu.apply(_float_input(x, "gelu"))
+    if approximate == "tanh":
+        return GeluTanh.apply(_float_input(x, "gelu"))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+    return Softplus.apply(_float_input(x, "softplus"), float(beta), float(threshold))
+
+
+def silu(x):
+    return Silu.apply(_float_input(x, "silu"))

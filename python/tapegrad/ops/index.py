@@ -1,0 +1,180 @@
+"""Indexing (kernels: csrc/cpu/index.cpp): basic keys (ints, slices, None, Ellipsis) give views;
+advanced keys (integer / boolean index tensors, lists) gather through C-order flat positions,
+and their backward scatter-adds into those positions. __setitem__ is an in-place write."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ..backend import for_array
+from ..tensor import Tensor
+
+
+def _key_item(k):
+    """One key component as something numpy indexing understands; (item, is_advanced)."""
+    if isinstance(k, Tensor):
+        if k.dtype.is_floating_point:
+            raise IndexError(f"tensors used as indices must be long or bool tensors, got {k.dtype.name}")
+        a = for_array(k._data).to_numpy(k._data)
+        if a.ndim == 0 and a.dtype != np.bool_:
+            return int(a), False
+        return a, True
+    if isinstance(k, (bool, np.bool_)):
+        return np.array(k), True
+    if isinstance(k, (int, np.integer)):
+        return int(k), False
+    if k is None or k is Ellipsis:
+        return k, False
+    if isinstance(k, slice):
+        parts = [None if v is None else _as_index(v) for v in (k.start, k.stop, k.step)]
+        if parts[2] is not None and parts[2] <= 0:
+            raise ValueError(f"slice step must be positive, got {parts[2]}")
+        return slice(*parts), False
+    if isinstance(k, (list, np.ndarray)):
+        a = np.asarray([_as_index(v) if isinstance(v, Tensor) else v for v in k] if isinstance(k, list) else k)
+        if a.dtype.kind == "f" or (a.size and a.dtype.kind not in "iub"):
+            raise IndexError(f"index arrays must hold integers or bools, got dtype {a.dtype}")
+        return a.astype(np.int64) if a.dtype.kind in "iu" or a.size == 0 else a, True
+    raise IndexError(
+        f"only integers, slices, None, Ellipsis, and integer or boolean tensors are valid indices (got {type(k).__name__})"
+    )
+
+
+def _as_index(v) -> int:
+    try:
+        return v.__index__()
+    except AttributeError:
+        raise TypeError(f"slice indices must be integers or None, got {type(v).__name__}") from None
+
+
+def normalize_key(key):
+    """(numpy key tuple, whether any component is advanced)."""
+    items = key if isinstance(key, tuple) else (key,)
+    out, advanced = [], False
+    for k in items:
+        item, adv = _key_item(k)
+        out.append(item)
+        advanced |= adv
+    return tuple(out), advanced
+
+
+class BasicIndex(Function):
+    is_view = True
+
+    def forward(self, x, key):
+        self.shape, self.dtype, self.key = x.shape, x.dtype, key
+        return for_array(x).view_index(x, key)
+
+    def backward(self, g):
+        be = for_array(g)
+        gx = be.zeros(self.shape, self.dtype)
+        be.copy_(g, be.view_index(gx, self.key))
+        return gx
+
+
+def _positions(be, shape, key):
+    """C-order flat positions of x[key] in x (numpy does the index bookkeeping and raises
+    IndexError for out-of-range indices)."""
+    n = 1
+    for s in shape:
+        n *= s
+    flat = be.reshape(be.arange(0, n, 1, np.int64), shape)
+    return np.asarray(flat[key])
+
+
+class AdvancedIndex(Function):
+    def forward(self, x, key):
+        be = for_array(x)
+        self.shape, self.dtype = x.shape, x.dtype
+        self.positions = _positions(be, x.shape, key)
+        return be.take(x, self.positions)
+
+    def backward(self, g):
+        be = for_array(g)
+        n = 1
+        for s in self.shape:
+            n *= s
+        gx = be.zeros((n,), self.dtype)
+        be.put_add_(gx, self.positions, g)
+        return be.reshape(gx, self.shape)
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    nkey, advanced = normalize_key(key)
+    try:
+        if advanced:
+            return AdvancedIndex.apply(x, nkey)
+        return BasicIndex.apply(x, nkey)
+    except IndexError as e:
+        raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
+
+
+class IndexPut(Function):
+    """x[key] = value written into x's buffer; x's gradient is zero where it was overwritten."""
+
+    def forward(self, x, value, key, advanced):
+        be = for_array(x)
+        self.key, self.advanced, self.value_shape = key, advanced, value.shape
+        if advanced:
+            pos = _positions(be, x.shape, key)
+            self.positions = pos
+            flat = be.reshape(x, (-1,))
+            vals = be.broadcast_to(value, pos.shape)
+            # numpy's assignment: plain data movement, the last duplicate wins
+            flat[pos] = vals
+        else:
+            be.copy_(value, be.view_index(x, key))
+        return x
+
+    def backward(self, g):
+        be = for_array(g)
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = be.astype(g, g.dtype)
+            if self.advanced:
+                be.reshape(gx, (-1,))[self.positions] = 0
+            else:
+                be.fill_(be.view_index(gx, self.key), 0)
+        if self.needs_input_grad[1]:
+            part = be.take(g, self.positions) if self.advanced else be.view_index(g, self.key)
+            gv = be.sum_to_shape(part, self.value_shape)
+        return gx, gv
+
+
+def setitem(x: Tensor, key, value) -> None:
+    from .elementwise import as_operand
+
+    nkey, advanced = normalize_key(key)
+    value = as_operand(value, x.dtype, "setitem")
+    tracked = x._check_inplace("setitem", value)
+    if not x.is_contiguous() and advanced:
+        raise RuntimeError("setitem: advanced-index assignment needs a contiguous tensor; call .contiguous() first")
+    try:
+        if tracked:
+            result = IndexPut.apply(x, value, nkey, advanced)
+        else:
+            from ..autograd.grad_mode import no_grad
+
+            with no_grad():
+                result = IndexPut.apply(x, value, nkey, advanced)
+    except ValueError as e:
+        raise RuntimeError(
+            f"setitem: value of shape {tuple(value.shape)} cannot be assigned to a region of a tensor "
+            f"of shape {tuple(x.shape)}: {e}"
+        ) from None
+    x._become(result)
+
+
+def nonzero(x: Tensor, as_tuple: bool = False):
+    idx = np.nonzero(for_array(x._data).to_numpy(x._data))
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
+    return Tensor._wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    if index.dtype is not _dt.int64 or index.ndim > 1:
+        raise IndexError(f"index_select(): index must be a 1-D int64 tensor, got {index.dtype.name} of shape {tuple(index.shape)}")
+    d = x._dim(dim) if x.ndim else 0
+    return getitem(x, (slice(None),) * d + (index,))

@@ -1,0 +1,284 @@
+"""Reductions (kernels: csrc/cpu/reduce.cpp): sum, prod, max/min (values and indices), amax,
+amin, argmax, argmin, all, any; mean, var, std and logsumexp are composites of these."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ..backend import for_array
+from ..tensor import Tensor
+from . import elementwise as ew
+
+max_result = namedtuple("max", ["values", "indices"])
+min_result = namedtuple("min", ["values", "indices"])
+
+
+def normalize_dims(x: Tensor, dim) -> tuple:
+    """`dim` (None, int, or a sequence of ints) as a sorted tuple of distinct non-negative axes."""
+    if dim is None:
+        return tuple(range(x.ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if x.ndim == 0:
+        for d in dims:
+            x._dim(d)
+        return ()
+    axes = tuple(sorted({x._dim(d) for d in dims}))
+    if len(axes) != len(dims):
+        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
+    return axes
+
+
+def _keep_shape(shape, axes):
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _reduced_shape(shape, axes, keepdim):
+    if keepdim:
+        return _keep_shape(shape, axes)
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _numel_over(shape, axes) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _expand_back(g, shape, axes):
+    """A gradient of a reduced result, broadcast (stride 0, no copy) over the input's shape."""
+    be = for_array(g)
+    return be.broadcast_to(be.reshape(g, _keep_shape(shape, axes)), shape)
+
+
+class Sum(Function):
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes = x.shape, axes
+        return for_array(x).reduce("sum", x, axes, keepdim)
+
+    def backward(self, g):
+        return _expand_back(g, self.shape, self.axes)
+
+
+def sum(x, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - PyTorch's name
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    elif not x.dtype.is_floating_point and x.dtype is not _dt.int64:
+        x = ew.cast(x, _dt.int64)
+    return Sum.apply(x, normalize_dims(x, dim), bool(keepdim))
+
+
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {x.dtype.name}"
+        )
+    axes = normalize_dims(x, dim)
+    n = _numel_over(x.shape, axes)
+    return ew.div(Sum.apply(x, axes, bool(keepdim)), float(n) if n else float("nan"))
+
+
+class Prod(Function):
+    def forward(self, x, axes, keepdim):
+        out = for_array(x).reduce("prod", x, axes, keepdim=True)
+        self.save_for_backward(x, out)
+        self.axes = axes
+        return out if keepdim else for_array(x).reshape(out, _reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        # d prod / d x_i = product of the others: prod / x_i where x_i != 0; at a zero it is the
+        # product of the non-zeros if it is the group's only zero, else 0.
+        x, out = self.saved_tensors
+        be = for_array(g)
+        g = be.reshape(g, out.shape)
+        zero, one = be.scalar(0, x.dtype), be.scalar(1, x.dtype)
+        is_zero = be.compare("eq", x, zero)
+        nonzero_prod = be.reduce("prod", be.where(is_zero, one, x), self.axes, keepdim=True)
+        zeros_in_group = be.reduce("sum", be.astype(is_zero, x.dtype), self.axes, keepdim=True)
+        only_zero = be.binary("logical_and", is_zero, be.compare("eq", zeros_in_group, one))
+        safe_x = be.where(is_zero, one, x)
+        others = be.where(only_zero, be.broadcast_to(nonzero_prod, x.shape),
+                          be.where(is_zero, zero, be.binary("div", out, safe_x)))
+        return be.binary("mul", others, g)
+
+
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    elif not x.dtype.is_floating_point and x.dtype is not _dt.int64:
+        x = ew.cast(x, _dt.int64)
+    return Prod.apply(x, normalize_dims(x, dim), bool(keepdim))
+
+
+def _check_nonempty(x: Tensor, axes, op: str):
+    if _numel_over(x.shape, axes) == 0:
+        raise RuntimeError(
+            f"{op}(): cannot reduce over an empty set of elements (input shape {tuple(x.shape)}, "
+            f"dims {axes}); specify a non-empty dim"
+        )
+
+
+class Amax(Function):
+    """amax/amin: the gradient is shared evenly among the elements equal to the extreme."""
+    op = "max"
+
+    def forward(self, x, axes, keepdim):
+        be = for_array(x)
+        out = be.reduce(self.op, x, axes, keepdim=True)
+        self.save_for_backward(x, out)
+        self.axes = axes
+        return out if keepdim else be.reshape(out, _reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        be = for_array(g)
+        mask = be.compare("eq", x, out)
+        count = be.reduce("sum", be.astype(mask, x.dtype), self.axes, keepdim=True)
+        share = be.binary("div", be.reshape(g, out.shape), count)
+        return be.where(mask, share, be.scalar(0, x.dtype))
+
+
+class Amin(Amax):
+    op = "min"
+
+
+def _amax_like(cls, x, dim, keepdim, op):
+    if x.dtype is _dt.bool_:
+        x = ew.cast(x, _dt.int64)
+    axes = normalize_dims(x, dim)
+    _check_nonempty(x, axes, op)
+    return cls.apply(x, axes, bool(keepdim))
+
+
+def amax(x, dim=(), keepdim=False):
+    return _amax_like(Amax, x, None if dim == () else dim, keepdim, "amax")
+
+
+def amin(x, dim=(), keepdim=False):
+    return _amax_like(Amin, x, None if dim == () else dim, keepdim, "amin")
+
+
+class MaxDim(Function):
+    """max/min along one dim: the gradient goes to the element at the returned index."""
+
+    def forward(self, x, idx, dim, keepdim, op):
+        be = for_array(x)
+        self.shape, self.dim, self.idx = x.shape, dim, idx
+        values = be.reduce(op, x, (dim,), keepdim=True)
+        return values if keepdim else be.reshape(values, _reduced_shape(x.shape, (dim,), False))
+
+    def backward(self, g):
+        be = for_array(g)
+        n = self.shape[self.dim]
+        pos = be.reshape(be.arange(0, n, 1, self.idx.dtype),
+                         tuple(n if i == self.dim else 1 for i in range(len(self.shape))))
+        hit = be.compare("eq", pos, self.idx)
+        g = be.reshape(g, self.idx.shape)
+        return None if not self.needs_input_grad[0] else be.where(
+            hit, g, be.scalar(0, g.dtype))
+
+
+def _max_min(x, dim, keepdim, op, result_cls, other):
+    if other is not None:
+        return (ew.maximum if op == "max" else ew.minimum)(x, other)
+    if isinstance(dim, Tensor):
+        return (ew.maximum if op == "max" else ew.minimum)(x, dim)
+    if dim is None:
+        return _amax_like(Amax if op == "max" else Amin, x, None, False, op)
+    if x.dtype is _dt.bool_:
+        x = ew.cast(x, _dt.int64)
+    d = x._dim(dim)
+    axes = (d,) if x.ndim else ()
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; input shape {tuple(x.shape)}")
+    be = for_array(x._data)
+    idx = be.reduce("arg" + op, x._data, axes, keepdim=True)
+    values = MaxDim.apply(x, idx, d if x.ndim else 0, bool(keepdim), op) if x.ndim else x.clone()
+    indices = idx if keepdim else be.reshape(idx, _reduced_shape(x.shape, axes, False))
+    return result_cls(values, Tensor._wrap(indices))
+
+
+def max(x, dim=None, keepdim=False, *, other=None):  # noqa: A001 - PyTorch's name
+    return _max_min(x, dim, keepdim, "max", max_result, other)
+
+
+def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001 - PyTorch's name
+    return _max_min(x, dim, keepdim, "min", min_result, other)
+
+
+def _arg(x, dim, keepdim, op):
+    if x.dtype is _dt.bool_:
+        x = ew.cast(x, _dt.int64)
+    be = for_array(x._data)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        flat = be.reshape(x._data, (-1,))
+        out = be.reduce(op, flat, (0,))
+        if keepdim:
+            out = be.reshape(out, (1,) * x.ndim)
+        return Tensor._wrap(out)
+    axes = normalize_dims(x, dim)
+    if axes and x.shape[axes[0]] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; input shape {tuple(x.shape)}")
+    return Tensor._wrap(be.reduce(op, x._data, axes, keepdim))
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg(x, dim, keepdim, "argmax")
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _arg(x, dim, keepdim, "argmin")
+
+
+def _logic(x, dim, keepdim, op):
+    x = ew.cast(x, _dt.bool_)
+    return Tensor._wrap(for_array(x._data).reduce(op, x._data, normalize_dims(x, dim), keepdim))
+
+
+def all(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
+    return _logic(x, dim, keepdim, "all")
+
+
+def any(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
+    return _logic(x, dim, keepdim, "any")
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):  # var(x, unbiased)
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    elif unbiased is not None:
+        raise ValueError("var: pass either 'unbiased' or 'correction', not both")
+    x = ew._float_input(x, "var")
+    axes = normalize_dims(x, dim)
+    n = _numel_over(x.shape, axes)
+    centered = ew.sub(x, mean(x, axes, keepdim=True))
+    total = sum(ew.mul(centered, centered), axes, keepdim)
+    denom = n - correction
+    return ew.div(total, float(denom) if denom > 0 else 0.0)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def logsumexp(x, dim, keepdim=False):
+    x = ew._float_input(x, "logsumexp")
+    axes = normalize_dims(x, dim)
+    # Shift by the (constant) maximum; infinite maxima are left unshifted so that all -inf
+    # gives -inf and +inf gives +inf instead of nan.
+    m = amax(x.detach(), axes, keepdim=True) if x.numel() else ew.as_operand(0.0, x.dtype, "logsumexp")
+    m = ew.where(ew.isinf(m), ew.as_operand(0.0, x.dtype, "logsumexp"), m)
+    out = ew.add(ew.log(sum(ew.exp(ew.sub(x, m)), axes, keepdim=True)), m)
+    if not keepdim:
+        from .shape import reshape
+
+        out = reshape(out, _reduced_shape(x.shape, axes, False))
+    return out

@@ -1,0 +1,317 @@
+"""Shape ops: reshape/view, permute/transpose, expand, squeeze/unsqueeze, cat/stack, split/chunk,
+contiguous/clone. Views change metadata only (backend views); the copies that cat, contiguous
+and clone need go through the copy kernel (csrc/cpu/index.cpp)."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..backend import for_array
+from ..tensor import Tensor
+
+
+def _shape_arg(shape) -> tuple:
+    """Accept f(2, 3), f((2, 3)) and f([2, 3]), as PyTorch does."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        return tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
+
+
+def infer_shape(shape: tuple, numel: int, op: str, in_shape) -> tuple:
+    """Resolve one -1 in `shape`; a RuntimeError naming both shapes if it cannot fit."""
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    if len(unknown) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred, got shape {list(shape)}")
+    if any(s < -1 for s in shape):
+        raise RuntimeError(f"{op}: invalid shape dimension in {list(shape)}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if unknown:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op}: shape {list(shape)} is invalid for input of shape {tuple(in_shape)} (size {numel})")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise RuntimeError(f"{op}: shape {list(shape)} is invalid for input of shape {tuple(in_shape)} (size {numel})")
+    return shape
+
+
+class Reshape(Function):
+    is_view = True
+
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        return for_array(x).reshape(x, shape)
+
+    def backward(self, g):
+        return for_array(g).reshape(g, self.in_shape)
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    shape = infer_shape(_shape_arg(shape), x.numel(), "reshape", x.shape)
+    return Reshape.apply(x, shape)
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    shape = infer_shape(_shape_arg(shape), x.numel(), "view", x.shape)
+    if not for_array(x._data).can_view(x._data, shape):
+        raise RuntimeError(
+            f"view size is not compatible with input tensor's size and stride (shape "
+            f"{tuple(x.shape)}, strides {x.stride()} -> {shape}); use .reshape(...) instead."
+        )
+    return Reshape.apply(x, shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = x._dim(start_dim), x._dim(end_dim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    n = 1
+    for d in x.shape[s:e + 1]:
+        n *= d
+    return reshape(x, tuple(x.shape[:s]) + (n,) + tuple(x.shape[e + 1:]))
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    d = x._dim(dim)
+    sizes = infer_shape(tuple(sizes), x.shape[d], "unflatten", x.shape)
+    return reshape(x, tuple(x.shape[:d]) + sizes + tuple(x.shape[d + 1:]))
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        dims = {x._dim(d) for d in ((dim,) if isinstance(dim, int) else dim)}
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return x if shape == tuple(x.shape) else Reshape.apply(x, shape)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = x._dim(dim, x.ndim + 1)
+    shape = tuple(x.shape)
+    return Reshape.apply(x, shape[:d] + (1,) + shape[d:])
+
+
+class Permute(Function):
+    is_view = True
+
+    def forward(self, x, dims):
+        self.inverse = tuple(sorted(range(len(dims)), key=lambda i: dims[i]))
+        return for_array(x).permute(x, dims)
+
+    def backward(self, g):
+        return for_array(g).permute(g, self.inverse)
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise RuntimeError(
+            f"permute: number of dims {len(dims)} does not match the tensor's {x.ndim} (shape {tuple(x.shape)})"
+        )
+    norm = tuple(x._dim(d) for d in dims)
+    if len(set(norm)) != len(norm):
+        raise RuntimeError(f"permute: repeated dim in {list(dims)}")
+    return Permute.apply(x, norm)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    if x.ndim == 0:
+        x._dim(dim0), x._dim(dim1)
+        return x
+    dims = list(range(x.ndim))
+    a, b = x._dim(dim0), x._dim(dim1)
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(x, tuple(dims))
+
+
+def t(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    src = [x._dim(d) for d in ((source,) if isinstance(source, int) else source)]
+    dst = [x._dim(d) for d in ((destination,) if isinstance(destination, int) else destination)]
+    if len(src) != len(dst):
+        raise RuntimeError("movedim: source and destination must have the same number of dims")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, order)
+
+
+class Expand(Function):
+    is_view = True
+
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        return for_array(x).broadcast_to(x, shape)
+
+    def backward(self, g):
+        return for_array(g).sum_to_shape(g, self.in_shape)
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
+            f"number of dimensions in the tensor ({x.ndim})"
+        )
+    lead = len(sizes) - x.ndim
+    shape = []
+    for i, s in enumerate(sizes):
+        cur = x.shape[i - lead] if i >= lead else None
+        if s == -1:
+            if cur is None:
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
+            s = cur
+        if cur is not None and cur != 1 and cur != s:
+            raise RuntimeError(
+                f"expand: the expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                f"non-singleton dimension {i}; target sizes {list(sizes)}, tensor shape {tuple(x.shape)}"
+            )
+        shape.append(s)
+    shape = tuple(shape)
+    return x if shape == tuple(x.shape) else Expand.apply(x, shape)
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    return expand(x, tuple(shape))
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    return expand(x, tuple(other.shape))
+
+
+class Copy(Function):
+    """contiguous() and clone(): a copy whose gradient passes straight through."""
+
+    def forward(self, x):
+        return for_array(x).astype(x, x.dtype)
+
+    def backward(self, g):
+        return g
+
+
+def contiguous(x: Tensor) -> Tensor:
+    return x if x.is_contiguous() else Copy.apply(x)
+
+
+def clone(x: Tensor) -> Tensor:
+    return Copy.apply(x)
+
+
+class Cat(Function):
+    def forward(self, *arrays, dim):
+        be = for_array(arrays[0])
+        self.dim = dim
+        self.sizes = [a.shape[dim] for a in arrays]
+        shape = list(arrays[0].shape)
+        shape[dim] = sum(self.sizes)
+        out = be.empty(tuple(shape), arrays[0].dtype)
+        lo = 0
+        for a, n in zip(arrays, self.sizes):
+            be.copy_(a, be.view_index(out, (slice(None),) * dim + (slice(lo, lo + n),)))
+            lo += n
+        return out
+
+    def backward(self, g):
+        be = for_array(g)
+        grads, lo = [], 0
+        for n, need in zip(self.sizes, self.needs_input_grad):
+            grads.append(be.view_index(g, (slice(None),) * self.dim + (slice(lo, lo + n),)) if need else None)
+            lo += n
+        return tuple(grads)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    from .elementwise import as_operand, result_type
+
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    for i, t_ in enumerate(tensors):
+        if not isinstance(t_, Tensor):
+            raise TypeError(f"cat(): expected a sequence of Tensors, but element {i} is {type(t_).__name__}")
+    # PyTorch skips legacy empty 1-D tensors of shape (0,)
+    parts = [t_ for t_ in tensors if not (t_.ndim == 1 and t_.shape[0] == 0)] or tensors[:1]
+    ref = parts[0]
+    if ref.ndim == 0:
+        raise RuntimeError("cat(): zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = ref._dim(dim)
+    for i, t_ in enumerate(parts):
+        if t_.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t_.shape, ref.shape)) if j != d):
+            raise RuntimeError(
+                f"cat(): sizes of tensors must match except in dimension {d}; got shapes "
+                f"{tuple(ref.shape)} and {tuple(t_.shape)} (tensor {i})"
+            )
+    dt = result_type(*parts)
+    parts = [as_operand(t_, dt, "cat") for t_ in parts]
+    return Cat.apply(*parts, dim=d)
+
+
+def concat(tensors, dim: int = 0) -> Tensor:
+    return cat(tensors, dim)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shapes = {tuple(t_.shape) for t_ in tensors}
+    if len(shapes) > 1:
+        raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes {sorted(shapes)}")
+    d = tensors[0]._dim(dim, tensors[0].ndim + 1)
+    return cat([unsqueeze(t_, d) for t_ in tensors], d)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    from .index import getitem
+
+    d = x._dim(dim)
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    d = x._dim(dim)
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise RuntimeError(f"split: split_size must be positive, got {step}")
+        sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                f"dimension {d}), but got split_sizes={sizes}"
+            )
+    out, lo = [], 0
+    for s in sizes:
+        out.append(narrow(x, d, lo, s))
+        lo += s
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = x.shape[x._dim(dim)]
+    size = -(-n // chunks) if n else 1
+    return split(x, size, dim)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    from .index import getitem
+
+    d = x._dim(dim)
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))

@@ -1,0 +1,149 @@
+"""softmax, log_softmax and fused softmax-cross-entropy (kernels: csrc/cpu/softmax.cpp).
+
+Cross-entropy keeps only the per-row log-sum-exp between forward and backward; the backward
+kernel recomputes the probabilities on the fly."""
+from __future__ import annotations
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ..backend import for_array
+from ..tensor import Tensor
+from .elementwise import _float_input
+
+
+class Softmax(Function):
+    log = False
+
+    def forward(self, x, dim):
+        y = for_array(x).softmax(x, dim, self.log)
+        self.dim = dim
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        return for_array(g).softmax_backward(y, g, self.dim, self.log)
+
+
+class LogSoftmax(Softmax):
+    log = True
+
+
+def _softmax_dim(x: Tensor, dim, op: str) -> int:
+    if dim is None:
+        raise TypeError(f"{op}(): argument 'dim' must be given (an int)")
+    return x._dim(dim) if x.ndim else (x._dim(dim), 0)[1]
+
+
+def softmax(x, dim=None, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    x = _float_input(x, "softmax")
+    if x.ndim == 0:
+        x._dim(dim)
+        return Softmax.apply(x.reshape(1), 0).reshape(())
+    return Softmax.apply(x, _softmax_dim(x, dim, "softmax"))
+
+
+def log_softmax(x, dim=None, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    x = _float_input(x, "log_softmax")
+    if x.ndim == 0:
+        x._dim(dim)
+        return LogSoftmax.apply(x.reshape(1), 0).reshape(())
+    return LogSoftmax.apply(x, _softmax_dim(x, dim, "log_softmax"))
+
+
+class CrossEntropy(Function):
+    """Per-row cross-entropy of (N, C) logits against int64 class indices, reduced."""
+
+    def forward(self, logits, target, ignore_index, label_smoothing, reduction):
+        be = for_array(logits)
+        loss, lse = be.cross_entropy_forward(logits, target, ignore_index, label_smoothing)
+        self.save_for_backward(logits, lse)
+        self.target, self.opts = target, (ignore_index, label_smoothing)
+        self.reduction = reduction
+        if reduction == "none":
+            return loss
+        total = be.reduce("sum", loss, (0,))
+        if reduction == "sum":
+            return total
+        valid = be.reduce("sum", be.compare("ne", target, be.scalar(ignore_index, target.dtype)), (0,))
+        self.count = int(valid)
+        return be.binary("div", total, be.scalar(self.count if self.count else float("nan"), total.dtype))
+
+    def backward(self, g):
+        logits, lse = self.saved_tensors
+        be = for_array(g)
+        n = logits.shape[0]
+        if self.reduction == "none":
+            row = g
+        else:
+            scale = g if self.reduction == "sum" else be.binary(
+                "div", g, be.scalar(self.count or float("nan"), g.dtype))
+            row = be.broadcast_to(scale, (n,))
+        return be.cross_entropy_backward(logits, self.target, lse, row, *self.opts)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """PyTorch's cross_entropy: logits (N, C) or (N, C, d1, ...) or (C,), and class indices
+    (N,) / (N, d1, ...) / () — or class probabilities of the logits' shape."""
+    from .shape import movedim, reshape
+
+    if weight is not None:
+        raise NotImplementedError("cross_entropy: per-class 'weight' is not supported yet")
+    if size_average is not None or reduce is not None:
+        raise TypeError("cross_entropy: size_average and reduce are deprecated; use reduction=")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    x = _float_input(input, "cross_entropy")
+    if not isinstance(target, Tensor):
+        raise TypeError(f"cross_entropy: target must be a Tensor, got {type(target).__name__}")
+    if target.dtype.is_floating_point:
+        return _cross_entropy_probs(x, target, reduction, label_smoothing)
+    if target.dtype is not _dt.int64:
+        raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices), got {target.dtype.name}")
+    if x.ndim == 1:
+        if target.ndim != 0:
+            raise ValueError(f"cross_entropy: for 1-D logits of shape {tuple(x.shape)} the target must be 0-d, got shape {tuple(target.shape)}")
+        out = cross_entropy(reshape(x, (1, -1)), reshape(target, (1,)), ignore_index=ignore_index,
+                            reduction=reduction, label_smoothing=label_smoothing)
+        return reshape(out, ()) if reduction == "none" else out
+    if x.ndim < 1 or target.shape != x.shape[:1] + x.shape[2:]:
+        raise ValueError(
+            f"cross_entropy: input of shape {tuple(x.shape)} and target of shape {tuple(target.shape)} "
+            f"do not match (expected target shape {tuple(x.shape[:1] + x.shape[2:])})"
+        )
+    c = x.shape[1]
+    extra = tuple(x.shape[2:])
+    if extra:
+        rows = reshape(movedim(x, 1, -1), (-1, c))
+        flat_target = reshape(target, (-1,))
+        out = CrossEntropy.apply(rows, flat_target._data, ignore_index, float(label_smoothing), reduction)
+        return reshape(out, (x.shape[0],) + extra) if reduction == "none" else out
+    return CrossEntropy.apply(x, target._data, ignore_index, float(label_smoothing), reduction)
+
+
+def _cross_entropy_probs(x, target, reduction, label_smoothing):
+    from . import elementwise as ew
+    from .reduce import mean, sum
+
+    if target.shape != x.shape:
+        raise ValueError(
+            f"cross_entropy: probability targets must have the logits' shape; got input {tuple(x.shape)} "
+            f"and target {tuple(target.shape)}"
+        )
+    dim = 1 if x.ndim > 1 else 0
+    c = x.shape[dim]
+    if label_smoothing:
+        target = ew.add(ew.mul(target, 1.0 - label_smoothing), label_smoothing / c)
+    loss = ew.neg(sum(ew.mul(target.to(x.dtype), log_softmax(x, dim)), dim))
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return sum(loss)
+    return mean(loss)

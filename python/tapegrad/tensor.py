@@ -1,0 +1,401 @@
+"""Tensor: a backend array plus autograd state (requires_grad, grad, grad_fn).
+
+Methods are thin: each forwards to the op in ``tapegrad.ops`` that implements it, so every
+op has one home. In-place methods compute into the tensor's own buffer and, when autograd is
+recording, re-point ``grad_fn`` at the new node (the tensor's history continues from there).
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numpy as np
+
+from . import dtypes as _dt
+from .autograd.grad_mode import is_grad_enabled
+from .backend import for_array
+
+
+class Tensor:
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_version", "_base",
+                 "_retains_grad", "__weakref__")
+
+    # Let numpy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
+    __array_priority__ = 1000
+
+    def __init__(self, *args, dtype=None, requires_grad=False):
+        """PyTorch's legacy constructor: Tensor(data) copies data as float32 (or `dtype`);
+        Tensor(2, 3) is an uninitialised float32 tensor of that shape. Prefer tapegrad.tensor."""
+        from .creation import _array_from, empty
+
+        d = _dt.float32 if dtype is None else dtype
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            data = _array_from(args[0], d)
+        else:
+            data = empty(*args, dtype=d)._data
+        self._data = data
+        self._grad = None
+        self.grad_fn = None
+        self._version = [0]
+        self._base = None
+        self._retains_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, data) -> "Tensor":
+        """A tensor around a backend array, with no copy and no autograd history."""
+        t = cls.__new__(cls)
+        t._data = data
+        t._grad = None
+        t.grad_fn = None
+        t._version = [0]
+        t._base = None
+        t._retains_grad = False
+        t._requires_grad = False
+        return t
+
+    # --- metadata ---------------------------------------------------------------------
+    @property
+    def data(self) -> "Tensor":
+        """The same storage, detached from autograd (as PyTorch's .data)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        if value.shape != self.shape or value.dtype is not self.dtype:
+            raise ValueError(
+                f"data: cannot assign a {value.dtype} tensor of shape {value.shape} to a "
+                f"{self.dtype} tensor of shape {self.shape}"
+            )
+        self._data = value._data
+        self._version[0] += 1
+
+    @property
+    def shape(self):
+        from .size import Size
+
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return self.shape
+        return self._data.shape[self._dim(dim)]
+
+    @property
+    def dtype(self) -> _dt.dtype:
+        return _dt.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> _dt.device:
+        return _dt.cpu
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def nelement(self) -> int:
+        return self.numel()
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[self._dim(dim)]
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def _dim(self, dim: int, ndim: int | None = None) -> int:
+        """Normalise a possibly negative dim, with PyTorch's IndexError when out of range."""
+        n = self._data.ndim if ndim is None else ndim
+        lo, hi = (-1, 0) if n == 0 else (-n, n - 1)
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+        if not lo <= dim <= hi:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+        return int(dim) % max(n, 1)
+
+    # --- autograd state ---------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if self.grad_fn is not None:
+            if not value:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to "
+                    "use a computed variable in a subgraph that doesn't require differentiation "
+                    "use var_no_grad = var.detach()."
+                )
+            return
+        if value and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+            )
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self):
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+                "the gradient for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: {tuple(value.shape)} vs {tuple(self.shape)}"
+                )
+            if value.dtype is not self.dtype:
+                raise RuntimeError(f"assigned grad has data of type {value.dtype}, expected {self.dtype}")
+        self._grad = value
+
+    def retain_grad(self) -> None:
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        self.grad_fn._retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def detach(self) -> "Tensor":
+        t = Tensor._wrap(self._data)
+        t._version = self._version
+        t._base = self if self._base is None else self._base
+        return t
+
+    def detach_(self) -> "Tensor":
+        if self._base is not None and self._base.requires_grad and is_grad_enabled():
+            raise RuntimeError("detach_: cannot detach a view of a tensor that requires grad in place")
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    @property
+    def _version_counter(self) -> int:
+        return self._version[0]
+
+    # --- conversion -------------------------------------------------------------------
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return for_array(self._data).to_numpy(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        a = for_array(self._data).to_numpy(self._data)
+        if dtype is not None:
+            return a.astype(dtype)
+        return np.array(a, copy=True) if copy else a
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        return for_array(self._data).to_numpy(self._data).reshape(()).item()
+
+    def tolist(self):
+        return for_array(self._data).to_numpy(self._data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous (shape {tuple(self.shape)})"
+            )
+        return bool(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "ib" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            "tapegrad tensors are not pickled; use tapegrad.save / tensor.numpy() instead"
+        )
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user support the deepcopy protocol")
+        t = Tensor._wrap(for_array(self._data).astype(self._data, self._data.dtype))
+        t._requires_grad = self._requires_grad
+        if self._grad is not None:
+            t._grad = self._grad.__deepcopy__(memo)
+        memo[id(self)] = t
+        return t
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        """to(dtype) / to(device) / to(device, dtype) / to(other), PyTorch's overloads."""
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        copy = kwargs.pop("copy", False)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (_dt.dtype, type)) or (isinstance(a, np.dtype)):
+                dtype = a
+            elif isinstance(a, (str, _dt.device)):
+                device = a
+            else:
+                raise TypeError(f"to() received an invalid argument {a!r}")
+        if device is not None:
+            _dt.to_device(device)
+        from .ops.elementwise import cast
+
+        out = self if dtype is None else cast(self, _dt.to_dtype(dtype))
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return {"float32": "tapegrad.FloatTensor", "float64": "tapegrad.DoubleTensor",
+                    "int64": "tapegrad.LongTensor", "bool": "tapegrad.BoolTensor"}[self.dtype.name]
+        return self.to(dtype)
+
+    def float(self):
+        return self.to(_dt.float32)
+
+    def double(self):
+        return self.to(_dt.float64)
+
+    def long(self):
+        return self.to(_dt.int64)
+
+    def int(self):
+        return self.to(_dt.int64)
+
+    def bool(self):
+        return self.to(_dt.bool_)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        _dt.to_device("cuda")
+        return self  # pragma: no cover - to_device raises in a CPU-only build
+
+    def clone(self) -> "Tensor":
+        from .ops.shape import clone
+
+        return clone(self)
+
+    def contiguous(self) -> "Tensor":
+        from .ops.shape import contiguous
+
+        return contiguous(self)
+
+    # --- repr -------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from .printing import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self) if not spec else format(repr(self), spec)
+
+    # --- in-place plumbing ------------------------------------------------------------
+    def _check_inplace(self, op: str, *others) -> bool:
+        """Whether autograd must record this in-place op; raises where PyTorch does."""
+        if not is_grad_enabled():
+            return False
+        tracked = self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
+        if not tracked:
+            return False
+        if self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        if self._base is not None and (self._base._requires_grad or self._requires_grad):
+            raise RuntimeError(
+                f"{op}: in-place operation on a view of a tensor that requires grad is not supported; "
+                "apply it out of place (y = op(x)) instead"
+            )
+        return True
+
+    def _become(self, result: "Tensor") -> "Tensor":
+        """Take over `result`'s history after an in-place op wrote into self's buffer."""
+        self._version[0] += 1
+        if result.grad_fn is not None:
+            self.grad_fn = result.grad_fn
+            self._requires_grad = True
+            if self._retains_grad:
+                self.grad_fn._retained = weakref.ref(self)
+        return self
+
+
+from .size import Size  # noqa: E402  (re-exported for isinstance checks)
+from . import _tensor_methods  # noqa: E402,F401  (attaches operators and op methods)
