@@ -26,9 +26,9 @@ def _numerical_jacobian(fn, inputs, i, eps):
         for j, idx in enumerate(np.ndindex(arr.shape)):
             orig = arr[idx]
             arr[idx] = orig + eps
-            plus = [np.asarray(o._data, dtype=np.float64).reshape(-1) for o in _outputs_tuple(fn(*inputs))]
+            plus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs_tuple(fn(*inputs))]
             arr[idx] = orig - eps
-            minus = [np.asarray(o._data, dtype=np.float64).reshape(-1) for o in _outputs_tuple(fn(*inputs))]
+            minus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs_tuple(fn(*inputs))]
             arr[idx] = orig
             for k in range(len(base)):
                 cols[k][:, j] = (plus[k] - minus[k]) / (2 * eps)

@@ -76,7 +76,10 @@ def permute(x: np.ndarray, dims) -> np.ndarray:
 
 
 def view_index(x: np.ndarray, key) -> np.ndarray:
-    """x[key] for a basic key (ints, slices, None, Ellipsis): always a view."""
+    """x[key] for a basic key (ints, slices, None, Ellipsis): always a view (an Ellipsis
+    keeps numpy from returning a scalar copy when every dim is indexed by an int)."""
+    if not any(k is Ellipsis for k in key):
+        key = key + (Ellipsis,)
     return x[key]
 
 

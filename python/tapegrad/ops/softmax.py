@@ -69,7 +69,8 @@ class CrossEntropy(Function):
         total = be.reduce("sum", loss, (0,))
         if reduction == "sum":
             return total
-        valid = be.reduce("sum", be.compare("ne", target, be.scalar(ignore_index, target.dtype)), (0,))
+        kept = be.compare("ne", target, be.scalar(ignore_index, target.dtype))
+        valid = be.reduce("sum", be.astype(kept, target.dtype), (0,))
         self.count = int(valid)
         return be.binary("div", total, be.scalar(self.count if self.count else float("nan"), total.dtype))
 

@@ -1,0 +1,255 @@
+"""The op table: one row per op, each with sample inputs (0-d, empty, size-1, odd and broadcast
+shapes) and a float64 numpy reference. tests/test_ops.py drives every row through forward checks
+in float64 and float32, gradcheck in float64, and non-contiguous inputs.
+
+A sample is a list of numpy arrays made by `make(rng)`: float arrays become differentiable
+inputs; integer / bool arrays are passed as constant tensors (targets, masks, indices).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import tapegrad as tg
+import tapegrad.nn.functional as F
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+@dataclass
+class Op:
+    name: str
+    fn: Callable               # fn(*tensors) -> Tensor
+    ref: Callable              # ref(*float64 arrays) -> array
+    samples: list              # list of callables rng -> list of np arrays
+    grad: bool = True          # differentiable: run gradcheck
+    rtol32: float = 1e-5       # float32 forward tolerance against the float64 reference
+    atol32: float = 1e-6
+    ids: list = field(default_factory=list)
+
+
+def floats(*shape, lo=-2.0, hi=2.0, away=0.0):
+    """Uniform floats in [lo, hi), optionally kept `away` from 0 (for kinks and poles)."""
+    def make(rng):
+        x = rng.uniform(lo, hi, size=shape)
+        if away:
+            x = np.where(np.abs(x) < away, np.copysign(away, x) + x, x)
+        return np.asarray(x, dtype=np.float64)
+    return make
+
+
+def ints(*shape, lo=0, hi=5):
+    return lambda rng: rng.integers(lo, hi, size=shape).astype(np.int64)
+
+
+def sample(*makers):
+    return lambda rng: [m(rng) for m in makers]
+
+
+UNARY_SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4)]
+BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 1, 2), (1, 3, 2)), ((2, 3, 2), ()), ((), ()),
+                 ((0, 3), (3,)), ((5,), (1,)), ((1,), (7,))]
+
+
+def unary_samples(**kw):
+    return [sample(floats(*s, **kw)) for s in UNARY_SHAPES]
+
+
+def binary_samples(kw_a=None, kw_b=None):
+    return [sample(floats(*a, **(kw_a or {})), floats(*b, **(kw_b or {}))) for a, b in BINARY_SHAPES]
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _softplus(x, beta=1.0, threshold=20.0):
+    bx = beta * x
+    return np.where(bx > threshold, x, np.logaddexp(0, bx) / beta)
+
+
+def _logsumexp(x, axis, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    return x - _logsumexp(x, axis, keepdims=True)
+
+
+def _cross_entropy(x, t, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    logp = _log_softmax(x, 1)
+    n, c = x.shape
+    keep = t != ignore_index
+    safe = np.where(keep, t, 0)
+    nll = -logp[np.arange(n), safe]
+    smooth = -logp.mean(axis=1)
+    loss = np.where(keep, (1 - label_smoothing) * nll + label_smoothing * smooth, 0.0)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / keep.sum()
+
+
+def _bce_logits(x, t):
+    return np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
+
+
+def _kl_div(logq, p):
+    return np.mean(np.where(p > 0, p * (np.log(np.where(p > 0, p, 1)) - logq), 0.0))
+
+
+def _mat(a, b):
+    return np.matmul(a, b)
+
+
+OPS = [
+    # --- binary arithmetic -------------------------------------------------------------------
+    Op("add", lambda a, b: a + b, np.add, binary_samples()),
+    Op("sub", lambda a, b: a - b, np.subtract, binary_samples()),
+    Op("mul", lambda a, b: a * b, np.multiply, binary_samples()),
+    Op("div", lambda a, b: a / b, np.divide, binary_samples(kw_b={"away": 0.3})),
+    Op("pow", lambda a, b: a ** b, np.power, binary_samples(kw_a={"lo": 0.3, "hi": 2.0})),
+    Op("maximum", tg.maximum, np.maximum, binary_samples()),
+    Op("minimum", tg.minimum, np.minimum, binary_samples()),
+    Op("radd_scalar", lambda a: 2.5 + a, lambda a: 2.5 + a, unary_samples()),
+    Op("rsub_scalar", lambda a: 2.5 - a, lambda a: 2.5 - a, unary_samples()),
+    Op("rdiv_scalar", lambda a: 1.5 / a, lambda a: 1.5 / a, unary_samples(away=0.3)),
+    Op("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, unary_samples()),
+    Op("rpow_scalar", lambda a: 2.0 ** a, lambda a: 2.0 ** a, unary_samples()),
+    Op("neg", lambda a: -a, np.negative, unary_samples()),
+    # --- unary math --------------------------------------------------------------------------
+    Op("exp", tg.exp, np.exp, unary_samples()),
+    Op("log", tg.log, np.log, unary_samples(lo=0.2, hi=3.0)),
+    Op("log1p", tg.log1p, np.log1p, unary_samples(lo=-0.5, hi=3.0)),
+    Op("expm1", tg.expm1, np.expm1, unary_samples()),
+    Op("sqrt", tg.sqrt, np.sqrt, unary_samples(lo=0.2, hi=3.0)),
+    Op("rsqrt", tg.rsqrt, lambda a: 1 / np.sqrt(a), unary_samples(lo=0.2, hi=3.0)),
+    Op("reciprocal", tg.reciprocal, np.reciprocal, unary_samples(away=0.3)),
+    Op("square", tg.square, np.square, unary_samples()),
+    Op("abs", tg.abs, np.abs, unary_samples(away=0.05)),
+    Op("sin", tg.sin, np.sin, unary_samples()),
+    Op("cos", tg.cos, np.cos, unary_samples()),
+    Op("clamp", lambda a: tg.clamp(a, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), unary_samples()),
+    Op("clamp_min", lambda a: a.clamp(min=0.1), lambda a: np.maximum(a, 0.1), unary_samples()),
+    Op("where", lambda a, b, c: tg.where(c, a, b), lambda a, b, c: np.where(c, a, b),
+       [sample(floats(3, 4), floats(3, 4), lambda r: r.random((3, 4)) > 0.5),
+        sample(floats(3, 1), floats(1, 4), lambda r: r.random((3, 4)) > 0.5),
+        sample(floats(), floats(2, 3), lambda r: np.array(True))]),
+    Op("round", tg.round, np.round, unary_samples(), grad=True),
+    Op("sign", tg.sign, np.sign, unary_samples(away=0.05)),
+    # --- activations -------------------------------------------------------------------------
+    Op("sigmoid", tg.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary_samples(lo=-6, hi=6)),
+    Op("tanh", tg.tanh, np.tanh, unary_samples()),
+    Op("relu", F.relu, lambda a: np.maximum(a, 0), unary_samples(away=0.05)),
+    Op("leaky_relu", lambda a: F.leaky_relu(a, 0.2), lambda a: np.where(a > 0, a, 0.2 * a),
+       unary_samples(away=0.05)),
+    Op("elu", lambda a: F.elu(a, 1.3), lambda a: np.where(a > 0, a, 1.3 * np.expm1(a)),
+       unary_samples(away=0.05)),
+    Op("gelu", F.gelu, lambda a: 0.5 * a * (1 + _erf(a / math.sqrt(2))), unary_samples()),
+    Op("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), _gelu_tanh, unary_samples()),
+    Op("softplus", F.softplus, _softplus, unary_samples(lo=-5, hi=5)),
+    Op("softplus_beta", lambda a: F.softplus(a, beta=2.0, threshold=3.0),
+       lambda a: _softplus(a, 2.0, 3.0), unary_samples(lo=-3, hi=3)),
+    Op("silu", F.silu, lambda a: a / (1 + np.exp(-a)), unary_samples()),
+    # --- reductions --------------------------------------------------------------------------
+    Op("sum", lambda a: a.sum(), np.sum, unary_samples()),
+    Op("sum_dim1_keep", lambda a: a.sum(1, keepdim=True), lambda a: a.sum(1, keepdims=True),
+       [sample(floats(3, 5)), sample(floats(2, 3, 4)), sample(floats(4, 0))]),
+    Op("sum_dims", lambda a: a.sum((0, 2)), lambda a: a.sum((0, 2)),
+       [sample(floats(2, 3, 4)), sample(floats(1, 1, 5)), sample(floats(3, 2, 1))]),
+    Op("mean", lambda a: a.mean(), np.mean, [sample(floats(*s)) for s in [(), (1,), (7,), (3, 5), (2, 3, 4)]]),
+    Op("mean_dim", lambda a: a.mean(-1), lambda a: a.mean(-1), [sample(floats(3, 5)), sample(floats(2, 3, 4))]),
+    Op("prod", lambda a: a.prod(1), lambda a: a.prod(1),
+       [sample(floats(3, 5, away=0.2)), sample(floats(2, 3, 4, away=0.2)), sample(floats(3, 1))]),
+    Op("amax", lambda a: a.amax(0), lambda a: a.max(0), [sample(floats(3, 5)), sample(floats(4, 2, 3))]),
+    Op("amin_all", lambda a: a.amin(), np.min, [sample(floats(3, 5)), sample(floats(7)), sample(floats())]),
+    Op("max_all", lambda a: a.max(), np.max, [sample(floats(3, 5)), sample(floats(1))]),
+    Op("max_dim", lambda a: a.max(1).values, lambda a: a.max(1), [sample(floats(3, 5)), sample(floats(2, 4, 3))]),
+    Op("min_dim_keep", lambda a: a.min(0, keepdim=True)[0], lambda a: a.min(0, keepdims=True),
+       [sample(floats(3, 5)), sample(floats(2, 4, 3))]),
+    Op("var", lambda a: a.var(), lambda a: a.var(ddof=1), [sample(floats(7)), sample(floats(3, 5))]),
+    Op("var_biased_dim", lambda a: a.var(1, unbiased=False), lambda a: a.var(1),
+       [sample(floats(3, 5)), sample(floats(2, 3, 4))]),
+    Op("std", lambda a: a.std(0), lambda a: a.std(0, ddof=1), [sample(floats(4, 3)), sample(floats(5))]),
+    Op("logsumexp", lambda a: a.logsumexp(1), lambda a: _logsumexp(a, 1),
+       [sample(floats(3, 5)), sample(floats(2, 4, 3)), sample(floats(1, 1))]),
+    # --- linear algebra ----------------------------------------------------------------------
+    Op("matmul", tg.matmul, _mat,
+       [sample(floats(3, 4), floats(4, 5)), sample(floats(1, 1), floats(1, 1)),
+        sample(floats(5, 9), floats(9, 3)), sample(floats(4), floats(4, 3)), sample(floats(3, 4), floats(4)),
+        sample(floats(6), floats(6)), sample(floats(2, 3, 4), floats(4, 2)),
+        sample(floats(2, 1, 3, 4), floats(5, 4, 2)), sample(floats(0, 3), floats(3, 2)),
+        sample(floats(3, 0), floats(0, 2))]),
+    Op("linear", F.linear, lambda x, w, b: x @ w.T + b,
+       [sample(floats(4, 3), floats(5, 3), floats(5)), sample(floats(1, 2), floats(1, 2), floats(1)),
+        sample(floats(2, 3, 4), floats(6, 4), floats(6))]),
+    Op("linear_nobias", F.linear, lambda x, w: x @ w.T, [sample(floats(4, 3), floats(5, 3))]),
+    # --- shape -------------------------------------------------------------------------------
+    Op("reshape", lambda a: a.reshape(-1, 2), lambda a: a.reshape(-1, 2),
+       [sample(floats(3, 4)), sample(floats(2, 3, 2)), sample(floats(0, 2))]),
+    Op("transpose", lambda a: a.transpose(0, -1), lambda a: np.swapaxes(a, 0, -1),
+       [sample(floats(3, 4)), sample(floats(2, 3, 4))]),
+    Op("permute", lambda a: a.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), [sample(floats(2, 3, 4))]),
+    Op("T", lambda a: a.T, lambda a: a.T, [sample(floats(3, 4)), sample(floats(5))]),
+    Op("expand", lambda a: a.expand(2, 3, 4), lambda a: np.broadcast_to(a, (2, 3, 4)),
+       [sample(floats(3, 1)), sample(floats(1, 4)), sample(floats())]),
+    Op("unsqueeze", lambda a: a.unsqueeze(1), lambda a: np.expand_dims(a, 1), [sample(floats(3, 4)), sample(floats(3))]),
+    Op("squeeze", lambda a: a.squeeze(), np.squeeze, [sample(floats(3, 1, 4, 1)), sample(floats(1))]),
+    Op("flatten", lambda a: a.flatten(1), lambda a: a.reshape(a.shape[0], -1), [sample(floats(2, 3, 4))]),
+    Op("cat", lambda a, b: tg.cat([a, b], 1), lambda a, b: np.concatenate([a, b], 1),
+       [sample(floats(3, 2), floats(3, 4)), sample(floats(2, 0, 2), floats(2, 3, 2))]),
+    Op("stack", lambda a, b: tg.stack([a, b], -1), lambda a, b: np.stack([a, b], -1),
+       [sample(floats(3, 2), floats(3, 2)), sample(floats(), floats())]),
+    Op("split", lambda a: a.split(2, 1)[1], lambda a: a[:, 2:4], [sample(floats(3, 5))]),
+    Op("chunk", lambda a: a.chunk(3)[2], lambda a: a[4:], [sample(floats(6, 2)), sample(floats(5))]),
+    Op("contiguous", lambda a: a.T.contiguous(), lambda a: a.T, [sample(floats(3, 4))]),
+    # --- indexing ----------------------------------------------------------------------------
+    Op("index_basic", lambda a: a[1, ::2, None, ...], lambda a: a[1, ::2, None, ...],
+       [sample(floats(3, 5, 2)), sample(floats(2, 4))]),
+    Op("index_neg_int", lambda a: a[-1], lambda a: a[-1], [sample(floats(4, 3)), sample(floats(2))]),
+    Op("index_int_tensor", lambda a, i: a[i], lambda a, i: a[i],
+       [sample(floats(5, 3), lambda r: np.array([0, 4, 4, 1])), sample(floats(4), lambda r: np.array([[3, 0], [0, 2]]))]),
+    Op("index_bool_mask", lambda a, m: a[m], lambda a, m: a[m],
+       [sample(floats(3, 4), lambda r: r.random((3, 4)) > 0.5), sample(floats(3, 4), lambda r: np.zeros(3, bool))]),
+    Op("index_pair", lambda a, i, j: a[i, j], lambda a, i, j: a[i, j],
+       [sample(floats(4, 5), ints(6, hi=4), ints(6, hi=5))]),
+    Op("index_mixed", lambda a, i: a[:, i, 1:], lambda a, i: a[:, i, 1:], [sample(floats(2, 4, 3), ints(3, hi=4))]),
+    # --- softmax and losses ------------------------------------------------------------------
+    Op("softmax", lambda a: F.softmax(a, 1), lambda a: _softmax(a, 1),
+       [sample(floats(3, 5)), sample(floats(2, 4, 3)), sample(floats(1, 1)), sample(floats(0, 3))]),
+    Op("softmax_dim0", lambda a: F.softmax(a, 0), lambda a: _softmax(a, 0), [sample(floats(4, 3)), sample(floats(5))]),
+    Op("log_softmax", lambda a: F.log_softmax(a, -1), lambda a: _log_softmax(a, -1),
+       [sample(floats(3, 5)), sample(floats(2, 3, 4)), sample(floats(7))]),
+    Op("cross_entropy", F.cross_entropy, _cross_entropy,
+       [sample(floats(4, 5), ints(4, hi=5)), sample(floats(1, 3), ints(1, hi=3)), sample(floats(6, 2), ints(6, hi=2))]),
+    Op("cross_entropy_sum_ignore", lambda x, t: F.cross_entropy(x, t, ignore_index=1, reduction="sum"),
+       lambda x, t: _cross_entropy(x, t, ignore_index=1, reduction="sum"), [sample(floats(6, 4), ints(6, hi=4))]),
+    Op("cross_entropy_none_smooth", lambda x, t: F.cross_entropy(x, t, reduction="none", label_smoothing=0.1),
+       lambda x, t: _cross_entropy(x, t, label_smoothing=0.1, reduction="none"), [sample(floats(5, 3), ints(5, hi=3))]),
+    Op("nll_loss", F.nll_loss, lambda x, t: -x[np.arange(len(t)), t].mean(), [sample(floats(4, 5), ints(4, hi=5))]),
+    Op("mse_loss", F.mse_loss, lambda a, b: np.mean((a - b) ** 2), [sample(floats(3, 4), floats(3, 4)), sample(floats(5), floats(5))]),
+    Op("l1_loss", F.l1_loss, lambda a, b: np.mean(np.abs(a - b)), [sample(floats(3, 4), floats(3, 4, lo=3, hi=4))]),
+    Op("smooth_l1_loss", lambda a, b: F.smooth_l1_loss(a, b, reduction="sum"),
+       lambda a, b: np.sum(np.where(np.abs(a - b) < 1, 0.5 * (a - b) ** 2, np.abs(a - b) - 0.5)),
+       [sample(floats(4, 3, lo=-3, hi=3), floats(4, 3))]),
+    Op("huber_loss", lambda a, b: F.huber_loss(a, b, delta=0.5),
+       lambda a, b: np.mean(np.where(np.abs(a - b) <= 0.5, 0.5 * (a - b) ** 2, 0.5 * (np.abs(a - b) - 0.25))),
+       [sample(floats(4, 3, lo=-3, hi=3), floats(4, 3))]),
+    Op("binary_cross_entropy", F.binary_cross_entropy,
+       lambda p, t: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)),
+       [sample(floats(4, 3, lo=0.05, hi=0.95), floats(4, 3, lo=0, hi=1))]),
+    Op("bce_with_logits", F.binary_cross_entropy_with_logits, _bce_logits,
+       [sample(floats(4, 3, lo=-4, hi=4), floats(4, 3, lo=0, hi=1)), sample(floats(6), floats(6, lo=0, hi=1))]),
+    Op("kl_div", F.kl_div, _kl_div, [sample(floats(3, 4, lo=-3, hi=-0.1), floats(3, 4, lo=0.01, hi=1))]),
+]
