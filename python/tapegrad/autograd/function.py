@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .grad_mode import is_grad_enabled
+from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 
 
 class Function:
@@ -74,14 +75,20 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor
-
+        Tensor = _tensor.Tensor
         node = cls()
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        recording = is_grad_enabled() and any(t._requires_grad for t in tensors)
+        tensors, arrays, any_grad = [], [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors.append(a)
+                arrays.append(a._data)
+                any_grad = any_grad or a._requires_grad
+            else:
+                arrays.append(a)
+        recording = any_grad and is_grad_enabled()
         # Known before forward, so forward saves only what the wanted gradients need.
-        node.needs_input_grad = tuple(t._requires_grad and recording for t in tensors)
-        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+        if recording:
+            node.needs_input_grad = tuple(t._requires_grad for t in tensors)
         out = node.forward(*arrays, **kwargs)
         result = Tensor._wrap(out)
         if cls.is_view and tensors and np.may_share_memory(out, arrays[0]):

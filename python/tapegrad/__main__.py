@@ -1,0 +1,6 @@
+"""`python -m tapegrad`: the command line in tapegrad.cli."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
