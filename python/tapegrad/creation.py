@@ -22,9 +22,12 @@ def _infer_dtype(data) -> _dt.dtype:
         return data.dtype
     if isinstance(data, np.generic):
         return _dt.from_numpy_dtype(data.dtype)
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError:
+        raise ValueError(f"could not build a tensor from ragged nested sequences: {data!r:.80}") from None
     if arr.dtype == object:
-        raise TypeError(f"could not build a tensor from {type(data).__name__}: ragged or non-numeric data")
+        raise TypeError(f"could not build a tensor from {type(data).__name__}: non-numeric data")
     if arr.dtype.kind == "b":
         return _dt.bool_
     if arr.dtype.kind in "iu":

@@ -227,6 +227,8 @@ def add(a, b, *, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     a, b = _promote_pair(a, b, "add")
+    if a.dtype is _dt.bool_:  # as PyTorch: bool + bool is logical or
+        return logical_or(a, b)
     return Add.apply(a, b)
 
 
@@ -241,6 +243,8 @@ def sub(a, b, *, alpha=1):
 
 def mul(a, b):
     a, b = _promote_pair(a, b, "mul")
+    if a.dtype is _dt.bool_:  # bool * bool is logical and
+        return logical_and(a, b)
     return Mul.apply(a, b)
 
 
