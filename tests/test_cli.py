@@ -10,7 +10,8 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 def test_readme_example_trains(capsys):
-    code = re.findall(r"```python\n(.*?)```", open(README).read(), re.S)[0]
+    with open(README) as f:
+        code = re.findall(r"```python\n(.*?)```", f.read(), re.S)[0]
     exec(compile(code, "README.md", "exec"), {})
     loss, acc = map(float, capsys.readouterr().out.split())
     assert loss < 0.3 and acc > 0.9
