@@ -121,6 +121,23 @@ def test_retain_grad_for_non_leaf():
     np.testing.assert_array_equal(arr(x.grad), [8.0, 16.0])
 
 
+def test_retain_grad_then_inplace_gives_grad_of_latest_version():
+    # PyTorch: after h.add_(1), h.grad is the gradient w.r.t. the modified h (counted once)
+    x = f64([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.retain_grad()
+    h.add_(1)
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(arr(h.grad), [6.0, 10.0])
+    np.testing.assert_array_equal(arr(x.grad), [12.0, 20.0])
+
+
+def test_backward_on_leaf_itself():
+    x = f64([1.0, 2.0], requires_grad=True)
+    x.backward(f64([3.0, 4.0]))
+    np.testing.assert_array_equal(arr(x.grad), [3.0, 4.0])
+
+
 def test_non_leaf_grad_access_warns():
     x = f64([1.0, 2.0], requires_grad=True)
     h = x * 2
@@ -915,6 +932,26 @@ def test_detached_tensor_inplace_bumps_shared_version():
     y.detach().zero_()  # shares storage (and version counter) with y
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+def test_inplace_through_view_bumps_base_version():
+    a = f64([1.0, 2.0], requires_grad=True)
+    y = a.exp()
+    v = y[0:1]  # a view shares y's version counter
+    with tg.no_grad():
+        v.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_inplace_on_view_of_non_leaf_gradient():
+    # PyTorch rebases the view's history onto its base: h = 2a, then h[0] *= 3
+    a = f64([1.0, 2.0], requires_grad=True)
+    h = a * 2
+    h[0:1].mul_(3)
+    np.testing.assert_array_equal(arr(h), [6.0, 4.0])
+    h.sum().backward()
+    np.testing.assert_array_equal(arr(a.grad), [6.0, 2.0])
 
 
 # --- __setitem__ -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from .backend import for_array
 
 class Tensor:
     __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_version", "_base",
-                 "_retains_grad", "__weakref__")
+                 "_view_key", "_retains_grad", "__weakref__")
 
     # Let numpy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
@@ -38,6 +38,7 @@ class Tensor:
         self.grad_fn = None
         self._version = [0]
         self._base = None
+        self._view_key = None
         self._retains_grad = False
         self._requires_grad = False
         if requires_grad:
@@ -52,6 +53,7 @@ class Tensor:
         t.grad_fn = None
         t._version = [0]
         t._base = None
+        t._view_key = None  # the basic-index key when this is base[key] of a non-view base
         t._retains_grad = False
         t._requires_grad = False
         return t
@@ -372,28 +374,53 @@ class Tensor:
         """Whether autograd must record this in-place op; raises where PyTorch does."""
         if not is_grad_enabled():
             return False
-        tracked = self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
-        if not tracked:
+        if not (self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)):
             return False
         if self._requires_grad and self.grad_fn is None:
             raise RuntimeError(
                 f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
             )
-        if self._base is not None and (self._base._requires_grad or self._requires_grad):
-            raise RuntimeError(
-                f"{op}: in-place operation on a view of a tensor that requires grad is not supported; "
-                "apply it out of place (y = op(x)) instead"
-            )
         return True
 
-    def _become(self, result: "Tensor") -> "Tensor":
-        """Take over `result`'s history after an in-place op wrote into self's buffer."""
-        self._version[0] += 1
-        if result.grad_fn is not None:
-            self.grad_fn = result.grad_fn
-            self._requires_grad = True
-            if self._retains_grad:
-                self.grad_fn._retained = weakref.ref(self)
+    def _apply_inplace(self, op: str, compute, write, others=()) -> "Tensor":
+        """Make self's values compute(self), in place.
+
+        compute(t) returns the new value out of place, recorded by autograd; write() stores it
+        straight into self's buffer and runs when nothing needs recording (optimizer steps).
+        Recorded, the op runs on a snapshot of self's old values, so what the op saves for
+        backward is never the buffer it overwrites; on a view, the base's region is rewritten
+        (x[i].mul_(3) changes x's history, as in PyTorch)."""
+        if not self._check_inplace(op, *others):
+            from .autograd.grad_mode import no_grad
+
+            with no_grad():
+                write()
+            self._version[0] += 1
+            return self
+        snapshot = Tensor._wrap(for_array(self._data).astype(self._data, self._data.dtype))
+        snapshot.grad_fn, snapshot._requires_grad = self.grad_fn, self._requires_grad
+        value = compute(snapshot)
+        if self._base is not None:
+            if self._view_key is None:
+                raise RuntimeError(
+                    f"{op}: in-place operation on this view of a tensor that requires grad is not "
+                    "supported (only views made by basic indexing, like x[0] or x[:, 1:], are); "
+                    "apply it out of place instead"
+                )
+            from .ops.index import getitem, setitem
+
+            setitem(self._base, self._view_key, value)
+            history = getitem(self._base, self._view_key).grad_fn
+        else:
+            for_array(self._data).copy_(value._data, self._data)
+            self._version[0] += 1
+            history = value.grad_fn
+        if self._retains_grad and self.grad_fn is not None:
+            self.grad_fn._retained = None
+        self.grad_fn = history
+        self._requires_grad = history is not None
+        if self._retains_grad and history is not None:
+            history._retained = weakref.ref(self)
         return self
 
 

@@ -10,7 +10,7 @@ from ..ops import elementwise as ew
 from ..ops import reduce as red
 from ..ops.activations import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
 from ..ops.matmul import linear  # noqa: F401
-from ..ops.softmax import cross_entropy, log_softmax, softmax  # noqa: F401
+from ..ops.softmax import BinaryCrossEntropy, cross_entropy, log_softmax, softmax  # noqa: F401
 from ..tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -71,14 +71,17 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                          reduction="mean"):
-    _check_pair(input, target, "binary_cross_entropy")
-    with_grad_off = input.detach()
-    if bool(red.any(ew.logical_or(ew.compare("lt", with_grad_off, 0.0), ew.compare("gt", with_grad_off, 1.0)))):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"binary_cross_entropy: target size ({tuple(target.shape)}) must be the same as input size "
+            f"({tuple(input.shape)})"
+        )
+    values = input.detach()
+    if bool(red.any(ew.logical_or(ew.compare("lt", values, 0.0), ew.compare("gt", values, 1.0)))):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
-    # log is clamped at -100 as PyTorch does, so p = 0 or 1 gives a finite loss.
-    log_p = ew.clamp(ew.log(input), min=-100.0)
-    log_1mp = ew.clamp(ew.log(ew.sub(1.0, input)), min=-100.0)
-    loss = ew.neg(ew.add(ew.mul(target, log_p), ew.mul(ew.sub(1.0, target), log_1mp)))
+    dt = ew.result_type(input, target)
+    loss = BinaryCrossEntropy.apply(ew.as_operand(input, dt, "binary_cross_entropy"),
+                                    ew.as_operand(target, dt, "binary_cross_entropy"))
     if weight is not None:
         loss = ew.mul(loss, weight)
     return _reduce(loss, reduction, "binary_cross_entropy")

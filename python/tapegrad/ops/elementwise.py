@@ -569,9 +569,11 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     if bounds is None:  # tensor bounds: compose maximum/minimum
         out = x if min is None else maximum(x, min)
         return out if max is None else minimum(out, max)
-    if x.dtype is _dt.bool_:
-        x = cast(x, _dt.int64)
-    return Clamp.apply(x, *bounds)
+    d = result_type(x, *(b for b in (min, max) if b is not None))
+    if d is _dt.bool_:
+        d = _dt.int64
+    x = cast(x, d)
+    return Clamp.apply(x, *_clamp_bounds(x, min, max, "clamp"))
 
 
 clip = clamp
@@ -667,8 +669,7 @@ class Overwrite(Function):
 
 def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
                    cast_other: bool = True) -> Tensor:
-    """self op= other, into self's buffer, keeping self's dtype (PyTorch refuses to change it)."""
-    tracked = self._check_inplace(op, other)
+    """self op= other, keeping self's dtype (PyTorch refuses to change it)."""
     if cast_other:
         d = result_type(self, other)
         if floating and not d.is_floating_point:
@@ -681,27 +682,18 @@ def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
         raise RuntimeError(
             f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(shape)}"
         )
-    if tracked:
-        result = fn_cls.apply(self, other, out=self._data)
-    else:
-        from ..autograd.grad_mode import no_grad
-
-        with no_grad():
-            result = fn_cls.apply(self, other, out=self._data)
-    return self._become(result)
+    return self._apply_inplace(
+        op,
+        compute=lambda t: fn_cls.apply(t, other),
+        write=lambda: fn_cls.apply(self, other, out=self._data),
+        others=(other,),
+    )
 
 
 def inplace_unary(fn, self: Tensor, op: str) -> Tensor:
-    """self = fn(self) written into self's buffer (fn: a function of a Tensor)."""
-    tracked = self._check_inplace(op)
-    if tracked:
-        result = fn(self)
-        _be(self._data).copy_(result._data, self._data)
-        return self._become(result)
-    from ..autograd.grad_mode import no_grad
-
-    with no_grad():
-        result = fn(self)
-    if result._data is not self._data:
-        _be(self._data).copy_(result._data, self._data)
-    return self._become(result)
+    """self = fn(self) in place (fn: a function of a Tensor)."""
+    return self._apply_inplace(
+        op,
+        compute=fn,
+        write=lambda: _be(self._data).copy_(fn(self)._data, self._data),
+    )

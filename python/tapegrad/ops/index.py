@@ -105,27 +105,29 @@ def getitem(x: Tensor, key) -> Tensor:
     try:
         if advanced:
             return AdvancedIndex.apply(x, nkey)
-        return BasicIndex.apply(x, nkey)
+        out = BasicIndex.apply(x, nkey)
+        if out._base is x:  # remembered so that in-place ops on the view can rewrite x
+            out._view_key = nkey
+        return out
     except IndexError as e:
         raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
 
 
 class IndexPut(Function):
-    """x[key] = value written into x's buffer; x's gradient is zero where it was overwritten."""
+    """x with x[key] = value; x's gradient is zero where it was overwritten."""
 
-    def forward(self, x, value, key, advanced):
+    def forward(self, x, value, key, advanced, out=None):
         be = for_array(x)
         self.key, self.advanced, self.value_shape = key, advanced, value.shape
+        if out is None:
+            out = be.astype(x, x.dtype)
         if advanced:
-            pos = _positions(be, x.shape, key)
-            self.positions = pos
-            flat = be.reshape(x, (-1,))
-            vals = be.broadcast_to(value, pos.shape)
-            # numpy's assignment: plain data movement, the last duplicate wins
-            flat[pos] = vals
+            self.positions = _positions(be, x.shape, key)
+            # numpy's assignment: plain data movement, the last of duplicate indices wins
+            be.reshape(out, (-1,))[self.positions] = be.broadcast_to(value, self.positions.shape)
         else:
-            be.copy_(value, be.view_index(x, key))
-        return x
+            be.copy_(value, be.view_index(out, key))
+        return out
 
     def backward(self, g):
         be = for_array(g)
@@ -147,23 +149,20 @@ def setitem(x: Tensor, key, value) -> None:
 
     nkey, advanced = normalize_key(key)
     value = as_operand(value, x.dtype, "setitem")
-    tracked = x._check_inplace("setitem", value)
-    if not x.is_contiguous() and advanced:
+    if advanced and not x.is_contiguous():
         raise RuntimeError("setitem: advanced-index assignment needs a contiguous tensor; call .contiguous() first")
     try:
-        if tracked:
-            result = IndexPut.apply(x, value, nkey, advanced)
-        else:
-            from ..autograd.grad_mode import no_grad
-
-            with no_grad():
-                result = IndexPut.apply(x, value, nkey, advanced)
+        x._apply_inplace(
+            "setitem",
+            compute=lambda t: IndexPut.apply(t, value, nkey, advanced),
+            write=lambda: IndexPut.apply(x, value, nkey, advanced, out=x._data),
+            others=(value,),
+        )
     except ValueError as e:
         raise RuntimeError(
             f"setitem: value of shape {tuple(value.shape)} cannot be assigned to a region of a tensor "
             f"of shape {tuple(x.shape)}: {e}"
         ) from None
-    x._become(result)
 
 
 def nonzero(x: Tensor, as_tuple: bool = False):

@@ -1,8 +1,11 @@
-"""softmax, log_softmax and fused softmax-cross-entropy (kernels: csrc/cpu/softmax.cpp).
+"""softmax, log_softmax, fused softmax-cross-entropy (kernels: csrc/cpu/softmax.cpp), and binary
+cross-entropy on probabilities.
 
 Cross-entropy keeps only the per-row log-sum-exp between forward and backward; the backward
 kernel recomputes the probabilities on the fly."""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
@@ -148,3 +151,32 @@ def _cross_entropy_probs(x, target, reduction, label_smoothing):
     if reduction == "sum":
         return sum(loss)
     return mean(loss)
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t log p + (1 - t) log(1 - p)) with both logs clamped at -100, and
+    PyTorch's gradient (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and p = 1."""
+
+    def forward(self, p, t):
+        be = for_array(p)
+        one = be.scalar(1, p.dtype)
+        floor = be.scalar(-100, p.dtype)
+        log_p = be.binary("maximum", be.unary("log", p), floor)
+        log_q = be.binary("maximum", be.unary("log", be.binary("sub", one, p)), floor)
+        self.save_for_backward(p, t, log_p, log_q)
+        # -(t * log_p + (1 - t) * log_q) = -(log_q + t * (log_p - log_q))
+        return be.unary("neg", be.binary("add", log_q, be.binary("mul", t, be.binary("sub", log_p, log_q))))
+
+    def backward(self, g):
+        p, t, log_p, log_q = self.saved_tensors
+        be = for_array(g)
+        gp = gt = None
+        if self.needs_input_grad[0]:
+            one = be.scalar(1, p.dtype)
+            # PyTorch's floor is the float32 constant 1e-12 (9.99999996e-13), also in float64
+            eps = be.scalar(float(np.float32(1e-12)), p.dtype)
+            denom = be.binary("maximum", be.binary("mul", p, be.binary("sub", one, p)), eps)
+            gp = be.binary("mul", g, be.binary("div", be.binary("sub", p, t), denom))
+        if self.needs_input_grad[1]:
+            gt = be.binary("mul", g, be.binary("sub", log_q, log_p))
+        return gp, gt
