@@ -225,7 +225,8 @@ def _rows(x: np.ndarray, dim: int) -> np.ndarray:
     if dim != x.ndim - 1:
         x = np.moveaxis(x, dim, -1)
     n = x.shape[-1] if x.ndim else 1
-    return x.reshape(-1, n)
+    rows = x.size // n if n else int(np.prod(x.shape[:-1]))
+    return reshape(x, (rows, n))
 
 
 def _unrows(rows: np.ndarray, shape: tuple, dim: int) -> np.ndarray:
