@@ -27,7 +27,7 @@ from .ops.elementwise import (  # noqa: F401
 from .ops.elementwise import compare as _compare
 from .ops.activations import relu, sigmoid, tanh  # noqa: F401
 from .ops.reduce import (  # noqa: F401
-    all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var,
+    all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )
 from .ops.matmul import matmul  # noqa: F401
 from .ops.shape import (  # noqa: F401
@@ -37,6 +37,9 @@ from .ops.shape import (  # noqa: F401
 from .ops.index import index_select, nonzero  # noqa: F401
 from .ops.softmax import log_softmax, softmax  # noqa: F401
 from . import nn  # noqa: F401
+from . import utils  # noqa: F401
+from . import datasets  # noqa: F401
+from .serialization import load, save  # noqa: F401
 
 __version__ = "0.1.0"
 

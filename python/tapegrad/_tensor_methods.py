@@ -70,7 +70,7 @@ _METHODS = {
     # reductions
     "sum": red.sum, "mean": red.mean, "prod": red.prod, "max": red.max, "min": red.min,
     "amax": red.amax, "amin": red.amin, "argmax": red.argmax, "argmin": red.argmin,
-    "var": red.var, "std": red.std, "logsumexp": red.logsumexp, "all": red.all, "any": red.any,
+    "var": red.var, "std": red.std, "norm": red.norm, "logsumexp": red.logsumexp, "all": red.all, "any": red.any,
     # linear algebra
     "matmul": mm.matmul, "mm": mm.matmul,
     # shape

@@ -1,2 +1,22 @@
-"""tapegrad.nn: neural-network building blocks with PyTorch's names."""
+"""tapegrad.nn: neural-network building blocks with PyTorch's names.
+
+    from tapegrad import nn
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+"""
 from . import functional  # noqa: F401
+from . import init  # noqa: F401
+from . import utils  # noqa: F401
+from .parameter import Parameter  # noqa: F401
+from .module import Module  # noqa: F401
+from .container import ModuleDict, ModuleList, Sequential  # noqa: F401
+from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401
+from .activation import (  # noqa: F401
+    ELU, GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+)
+from .loss import (  # noqa: F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+    SmoothL1Loss,
+)
+from .dropout import Dropout  # noqa: F401
+from .normalization import BatchNorm1d, LayerNorm  # noqa: F401
+from .sparse import Embedding  # noqa: F401

@@ -6,14 +6,47 @@ from __future__ import annotations
 import warnings
 
 from .. import dtypes as _dt
+from ..backend import for_array
 from ..ops import elementwise as ew
 from ..ops import reduce as red
 from ..ops.activations import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
 from ..ops.matmul import linear  # noqa: F401
-from ..ops.softmax import BinaryCrossEntropy, cross_entropy, log_softmax, softmax  # noqa: F401
+from ..ops.normalization import batch_norm, layer_norm  # noqa: F401
+from ..ops.softmax import BinaryCrossEntropy, log_softmax, softmax  # noqa: F401
+from ..ops.softmax import cross_entropy as _fused_cross_entropy
+from ..random import rng
 from ..tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
+
+
+def _resolve_reduction(size_average, reduce, reduction: str) -> str:
+    """`reduction`, or the string the deprecated size_average / reduce flags stand for."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return ret
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """PyTorch's cross_entropy; without class weights it is one fused kernel forward and back."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    if weight is None:
+        return _fused_cross_entropy(input, target, ignore_index=ignore_index, reduction=reduction,
+                                    label_smoothing=label_smoothing)
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = log_softmax(input, class_dim)
+    if target.dtype.is_floating_point:
+        return _weighted_soft_cross_entropy(logp, target, weight, class_dim, reduction, label_smoothing)
+    return _weighted_nll(logp, target, weight, ignore_index, reduction, label_smoothing, op="cross_entropy")
 
 
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
@@ -39,17 +72,20 @@ def _check_pair(input, target, op: str):  # noqa: A002
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "mse_loss")
     d = ew.sub(input, target)
     return _reduce(ew.mul(d, d), reduction, "mse_loss")
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "l1_loss")
     return _reduce(ew.abs(ew.sub(input, target)), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):  # noqa: A002
+    reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
@@ -71,6 +107,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                          reduction="mean"):
+    reduction = _resolve_reduction(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy: target size ({tuple(target.shape)}) must be the same as input size "
@@ -89,6 +126,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,  # noqa: A002
                                      reduce=None, reduction="mean", pos_weight=None):
+    reduction = _resolve_reduction(size_average, reduce, reduction)
     if input.shape != target.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: target size ({tuple(target.shape)}) must be the same "
@@ -106,6 +144,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):  # noqa: A002
+    reduction = _resolve_reduction(size_average, reduce, reduction)
     if log_target:
         loss = ew.mul(ew.exp(target), ew.sub(target, input))
     else:
@@ -120,39 +159,176 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction, "kl_div")
 
 
+# --- layers' functional forms: dropout, normalization, embedding, one_hot --------------------
+
+
+def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
+    """Zero each element with probability p and scale the kept ones by 1 / (1 - p), so the
+    expectation is unchanged; the mask comes from tapegrad's seeded generator."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0 or input.numel() == 0:
+        return input
+    dt = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
+    if p == 1:  # input * 0, as PyTorch: every element dropped, gradients zero
+        mask = ew.as_operand(0.0, dt, "dropout")
+    else:
+        be = for_array(input._data)
+        draws = rng().random(tuple(input.shape), dtype=dt.np)
+        keep = be.compare("ge", draws, be.scalar(p, dt.np))
+        mask = Tensor._wrap(be.where(keep, be.scalar(1.0 / (1.0 - p), dt.np), be.scalar(0.0, dt.np)))
+    if inplace:
+        return input.mul_(mask)
+    return ew.mul(input, mask)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # noqa: A002
+              scale_grad_by_freq=False, sparse=False):
+    """Rows of `weight` (num_embeddings, dim) picked by the int64 indices in `input`; the row at
+    padding_idx gets no gradient. With max_norm, the picked rows whose norm exceeds it are
+    rescaled in place first (PyTorch's renorm)."""
+    from ..autograd.grad_mode import is_grad_enabled
+    from ..ops.index import getitem
+    from ..ops.shape import reshape, unsqueeze
+
+    if not isinstance(input, Tensor) or input.dtype is not _dt.int64:
+        got = input.dtype.name if isinstance(input, Tensor) else type(input).__name__
+        raise RuntimeError(f"embedding: expected indices of dtype int64, got {got}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: 'weight' must be 2-D, got shape {tuple(weight.shape)}")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({num})")
+        padding_idx %= num
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
+    if input.ndim == 0:  # a 0-d index would take a view of the row; gather a copy instead
+        return reshape(embedding(reshape(input, (1,)), weight, padding_idx), (weight.shape[1],))
+    out = getitem(weight, input)
+    if padding_idx is not None and weight.requires_grad and is_grad_enabled():
+        # the padding positions read the row's value but pass no gradient back to it
+        keep = unsqueeze(ew.compare("ne", input, padding_idx), -1)
+        out = ew.where(keep, out, out.detach())
+    return out
+
+
+def _embedding_renorm_(weight, input, max_norm, norm_type):  # noqa: A002
+    import numpy as np
+
+    from ..autograd.grad_mode import no_grad
+    from ..ops.index import getitem, setitem
+
+    with no_grad():
+        rows = Tensor._wrap(np.unique(np.asarray(input._data)).astype(np.int64))
+        picked = getitem(weight, rows)
+        norms = red.sum(ew.pow(ew.abs(picked), float(norm_type)), 1) ** (1.0 / norm_type)
+        scale = ew.where(ew.compare("gt", norms, max_norm), ew.div(max_norm, ew.add(norms, 1e-7)),
+                         ew.as_operand(1.0, weight.dtype, "embedding"))
+        setitem(weight, rows, ew.mul(picked, scale.reshape(-1, 1)))
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 tensor of shape tensor.shape + (num_classes,) with a 1 at each class index."""
+    from ..creation import arange
+    from ..ops.shape import unsqueeze
+
+    if not isinstance(tensor, Tensor) or tensor.dtype is not _dt.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(red.max(tensor)) + 1
+    if tensor.numel():
+        if int(red.min(tensor)) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if int(red.max(tensor)) >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    hot = ew.compare("eq", unsqueeze(tensor, -1), arange(num_classes))
+    return hot.to(_dt.int64)
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
              reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C, *) / (C,) at int64 class targets."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    return _weighted_nll(input, target, weight, ignore_index, reduction)
+
+
+def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # noqa: C901
+                  label_smoothing=0.0, op="nll_loss"):
+    """PyTorch's (weighted) NLL: loss_i = -w[t_i] * logp[i, t_i] (w = 1 without weights); 'mean'
+    divides by the sum of the weights of the non-ignored targets. With label_smoothing
+    (cross-entropy), the smoothing term is -sum_c w_c logp[i, c], normalised the same way."""
     from ..creation import arange
     from ..ops.index import getitem
     from ..ops.shape import movedim, reshape
 
-    if weight is not None:
-        raise NotImplementedError("nll_loss: per-class 'weight' is not supported yet")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction")
     if target.dtype is not _dt.int64:
-        raise RuntimeError(f"nll_loss: expected target of dtype int64, got {target.dtype.name}")
-    if input.ndim == 1:
-        input, target = reshape(input, (1, -1)), reshape(target, (1,))
-    if target.shape != input.shape[:1] + input.shape[2:]:
-        raise ValueError(
-            f"nll_loss: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} do not match"
-        )
-    out_shape = tuple(target.shape)
-    if input.ndim > 2:
-        input = reshape(movedim(input, 1, -1), (-1, input.shape[1]))
+        raise RuntimeError(f"{op}: expected target of dtype int64, got {target.dtype.name}")
+    if logp.ndim == 1:
+        logp, target = reshape(logp, (1, -1)), reshape(target, (1,))
+        out_shape = ()
+    else:
+        if tuple(target.shape) != tuple(logp.shape[:1] + logp.shape[2:]):
+            raise ValueError(
+                f"{op}: input of shape {tuple(logp.shape)} and target of shape {tuple(target.shape)} do not match"
+            )
+        out_shape = tuple(target.shape)
+    c = logp.shape[1]
+    if weight is None:
+        weight = ew.as_operand(1.0, logp.dtype, op).expand(c)
+    if tuple(weight.shape) != (c,):
+        raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not match the {c} classes of the input")
+    if logp.ndim > 2:
+        logp = reshape(movedim(logp, 1, -1), (-1, c))
         target = reshape(target, (-1,))
-    c = input.shape[1]
     keep = ew.compare("ne", target, ignore_index)
-    safe_target = ew.where(keep, target, ew.as_operand(0, _dt.int64, "nll_loss"))
-    bad = ew.logical_or(ew.compare("lt", safe_target, 0), ew.compare("ge", safe_target, c))
+    safe = ew.where(keep, target, ew.as_operand(0, _dt.int64, op))
+    bad = ew.logical_or(ew.compare("lt", safe, 0), ew.compare("ge", safe, c))
     if bool(red.any(bad)):
-        raise IndexError(f"nll_loss: target {int(red.max(ew.where(bad, target, -1)))} is out of bounds for {c} classes")
-    rows = arange(input.shape[0])
-    picked = getitem(input, (rows, safe_target))
-    loss = ew.neg(ew.where(keep, picked, ew.as_operand(0.0, input.dtype, "nll_loss")))
+        raise IndexError(f"{op}: target {int(red.max(ew.where(bad, target, -1)))} is out of bounds for {c} classes")
+    zero = ew.as_operand(0.0, logp.dtype, op)
+    w_t = ew.where(keep, getitem(weight, safe).to(logp.dtype), zero)
+    loss = ew.neg(ew.mul(getitem(logp, (arange(logp.shape[0]), safe)), w_t))
+    smooth = None
+    if label_smoothing > 0:
+        smooth = ew.where(keep, ew.neg(red.sum(ew.mul(logp, weight.to(logp.dtype)), 1)), zero)
+
+    def reduce_(v):
+        if reduction == "none":
+            return reshape(v, out_shape)
+        if reduction == "sum":
+            return red.sum(v)
+        return ew.div(red.sum(v), red.sum(w_t))
+
+    out = reduce_(loss)
+    if smooth is None:
+        return out
+    return ew.add(ew.mul(out, 1.0 - label_smoothing), ew.mul(reduce_(smooth), label_smoothing / c))
+
+
+def _weighted_soft_cross_entropy(logp, target, weight, class_dim, reduction, label_smoothing):
+    """Class-probability targets with per-class weights: -sum_c w_c t_c logp_c per position;
+    'mean' averages over positions (the weights do not normalise, as in PyTorch)."""
+    if tuple(target.shape) != tuple(logp.shape):
+        raise ValueError(
+            f"cross_entropy: probability targets must have the logits' shape; got input {tuple(logp.shape)} "
+            f"and target {tuple(target.shape)}"
+        )
+    c = logp.shape[class_dim]
+    if label_smoothing:
+        target = ew.add(ew.mul(target, 1.0 - label_smoothing), label_smoothing / c)
+    w = weight.reshape((c,) + (1,) * (logp.ndim - class_dim - 1))
+    loss = ew.neg(red.sum(ew.mul(ew.mul(target.to(logp.dtype), logp), w), class_dim))
     if reduction == "none":
-        return reshape(loss, out_shape)
+        return loss
     if reduction == "sum":
         return red.sum(loss)
     if reduction == "mean":
-        return ew.div(red.sum(loss), red.sum(keep).to(input.dtype))
-    raise ValueError(f"nll_loss: {reduction!r} is not a valid value for reduction")
+        return red.mean(loss)
+    raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")

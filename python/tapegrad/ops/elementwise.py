@@ -60,7 +60,7 @@ def as_operand(x, dtype: _dt.dtype, op: str) -> Tensor:
 
 
 def _promote_pair(a, b, op: str, floating: bool = False):
-    if (type(a) is Tensor and type(b) is Tensor and a._data.dtype == b._data.dtype
+    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype
             and (not floating or a._data.dtype.kind == "f")):
         return a, b
     if isinstance(a, np.ndarray):

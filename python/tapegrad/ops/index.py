@@ -100,10 +100,43 @@ class AdvancedIndex(Function):
         return be.reshape(gx, self.shape)
 
 
+class IndexSelect(Function):
+    """x[..., idx, ...] for one integer index array on one axis: a gather of whole slices."""
+
+    def forward(self, x, axis, index):
+        self.shape, self.dtype, self.axis, self.index = x.shape, x.dtype, axis, index
+        return for_array(x).index_select(x, axis, index)
+
+    def backward(self, g):
+        be = for_array(g)
+        gx = be.zeros(self.shape, self.dtype)
+        flat = be.reshape(g, self.shape[:self.axis] + (self.index.size,) + self.shape[self.axis + 1:])
+        return be.index_add_(gx, self.axis, be.reshape(self.index, (-1,)), flat)
+
+
+def _single_axis_index(x: Tensor, nkey):
+    """(axis, normalised int64 index) when the key is full slices around one integer array."""
+    arrays = [i for i, k in enumerate(nkey) if isinstance(k, np.ndarray)]
+    if len(arrays) != 1 or len(nkey) > x.ndim:
+        return None
+    axis = arrays[0]
+    idx = nkey[axis]
+    if idx.dtype != np.int64 or any(not (isinstance(k, slice) and k == slice(None)) for i, k in enumerate(nkey) if i != axis):
+        return None
+    n = x.shape[axis]
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        raise IndexError(f"index {int(idx[bad].flat[0])} is out of bounds for axis {axis} with size {n}")
+    return axis, np.where(idx < 0, idx + n, idx)
+
+
 def getitem(x: Tensor, key) -> Tensor:
     nkey, advanced = normalize_key(key)
     try:
         if advanced:
+            single = _single_axis_index(x, nkey)
+            if single is not None:
+                return IndexSelect.apply(x, *single)
             return AdvancedIndex.apply(x, nkey)
         out = BasicIndex.apply(x, nkey)
         if out._base is x:  # remembered so that in-place ops on the view can rewrite x

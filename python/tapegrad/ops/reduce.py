@@ -282,3 +282,21 @@ def logsumexp(x, dim, keepdim=False):
 
         out = reshape(out, _reduced_shape(x.shape, axes, False))
     return out
+
+
+def norm(x, p="fro", dim=None, keepdim=False):
+    """Vector p-norm over `dim` (all elements by default): p = 2 / 'fro', 1, inf, -inf, or any
+    other positive number."""
+    x = ew._float_input(x, "norm")
+    axes = normalize_dims(x, dim)
+    if p in ("fro", 2, 2.0):
+        return ew.sqrt(sum(ew.mul(x, x), axes, keepdim))
+    if p == float("inf"):
+        return amax(ew.abs(x), axes, keepdim)
+    if p == float("-inf"):
+        return amin(ew.abs(x), axes, keepdim)
+    if p in (1, 1.0):
+        return sum(ew.abs(x), axes, keepdim)
+    if isinstance(p, (int, float)) and p > 0:
+        return ew.pow(sum(ew.pow(ew.abs(x), float(p)), axes, keepdim), 1.0 / p)
+    raise ValueError(f"norm: unsupported p={p!r}; use 'fro', a positive number, inf or -inf")

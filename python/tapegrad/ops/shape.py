@@ -262,15 +262,39 @@ def concat(tensors, dim: int = 0) -> Tensor:
     return cat(tensors, dim)
 
 
+class Stack(Function):
+    """Equal-shaped arrays along a new axis `dim`: one allocation, one copy per input."""
+
+    def forward(self, *arrays, dim):
+        be = for_array(arrays[0])
+        self.lead = (slice(None),) * dim
+        shape = arrays[0].shape[:dim] + (len(arrays),) + arrays[0].shape[dim:]
+        out = be.empty(shape, arrays[0].dtype)
+        for i, a in enumerate(arrays):
+            be.copy_(a, be.view_index(out, self.lead + (i,)))
+        return out
+
+    def backward(self, g):
+        be = for_array(g)
+        return tuple(be.view_index(g, self.lead + (i,)) if need else None
+                     for i, need in enumerate(self.needs_input_grad))
+
+
 def stack(tensors, dim: int = 0) -> Tensor:
+    from .elementwise import as_operand, result_type
+
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
+    for i, t_ in enumerate(tensors):
+        if not isinstance(t_, Tensor):
+            raise TypeError(f"stack(): expected a sequence of Tensors, but element {i} is {type(t_).__name__}")
     shapes = {tuple(t_.shape) for t_ in tensors}
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes {sorted(shapes)}")
     d = tensors[0]._dim(dim, tensors[0].ndim + 1)
-    return cat([unsqueeze(t_, d) for t_ in tensors], d)
+    dt = result_type(*tensors)
+    return Stack.apply(*[as_operand(t_, dt, "stack") for t_ in tensors], dim=d)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:

@@ -1,0 +1,97 @@
+"""Linear (y = x W^T + b, the bias added inside the GEMM), Identity, Flatten and Unflatten."""
+from __future__ import annotations
+
+import math
+
+from .. import dtypes as _dt
+from ..creation import empty
+from ..ops.matmul import linear as _linear
+from ..ops.shape import flatten as _flatten, unflatten as _unflatten
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+def _factory(device, dtype) -> dict:
+    """Keyword arguments for a layer's tensor factories (device is checked: CPU only)."""
+    _dt.to_device(device)
+    return {"dtype": dtype}
+
+
+class Identity(Module):
+    """Returns its input; accepts and ignores any constructor arguments, as PyTorch's does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
+
+    def forward(self, input):  # noqa: A002
+        return input
+
+
+class Linear(Module):
+    """y = x W^T + b, W of shape (out_features, in_features).
+
+    W is kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)), and b is
+    U(-1/sqrt(in), 1/sqrt(in)): PyTorch's default, so the same seed-independent statistics."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
+        kw = _factory(device, dtype)
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(empty((out_features, in_features), **kw))
+        if bias:
+            self.bias = Parameter(empty(out_features, **kw))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):  # noqa: A002
+        p = self._parameters  # one dict read instead of two __getattr__ fallbacks
+        try:
+            w, b = p["weight"], p["bias"]
+        except KeyError:  # weight or bias replaced by a plain attribute
+            w, b = self.weight, self.bias
+        return _linear(input, w, b)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """Flattens dims start_dim..end_dim (by default all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input):  # noqa: A002
+        return _flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dim `dim` into `unflattened_size`."""
+
+    def __init__(self, dim: int, unflattened_size) -> None:
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"unflattened_size must be a tuple of ints, but found type {type(unflattened_size).__name__}")
+        self.dim = dim
+        self.unflattened_size = unflattened_size
+
+    def forward(self, input):  # noqa: A002
+        return _unflatten(input, self.dim, self.unflattened_size)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

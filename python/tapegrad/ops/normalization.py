@@ -1,0 +1,197 @@
+"""Normalization: batch_norm and layer_norm, each ONE Function.
+
+Forward and backward are composed of backend kernels (keepdim reductions and broadcasting
+binaries); the backward is the closed form
+
+    dx = invstd * (dy' - mean(dy') - xhat * mean(dy' * xhat)),   dy' = dy * weight
+
+over the normalized axes, so a layer costs one graph node instead of the dozen a composite
+(mean, sub, var, rsqrt, mul, ...) would record and keep alive. The statistics are two-pass
+(mean, then the mean of squared deviations) as PyTorch's CPU kernels compute them.
+"""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..backend import for_array
+from ..tensor import Tensor
+from .elementwise import _float_input
+
+
+def _mean(be, x, axes, n):
+    return be.binary("div", be.reduce("sum", x, axes, keepdim=True), be.scalar(n, x.dtype))
+
+
+def _normalize(be, x, axes, n, eps):
+    """(xhat, mean, biased var, invstd) of x over `axes`; the statistics keep x's rank."""
+    mean = _mean(be, x, axes, n)
+    xc = be.binary("sub", x, mean)
+    var = _mean(be, be.unary("square", xc), axes, n)
+    invstd = be.unary("rsqrt", be.binary("add", var, be.scalar(eps, x.dtype)))
+    return be.binary("mul", xc, invstd), mean, var, invstd
+
+
+def _affine(be, xhat, w, b):
+    y = xhat if w is None else be.binary("mul", xhat, w)
+    return y if b is None else be.binary("add", y, b)
+
+
+def _input_grad(be, g, xhat, invstd, w, axes, n, batch_stats):
+    """d loss / d x. With fixed statistics (eval-mode batch norm) x only enters through
+    (x - mean) * invstd, so the gradient is dy' * invstd."""
+    gy = g if w is None else be.binary("mul", g, w)
+    if not batch_stats:
+        return be.binary("mul", gy, invstd)
+    mean_gy = _mean(be, gy, axes, n)
+    mean_gyx = _mean(be, be.binary("mul", gy, xhat), axes, n)
+    centred = be.binary("sub", be.binary("sub", gy, mean_gy), be.binary("mul", xhat, mean_gyx))
+    return be.binary("mul", centred, invstd)
+
+
+class _Normalization(Function):
+    """Shared backward: stats over `self.axes`, weight/bias reduced over `self.param_axes`;
+    the weight broadcasts against x once reshaped to `self.weight_view` (when set)."""
+    weight_view = None
+
+    def _save(self, xhat, invstd, weight, has_b):
+        # the weight array itself is saved (not a reshaped view of it), so that changing the
+        # parameter in place before backward is caught by its version counter
+        self.has_w, self.has_b = weight is not None, has_b
+        self.save_for_backward(xhat, invstd, weight)
+
+    def backward(self, g):
+        xhat, invstd, w = self.saved_tensors
+        be = for_array(g)
+        needs = self.needs_input_grad  # x, then weight and bias where they were given
+        grads = [None] * len(needs)
+        if needs[0]:
+            if w is not None and self.weight_view is not None:
+                w = be.reshape(w, self.weight_view)
+            grads[0] = _input_grad(be, g, xhat, invstd, w, self.axes, self.n, self.batch_stats)
+        k = 1
+        if self.has_w:
+            if needs[k]:
+                grads[k] = self._param_grad(be, be.binary("mul", g, xhat))
+            k += 1
+        if self.has_b and needs[k]:
+            grads[k] = self._param_grad(be, g)
+        return tuple(grads)
+
+    def _param_grad(self, be, t):
+        summed = be.reduce("sum", t, self.param_axes) if self.param_axes else t
+        return be.reshape(summed, self.param_shape)
+
+
+class BatchNorm(_Normalization):
+    """x (N, C, *): per-channel statistics over N and the trailing dims."""
+
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        be = for_array(x)
+        c = x.shape[1]
+        self.axes = self.param_axes = (0,) + tuple(range(2, x.ndim))
+        self.param_shape = (c,)
+        stat_shape = (1, c) + (1,) * (x.ndim - 2)
+        self.n = x.size // c if c else 0
+        self.batch_stats = training
+        if training:
+            xhat, mean, var, invstd = _normalize(be, x, self.axes, self.n, eps)
+            _update_running(be, running_mean, running_var, mean, var, self.n, momentum)
+        else:
+            mean = be.reshape(running_mean, stat_shape)
+            var = be.reshape(running_var, stat_shape)
+            if mean.dtype != x.dtype:
+                mean, var = be.astype(mean, x.dtype), be.astype(var, x.dtype)
+            invstd = be.unary("rsqrt", be.binary("add", var, be.scalar(eps, x.dtype)))
+            xhat = be.binary("mul", be.binary("sub", x, mean), invstd)
+        self.weight_view = stat_shape
+        w = None if weight is None else be.reshape(weight, stat_shape)
+        b = None if bias is None else be.reshape(bias, stat_shape)
+        self._save(xhat, invstd, weight, bias is not None)
+        return _affine(be, xhat, w, b)
+
+
+def _update_running(be, running_mean, running_var, mean, var, n, momentum) -> None:
+    """running = (1 - momentum) * running + momentum * batch statistic, in place; the variance
+    folded in is the unbiased one, n / (n - 1) times the biased."""
+    for running, stat, scale in ((running_mean, mean, 1.0), (running_var, var, n / (n - 1))):
+        if running is None:
+            continue
+        stat = be.reshape(stat, running.shape)
+        if stat.dtype != running.dtype:
+            stat = be.astype(stat, running.dtype)
+        kept = be.binary("mul", running, be.scalar(1.0 - momentum, running.dtype))
+        be.binary("add", kept, be.binary("mul", stat, be.scalar(momentum * scale, running.dtype)), out=running)
+
+
+class LayerNorm(_Normalization):
+    """Statistics over the last k dims (normalized_shape) of each row."""
+
+    def forward(self, x, weight, bias, k, eps):
+        be = for_array(x)
+        lead = x.ndim - k
+        self.axes = tuple(range(lead, x.ndim))
+        self.param_axes = tuple(range(lead))
+        self.param_shape = x.shape[lead:]
+        n = 1
+        for s in self.param_shape:
+            n *= s
+        self.n, self.batch_stats = n, True
+        xhat, _, _, invstd = _normalize(be, x, self.axes, n, eps)
+        self._save(xhat, invstd, weight, bias is not None)
+        return _affine(be, xhat, weight, bias)
+
+
+def _check_param(name: str, t, shape: tuple, x: Tensor, op: str) -> None:
+    if t is None:
+        return
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(t).__name__}")
+    if tuple(t.shape) != shape:
+        raise RuntimeError(
+            f"{op}: {name} of shape {tuple(t.shape)} does not match the input of shape {tuple(x.shape)} "
+            f"(expected {shape})"
+        )
+    if name in ("weight", "bias") and t.dtype is not x.dtype:
+        raise RuntimeError(f"{op}: expected {name} of dtype {x.dtype.name} (the input's), got {t.dtype.name}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+               momentum=0.1, eps=1e-5) -> Tensor:
+    """PyTorch's F.batch_norm: normalise each channel of x (N, C, *) by the batch's statistics
+    (training, which also updates running_mean/running_var in place) or by the running ones."""
+    x = _float_input(input, "batch_norm")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, *), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        _check_param(name, t, (c,), x, "batch_norm")
+    if training:
+        per_channel = x.numel() // c if c else 0
+        if per_channel == 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm: running_mean and running_var must be given when training=False")
+    rm = None if running_mean is None else running_mean._data
+    rv = None if running_var is None else running_var._data
+    out = BatchNorm.apply(x, weight, bias, rm, rv, training=bool(training),
+                          momentum=float(momentum), eps=float(eps))
+    if training:
+        for t in (running_mean, running_var):
+            if t is not None:
+                t._version[0] += 1
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:  # noqa: A002
+    """PyTorch's F.layer_norm: normalise over the trailing dims given by normalized_shape."""
+    x = _float_input(input, "layer_norm")
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(str(s) for s in shape)}], but got input of size{list(x.shape)}"
+        )
+    _check_param("weight", weight, shape, x, "layer_norm")
+    _check_param("bias", bias, shape, x, "layer_norm")
+    return LayerNorm.apply(x, weight, bias, k=k, eps=float(eps))
