@@ -12,6 +12,7 @@ void bind_reduce(py::module_& m);
 void bind_matmul(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_index(py::module_& m);
+void bind_optim(py::module_& m);
 }  // namespace tg
 
 PYBIND11_MODULE(_C, m) {
@@ -24,5 +25,6 @@ PYBIND11_MODULE(_C, m) {
   tg::bind_matmul(cpu);
   tg::bind_softmax(cpu);
   tg::bind_index(cpu);
+  tg::bind_optim(cpu);
   m.attr("has_cuda") = false;
 }

@@ -34,3 +34,55 @@ def test_info_command():
 def test_bad_command_exits_2():
     res = subprocess.run([sys.executable, "-m", "tapegrad", "nonsense"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def _run(*args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tapegrad", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def test_train_default_digits_accuracy_and_outputs(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    res = _run("train", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert res.returncode == 0, res.stderr
+    acc = float(re.search(r"test accuracy (\d\.\d+)", res.stdout).group(1))
+    assert acc >= 0.97 and elapsed < 60
+    for name in ("checkpoint.safetensors", "metrics.csv", "config.json"):
+        assert (tmp_path / "run" / name).exists()
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc") and len(rows) >= 3
+    ev = _run("eval", "--checkpoint", str(tmp_path / "run" / "checkpoint.safetensors"), cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    assert f"test accuracy {acc:.4f}" in ev.stdout
+
+
+@pytest.mark.parametrize("data", ["spirals", "moons", "sensors"])
+def test_train_short_runs(tmp_path, data):
+    res = _run("train", "--data", data, "--epochs", "2", "--no-progress", "--out", str(tmp_path / data), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "test loss" in res.stdout and (tmp_path / data / "checkpoint.safetensors").exists()
+
+
+def test_train_seed_reproducible(tmp_path):
+    outs = [_run("train", "--epochs", "3", "--seed", "3", "--no-progress", "--patience", "0",
+                 "--out", str(tmp_path / f"r{i}"), cwd=tmp_path).stdout for i in range(2)]
+    losses = [re.findall(r"train_loss (\d+\.\d+)", o) for o in outs]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--hidden", "abc"], "--hidden"),
+    (["train", "--lr", "-1"], "--lr"),
+    (["train", "--data", "cifar"], "invalid choice"),
+    (["train", "--dropout", "1.5"], "--dropout"),
+    (["train", "--device", "cuda"], "CUDA"),
+    (["eval"], "--checkpoint"),
+])
+def test_bad_arguments_one_line_exit_2(tmp_path, args, needle):
+    res = _run(*args, cwd=tmp_path)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]

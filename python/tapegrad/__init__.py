@@ -37,6 +37,7 @@ from .ops.shape import (  # noqa: F401
 from .ops.index import index_select, nonzero  # noqa: F401
 from .ops.softmax import log_softmax, softmax  # noqa: F401
 from . import nn  # noqa: F401
+from . import optim  # noqa: F401
 from . import utils  # noqa: F401
 from . import datasets  # noqa: F401
 from .serialization import load, save  # noqa: F401

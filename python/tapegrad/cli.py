@@ -124,12 +124,15 @@ def build_optimizer(name: str, params, lr: float, weight_decay: float):
 
 def _splits(config):
     """The run's train/val/test tensors, standardised with the training split's statistics."""
+    import tapegrad as tg
     from tapegrad.training import train_val_test_split
 
     x, y, task = load_data(config["data"], config["seed"], config.get("data_root"))
     (xtr, ytr), (xva, yva), (xte, yte) = train_val_test_split(x, y, val=0.15, test=0.15, seed=config["seed"])
     mean = xtr.mean(0)
-    std = xtr.std(0, unbiased=False).clamp(min=1e-6)
+    std = xtr.std(0, unbiased=False)
+    # a feature constant in the training split (a digits corner pixel) is centred, not scaled
+    std = tg.where(std > 1e-6, std, tg.ones_like(std))
     norm = lambda t: (t - mean) / std  # noqa: E731
     return task, (norm(xtr), ytr), (norm(xva), yva), (norm(xte), yte)
 

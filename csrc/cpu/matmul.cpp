@@ -1,0 +1,886 @@
+// Matrix multiply on the CPU: out = act(a @ b + bias) or out += a @ b, for 2-D or equally batched
+// 3-D operands with any strides. A packed, cache-blocked GEMM in the BLIS loop order (NC / KC /
+// MC blocks; A and B packed into contiguous micro-panels straight through their strides, so
+// transposed operands are never copied) around a register-blocked microkernel chosen at run
+// time: AVX-512 (12 rows x 2 vectors), AVX2/FMA (6 x 2 vectors), or portable C++ (6 x 64 bytes).
+// The bias and activation (vectorised float32 forms) are applied while each tile is still hot.
+// A C much narrower than a tile is computed transposed; products big enough to pay for waking
+// the thread pool are split over threads by blocks of M or N, or over the batch.
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TG_MATMUL_X86 1
+#endif
+
+#include "common.h"
+#include "pyarray.h"
+
+namespace tg {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Activations of the fused epilogue.
+enum class Act { none, relu, gelu, gelu_tanh, sigmoid, tanh };
+
+const char* const kActNames[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
+
+Act parse_act(const std::string& s) {
+  for (int i = 0; i < 6; ++i)
+    if (s == kActNames[i]) return static_cast<Act>(i);
+  throw std::invalid_argument(detail::cat(
+      "matmul: unknown activation '", s, "' (expected one of none, relu, gelu, gelu_tanh, sigmoid, tanh)"));
+}
+
+#define TG_ALWAYS_INLINE __attribute__((always_inline)) inline
+
+// float32 activations as straight-line arithmetic: no libm calls and selects instead of
+// branches, so a loop over a tile row vectorises in whatever ISA it is compiled for. Accuracy
+// is a few ulp; the polynomial coefficients are least-squares fits on the stated ranges.
+TG_ALWAYS_INLINE float f32_from_bits(int32_t i) { return __builtin_bit_cast(float, i); }
+TG_ALWAYS_INLINE int32_t f32_bits(float x) { return __builtin_bit_cast(int32_t, x); }
+
+// c ? a : b through bit masks. A plain ?: lets GCC sink the arithmetic of a and b into
+// branches, and under -ftrapping-math it then will not if-convert them back (nothing
+// vectorises below AVX-512, which has masked arithmetic).
+TG_ALWAYS_INLINE float select_f32(bool c, float a, float b) {
+  const int32_t m = -int32_t(c);
+  return f32_from_bits((f32_bits(a) & m) | (f32_bits(b) & ~m));
+}
+
+// exp(x) = 2^n * e^r with n = round(x / ln 2), |r| <= ln(2) / 2. Below -87.3 (where 2^n would
+// leave the normal range) it returns 0 and above 88.3 infinity, so callers can rely on
+// exp(-1000) == 0 and exp(1000) == inf; NaN fails every comparison and so propagates.
+TG_ALWAYS_INLINE float exp_f32(float x) {
+  float xc = select_f32(x < -87.3f, -87.3f, x);
+  xc = select_f32(xc > 88.3f, 88.3f, xc);
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float t = xc * 1.44269504f + shifter;
+  const float n = t - shifter;
+  const int32_t ni = f32_bits(t) - f32_bits(shifter);
+  // ln 2 in two parts; the first has 16 significant bits, so n * part is exact.
+  const float r = (xc - n * 0.693145751953125f) - n * 1.42860682e-6f;
+  const float p =
+      1.0f + r +
+      r * r * (0.49999989f + r * (0.16666518f + r * (0.04166953f + r * (0.00836892f + r * 0.00137514f))));
+  float y = p * f32_from_bits((ni + 127) << 23);
+  y = select_f32(x > 88.3f, __builtin_huge_valf(), y);
+  return select_f32(x < -87.3f, 0.0f, y);
+}
+
+// 1 / (1 + e^-x) has no cancellation anywhere and saturates to exactly 0 and 1.
+TG_ALWAYS_INLINE float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+
+// An odd polynomial near 0, where 1 - 2 / (e^2|x| + 1) would cancel; that form elsewhere.
+TG_ALWAYS_INLINE float tanh_f32(float x) {
+  const float ax = std::fabs(x), x2 = x * x;
+  const float small =
+      x + x * x2 * (-0.33333285f + x2 * (0.13331513f + x2 * (-0.05374466f + x2 * (0.02065314f + x2 * -0.00571898f))));
+  const float big = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
+  const float big_signed = f32_from_bits(f32_bits(big) | (f32_bits(x) & int32_t(0x80000000)));
+  return select_f32(ax < 0.625f, small, big_signed);
+}
+
+// x * Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2, and erfc(z) = t exp(-z^2 + G(t)) for z >= 0,
+// t = 1 / (1 + z / 2), G a degree-9 polynomial (relative error 5e-8 on [0, 10]). Using erfc on
+// both sides keeps the small tail of negative x accurate, where 1 + erf(z) would cancel.
+TG_ALWAYS_INLINE float gelu_f32(float x) {
+  const float z = std::fabs(x) * 0.70710678f;
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  const float g =
+      -1.265448f + t * (0.99863278f + t * (0.38664041f + t * (0.0346028f + t * (0.00126759f +
+      t * (-0.08028043f + t * (-0.6962519f + t * (1.15673376f + t * (-0.68082718f + t * 0.14493021f))))))));
+  const float half_erfc = 0.5f * t * exp_f32(g - z * z);
+  return x * select_f32(x < 0.0f, half_erfc, 1.0f - half_erfc);
+}
+
+// 0.5 x (1 + tanh(u)) == x * sigmoid(2u), which does not cancel for negative x.
+TG_ALWAYS_INLINE float gelu_tanh_f32(float x) {
+  const float u = 0.79788456f * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_f32(-2.0f * u));
+}
+
+template <Act A, class T>
+TG_ALWAYS_INLINE T act_apply(T v) {
+  if constexpr (A == Act::none) {
+    return v;
+  } else if constexpr (A == Act::relu) {
+    return v < T(0) ? T(0) : v;  // NaN propagates, as in torch.relu
+  } else if constexpr (std::is_same_v<T, float>) {
+    if constexpr (A == Act::gelu) return gelu_f32(v);
+    if constexpr (A == Act::gelu_tanh) return gelu_tanh_f32(v);
+    if constexpr (A == Act::sigmoid) return sigmoid_f32(v);
+    if constexpr (A == Act::tanh) return tanh_f32(v);
+  } else {  // float64 keeps libm's accuracy; the same cancellation-free forms as above
+    if constexpr (A == Act::gelu) return v * (T(0.5) * std::erfc(v * T(-0.70710678118654752440)));
+    if constexpr (A == Act::gelu_tanh) {
+      const T u = T(0.79788456080286535588) * (v + T(0.044715) * v * v * v);
+      return v / (T(1) + std::exp(T(-2) * u));
+    }
+    if constexpr (A == Act::sigmoid) return T(1) / (T(1) + std::exp(-v));
+    if constexpr (A == Act::tanh) return std::tanh(v);
+  }
+}
+
+// Calls f(std::integral_constant<Act, A>{}) for the run-time activation a.
+template <class F>
+inline void with_act(Act a, F&& f) {
+  switch (a) {
+    case Act::none: f(std::integral_constant<Act, Act::none>{}); break;
+    case Act::relu: f(std::integral_constant<Act, Act::relu>{}); break;
+    case Act::gelu: f(std::integral_constant<Act, Act::gelu>{}); break;
+    case Act::gelu_tanh: f(std::integral_constant<Act, Act::gelu_tanh>{}); break;
+    case Act::sigmoid: f(std::integral_constant<Act, Act::sigmoid>{}); break;
+    case Act::tanh: f(std::integral_constant<Act, Act::tanh>{}); break;
+  }
+}
+
+// Applies act in place to an mr x nr tile with unit column stride. Always inlined (no lambdas)
+// so that inside an ISA-specific kernel the loops vectorise for that ISA.
+template <Act A, class T>
+TG_ALWAYS_INLINE void act_rows_t(T* c, int64_t rsc, int mr, int nr) {
+  for (int i = 0; i < mr; ++i) {
+    T* row = c + i * rsc;
+    for (int j = 0; j < nr; ++j) row[j] = act_apply<A>(row[j]);
+  }
+}
+
+template <class T>
+TG_ALWAYS_INLINE void act_rows(T* c, int64_t rsc, int mr, int nr, Act act) {
+  switch (act) {
+    case Act::none: break;
+    case Act::relu: act_rows_t<Act::relu>(c, rsc, mr, nr); break;
+    case Act::gelu: act_rows_t<Act::gelu>(c, rsc, mr, nr); break;
+    case Act::gelu_tanh: act_rows_t<Act::gelu_tanh>(c, rsc, mr, nr); break;
+    case Act::sigmoid: act_rows_t<Act::sigmoid>(c, rsc, mr, nr); break;
+    case Act::tanh: act_rows_t<Act::tanh>(c, rsc, mr, nr); break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a microkernel does with its tile once the k-loop is done: add the C already there
+// (a later k-block, or accumulate=True), and on the last k-block add the bias and apply act.
+template <class T>
+struct Epilogue {
+  bool load_c;
+  const T* bias;      // per column, at the tile's first column; null when none or not last
+  const T* row_bias;  // per row, at the tile's first row (a product computed transposed)
+  Act act;            // Act::none when not the last k-block
+};
+
+// The general store: a tile computed into `acc` (row-major, leading dimension ld) goes to C
+// through any strides, for edge tiles and non-unit column strides.
+template <class T>
+void store_tile(const T* acc, int ld, T* c, int64_t rsc, int64_t csc, int mr, int nr,
+                const Epilogue<T>& e) {
+  with_act(e.act, [&](auto A) {
+    for (int i = 0; i < mr; ++i) {
+      for (int j = 0; j < nr; ++j) {
+        T v = acc[i * ld + j];
+        T* cp = c + i * rsc + j * csc;
+        if (e.load_c) v += *cp;
+        if (e.bias) v += e.bias[j];
+        if (e.row_bias) v += e.row_bias[i];
+        *cp = act_apply<decltype(A)::value>(v);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Microkernels. Each computes an MR x NR tile from kc steps of a packed A sliver (MR values per
+// step) and a B sliver (NR contiguous values per step, steps ldb apart: packed, or a row-major
+// B read in place), then applies the epilogue.
+// Every tile goes through the full MR x NR computation, edge tiles included (packing pads with
+// zeros), so an element's sum does not depend on where tile or thread boundaries fall.
+// A kernel type also carries its cache blocking, in elements: a KC x NR sliver of B stays in
+// L1/L2 while the microkernel sweeps an MC x KC block of A held in L2; a KC x NC panel of B is
+// shared by all the MC blocks.
+
+template <class T_, int MR_, int NR_>
+struct GenericKernel {
+  using T = T_;
+  static constexpr int MR = MR_, NR = NR_;
+  static constexpr int64_t KC = 256, MC = 96, NC = 4096 * 4 / sizeof(T);
+  static constexpr bool simd_pack = false;
+  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
+                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    alignas(64) T acc[MR * NR] = {};
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* a = A + p * MR;
+      const T* b = B + p * ldb;
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) acc[i * NR + j] += a[i] * b[j];
+    }
+    store_tile(acc, NR, c, rsc, csc, mr, nr, e);
+  }
+};
+
+#ifdef TG_MATMUL_X86
+
+// Thin overloads over the intrinsics so one kernel template serves float and double.
+#define TG_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
+TG_AVX2 __m256 set1_256(float x) { return _mm256_set1_ps(x); }
+TG_AVX2 __m256d set1_256(double x) { return _mm256_set1_pd(x); }
+TG_AVX2 __m256 loadu_256(const float* p) { return _mm256_loadu_ps(p); }
+TG_AVX2 __m256d loadu_256(const double* p) { return _mm256_loadu_pd(p); }
+TG_AVX2 void store(float* p, __m256 v) { _mm256_store_ps(p, v); }
+TG_AVX2 void store(double* p, __m256d v) { _mm256_store_pd(p, v); }
+TG_AVX2 void storeu(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+TG_AVX2 void storeu(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+TG_AVX2 __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+TG_AVX2 __m256d fmadd(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
+TG_AVX2 __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+TG_AVX2 __m256d add(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
+// max(0, v) keeps a NaN v: maxps returns its second operand when either is NaN.
+TG_AVX2 __m256 relu(__m256 v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
+TG_AVX2 __m256d relu(__m256d v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
+#undef TG_AVX2
+
+#define TG_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+TG_AVX512 __m512 set1_512(float x) { return _mm512_set1_ps(x); }
+TG_AVX512 __m512d set1_512(double x) { return _mm512_set1_pd(x); }
+TG_AVX512 __m512 loadu_512(const float* p) { return _mm512_loadu_ps(p); }
+TG_AVX512 __m512d loadu_512(const double* p) { return _mm512_loadu_pd(p); }
+TG_AVX512 void store(float* p, __m512 v) { _mm512_store_ps(p, v); }
+TG_AVX512 void store(double* p, __m512d v) { _mm512_store_pd(p, v); }
+TG_AVX512 void storeu(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+TG_AVX512 void storeu(double* p, __m512d v) { _mm512_storeu_pd(p, v); }
+TG_AVX512 __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+TG_AVX512 __m512d fmadd(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
+TG_AVX512 __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+TG_AVX512 __m512d add(__m512d a, __m512d b) { return _mm512_add_pd(a, b); }
+// A blend on "v < 0" (false for NaN) rather than maxps, whose masked form trips GCC's
+// uninitialised-variable warning inside the intrinsic header.
+TG_AVX512 __m512 relu(__m512 v) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
+                              _mm512_setzero_ps());
+}
+TG_AVX512 __m512d relu(__m512d v) {
+  return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), v,
+                              _mm512_setzero_pd());
+}
+#undef TG_AVX512
+
+// The activation of a whole tile, vectorised for each ISA.
+template <class T>
+__attribute__((target("avx2,fma"))) void act_rows_avx2(T* c, int64_t rsc, int mr, int nr, Act act) {
+  act_rows(c, rsc, mr, nr, act);
+}
+template <class T>
+__attribute__((target("avx512f"))) void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, Act act) {
+  act_rows(c, rsc, mr, nr, act);
+}
+
+// The two ISA kernels below share this body; only the vector width and the target differ.
+// MR rows by NV vectors: MR*NV accumulators, NV loads of B and MR broadcasts of A per step.
+#define TG_TILE_BODY(LOADU, SET1, ACT_ROWS, W)                                                    \
+  using V = decltype(SET1(T(0)));                                                            \
+  constexpr int NR = NV * W;                                                                 \
+  const bool full = mr == MR && nr == NR && csc == 1;                                        \
+  if (full)                                                                                  \
+    for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0); \
+  V acc[MR][NV];                                                                             \
+  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                      \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = SET1(T(0));           \
+  _Pragma("GCC unroll 4") for (int64_t p = 0; p < kc; ++p) {                                 \
+    V b[NV];                                                                                 \
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) b[v] = LOADU(B + v * W);            \
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                  \
+      const V a = SET1(A[i]);                                                                \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, b[v], acc[i][v]); \
+    }                                                                                        \
+    A += MR;                                                                                 \
+    B += ldb;                                                                                \
+  }                                                                                          \
+  if (full) {                                                                                \
+    V bias[NV];                                                                              \
+    _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v)                                     \
+        bias[v] = e.bias ? LOADU(e.bias + v * W) : SET1(T(0));                               \
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                  \
+      T* row = c + i * rsc;                                                                  \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) {                                 \
+        V x = acc[i][v];                                                                     \
+        if (e.load_c) x = add(x, LOADU(row + v * W));                                        \
+        if (e.bias) x = add(x, bias[v]);                                                     \
+        if (e.row_bias) x = add(x, SET1(e.row_bias[i]));                                     \
+        if (e.act == Act::relu) x = relu(x);                                                 \
+        storeu(row + v * W, x);                                                              \
+      }                                                                                      \
+    }                                                                                        \
+    if (e.act != Act::none && e.act != Act::relu) ACT_ROWS(c, rsc, MR, NR, e.act);           \
+    return;                                                                                  \
+  }                                                                                          \
+  alignas(64) T buf[MR * NR];                                                                \
+  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                      \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) store(buf + i * NR + v * W, acc[i][v]); \
+  store_tile(buf, NR, c, rsc, csc, mr, nr, e);
+
+template <class T, int MR, int NV>
+__attribute__((target("avx2,fma"))) void tile_avx2(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
+                                                   int64_t rsc, int64_t csc, int mr, int nr,
+                                                   const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)))
+}
+
+template <class T, int MR, int NV>
+__attribute__((target("avx512f"))) void tile_avx512(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
+                                                    int64_t rsc, int64_t csc, int mr, int nr,
+                                                    const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)))
+}
+#undef TG_TILE_BODY
+
+// 6 x 2 vectors: 12 of the 16 ymm registers accumulate.
+template <class T_>
+struct Avx2Kernel {
+  using T = T_;
+  static constexpr int MR = 6, NR = 2 * 32 / sizeof(T);
+  static constexpr int64_t KC = 256, MC = 144, NC = 3072 * 4 / sizeof(T);
+  static constexpr bool simd_pack = true;
+  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
+                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_avx2<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  }
+};
+
+// 12 x 2 vectors: 24 of the 32 zmm registers accumulate.
+template <class T_>
+struct Avx512Kernel {
+  using T = T_;
+  static constexpr int MR = 12, NR = 2 * 64 / sizeof(T);
+  static constexpr int64_t KC = 512, MC = 96, NC = 3072 * 4 / sizeof(T);
+  static constexpr bool simd_pack = true;
+  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
+                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_avx512<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  }
+};
+
+// AVX-512 foundation instructions, with the OS saving zmm state (libgcc's check covers both).
+bool cpu_has_avx512f() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma();
+  }();
+  return has;
+}
+
+#endif  // TG_MATMUL_X86
+
+// ---------------------------------------------------------------------------------------------
+// One matrix product C[M,N] (op)= A[M,K] @ B[K,N] with element strides.
+template <class T>
+struct Problem {
+  int64_t M, N, K;
+  const T* a;
+  int64_t sam, sak;
+  const T* b;
+  int64_t sbk, sbn;
+  T* c;
+  int64_t scm, scn;
+  const T* bias;  // contiguous, length N (or M when bias_on_rows), or null
+  bool bias_on_rows;
+  Act act;
+  bool accumulate;
+};
+
+// The same product computed as C^T = B^T A^T: the operands swap roles and every stride pair
+// swaps, so nothing moves in memory; the bias then runs along rows.
+template <class T>
+Problem<T> transposed(const Problem<T>& P) {
+  return Problem<T>{P.N, P.M, P.K, P.b, P.sbn, P.sbk, P.a, P.sak, P.sam, P.c, P.scn, P.scm,
+                    P.bias, !P.bias_on_rows, P.act, P.accumulate};
+}
+
+// The packing of a sliver whose R lines (rows of A, or columns of B) are each contiguous along
+// k, `ld` apart: dst[p * R + r] = src[r * ld + p]. This is a transpose, the common case (a
+// row-major A; B = W.T of a row-major weight), so it gets in-register transposes.
+template <int R, class T>
+void pack_lines(const T* src, int64_t ld, int64_t kc, T* dst) {
+  for (int64_t p = 0; p < kc; ++p)
+    for (int r = 0; r < R; ++r) dst[p * R + r] = src[r * ld + p];
+}
+
+#ifdef TG_MATMUL_X86
+// 8 lines x 8 steps of floats through 8x8 transposes, 4 lines x 8 steps through 4x8 ones.
+template <int R>
+__attribute__((target("avx2,fma"))) void pack_lines_avx2(const float* src, int64_t ld,
+                                                         int64_t kc, float* dst) {
+  int64_t p0 = 0;
+  for (; p0 + 8 <= kc; p0 += 8) {
+    float* d = dst + p0 * R;
+    int r0 = 0;
+    for (; r0 + 8 <= R; r0 += 8) {
+      const float* s = src + r0 * ld + p0;
+      const __m256 x0 = _mm256_loadu_ps(s), x1 = _mm256_loadu_ps(s + ld),
+                   x2 = _mm256_loadu_ps(s + 2 * ld), x3 = _mm256_loadu_ps(s + 3 * ld),
+                   x4 = _mm256_loadu_ps(s + 4 * ld), x5 = _mm256_loadu_ps(s + 5 * ld),
+                   x6 = _mm256_loadu_ps(s + 6 * ld), x7 = _mm256_loadu_ps(s + 7 * ld);
+      // Interleave pairs of lines, then pairs of pairs: each 128-bit half of u_k holds step k
+      // (low half) or k + 4 (high half) of four lines.
+      const __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1),
+                   t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3),
+                   t4 = _mm256_unpacklo_ps(x4, x5), t5 = _mm256_unpackhi_ps(x4, x5),
+                   t6 = _mm256_unpacklo_ps(x6, x7), t7 = _mm256_unpackhi_ps(x6, x7);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                   u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                   u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                   u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* o = d + r0;
+      _mm256_storeu_ps(o + 0 * R, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(o + 1 * R, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(o + 2 * R, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(o + 3 * R, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(o + 4 * R, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(o + 5 * R, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(o + 6 * R, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(o + 7 * R, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; r0 + 4 <= R; r0 += 4) {
+      const float* s = src + r0 * ld + p0;
+      const __m256 x0 = _mm256_loadu_ps(s), x1 = _mm256_loadu_ps(s + ld),
+                   x2 = _mm256_loadu_ps(s + 2 * ld), x3 = _mm256_loadu_ps(s + 3 * ld);
+      const __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1),
+                   t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                   u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      float* o = d + r0;
+      _mm_storeu_ps(o + 0 * R, _mm256_castps256_ps128(u0));
+      _mm_storeu_ps(o + 1 * R, _mm256_castps256_ps128(u1));
+      _mm_storeu_ps(o + 2 * R, _mm256_castps256_ps128(u2));
+      _mm_storeu_ps(o + 3 * R, _mm256_castps256_ps128(u3));
+      _mm_storeu_ps(o + 4 * R, _mm256_extractf128_ps(u0, 1));
+      _mm_storeu_ps(o + 5 * R, _mm256_extractf128_ps(u1, 1));
+      _mm_storeu_ps(o + 6 * R, _mm256_extractf128_ps(u2, 1));
+      _mm_storeu_ps(o + 7 * R, _mm256_extractf128_ps(u3, 1));
+    }
+    for (; r0 < R; ++r0)
+      for (int q = 0; q < 8; ++q) d[q * R + r0] = src[r0 * ld + p0 + q];
+  }
+  for (int64_t p = p0; p < kc; ++p)
+    for (int r = 0; r < R; ++r) dst[p * R + r] = src[r * ld + p];
+}
+
+// 4 lines x 4 steps of doubles through 4x4 transposes.
+template <int R>
+__attribute__((target("avx2,fma"))) void pack_lines_avx2(const double* src, int64_t ld,
+                                                         int64_t kc, double* dst) {
+  int64_t p0 = 0;
+  for (; p0 + 4 <= kc; p0 += 4) {
+    double* d = dst + p0 * R;
+    int r0 = 0;
+    for (; r0 + 4 <= R; r0 += 4) {
+      const double* s = src + r0 * ld + p0;
+      const __m256d x0 = _mm256_loadu_pd(s), x1 = _mm256_loadu_pd(s + ld),
+                    x2 = _mm256_loadu_pd(s + 2 * ld), x3 = _mm256_loadu_pd(s + 3 * ld);
+      const __m256d t0 = _mm256_unpacklo_pd(x0, x1), t1 = _mm256_unpackhi_pd(x0, x1),
+                    t2 = _mm256_unpacklo_pd(x2, x3), t3 = _mm256_unpackhi_pd(x2, x3);
+      double* o = d + r0;
+      _mm256_storeu_pd(o + 0 * R, _mm256_permute2f128_pd(t0, t2, 0x20));
+      _mm256_storeu_pd(o + 1 * R, _mm256_permute2f128_pd(t1, t3, 0x20));
+      _mm256_storeu_pd(o + 2 * R, _mm256_permute2f128_pd(t0, t2, 0x31));
+      _mm256_storeu_pd(o + 3 * R, _mm256_permute2f128_pd(t1, t3, 0x31));
+    }
+    for (; r0 < R; ++r0)
+      for (int q = 0; q < 4; ++q) d[q * R + r0] = src[r0 * ld + p0 + q];
+  }
+  for (int64_t p = p0; p < kc; ++p)
+    for (int r = 0; r < R; ++r) dst[p * R + r] = src[r * ld + p];
+}
+#endif  // TG_MATMUL_X86
+
+template <int R, bool Simd, class T>
+inline void pack_lines_any(const T* src, int64_t ld, int64_t kc, T* dst) {
+#ifdef TG_MATMUL_X86
+  if constexpr (Simd) return pack_lines_avx2<R>(src, ld, kc, dst);
+#endif
+  pack_lines<R>(src, ld, kc, dst);
+}
+
+// Packs rows [0, mc) x cols [0, kc) of A (element (i, p) at a[i*sam + p*sak]) into slivers of
+// MR rows: sliver s holds, for each p, the MR values A[s*MR + i, p]; missing rows are zeros.
+template <int MR, bool Simd, class T>
+void pack_a(int64_t mc, int64_t kc, const T* a, int64_t sam, int64_t sak, T* dst) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, mc - i0));
+    const T* src = a + i0 * sam;
+    if (mr == MR && sam == 1) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[p * sak + i];
+    } else if (mr == MR && sak == 1) {
+      pack_lines_any<MR, Simd>(src, sam, kc, dst);
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int i = 0; i < mr; ++i) dst[p * MR + i] = src[i * sam + p * sak];
+        for (int i = mr; i < MR; ++i) dst[p * MR + i] = T(0);
+      }
+    }
+  }
+}
+
+// Packs rows [0, kc) x cols [0, nc) of B (element (p, j) at b[p*sbk + j*sbn]) into slivers of
+// NR columns: sliver s holds, for each p, the NR values B[p, s*NR + j]; missing columns are 0.
+template <int NR, bool Simd, class T>
+void pack_b(int64_t kc, int64_t nc, const T* b, int64_t sbk, int64_t sbn, T* dst) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j0));
+    const T* src = b + j0 * sbn;
+    if (nr == NR && sbn == 1) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = 0; j < NR; ++j) dst[p * NR + j] = src[p * sbk + j];
+    } else if (nr == NR && sbk == 1) {
+      pack_lines_any<NR, Simd>(src, sbn, kc, dst);
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int j = 0; j < nr; ++j) dst[p * NR + j] = src[p * sbk + j * sbn];
+        for (int j = nr; j < NR; ++j) dst[p * NR + j] = T(0);
+      }
+    }
+  }
+}
+
+// Per-thread packing buffers, kept between calls (pool threads are persistent) and grown on
+// demand; 64-byte aligned so packed slivers start on cache lines.
+struct PackBuffer {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<void, Free> mem;
+  size_t bytes = 0;
+
+  void* get(size_t n) {
+    if (n > bytes) {
+      n = (n + 4095) & ~size_t(4095);
+      void* p = std::aligned_alloc(64, n);
+      TG_CHECK_RT(p != nullptr, "matmul: out of memory allocating a ", n, "-byte packing buffer");
+      mem.reset(p);
+      bytes = n;
+    }
+    return mem.get();
+  }
+};
+
+thread_local PackBuffer t_pack_a, t_pack_b;
+
+// The blocked product over rows [m0, m1) and columns [n0, n1) of C, on the calling thread.
+template <class KT>
+void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_t n0,
+                int64_t n1) {
+  using T = typename KT::T;
+  constexpr int MR = KT::MR, NR = KT::NR;
+  constexpr int64_t KC = KT::KC;
+  constexpr int64_t MC = KT::MC / MR * MR;
+  constexpr int64_t NC = KT::NC / NR * NR;
+  // Equal k-blocks, so a K just above KC does not leave a thin last block.
+  const int64_t kb = (P.K + KC - 1) / KC, kstep = (P.K + kb - 1) / kb;
+  const int64_t mc_max = std::min(MC, (m1 - m0 + MR - 1) / MR * MR);
+  const int64_t nc_max = std::min(NC, (n1 - n0 + NR - 1) / NR * NR);
+  T* pa = static_cast<T*>(t_pack_a.get(sizeof(T) * mc_max * kstep));
+  T* pb = static_cast<T*>(t_pack_b.get(sizeof(T) * nc_max * kstep));
+  // A row-major B is read in place rather than copied first when each of its slivers is used
+  // once (a single sliver of A rows), or when all of it fits in L1 whatever its row stride.
+  const bool direct_b = P.sbn == 1 && (m1 - m0 <= MR || P.K * (n1 - n0) * int64_t(sizeof(T)) <= 16384);
+
+  for (int64_t jc = n0; jc < n1; jc += NC) {
+    const int64_t nc = std::min(NC, n1 - jc);
+    for (int64_t pc = 0; pc < P.K; pc += kstep) {
+      const int64_t kc = std::min(kstep, P.K - pc);
+      const bool last = pc + kc == P.K;
+      const T* bpanel = P.b + pc * P.sbk + jc * P.sbn;
+      if (!direct_b) pack_b<NR, KT::simd_pack>(kc, nc, bpanel, P.sbk, P.sbn, pb);
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = std::min(MC, m1 - ic);
+        pack_a<MR, KT::simd_pack>(mc, kc, P.a + ic * P.sam + pc * P.sak, P.sam, P.sak, pa);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          const T* col_bias = last && P.bias && !P.bias_on_rows ? P.bias + jc + jr : nullptr;
+          const T* row_bias = last && P.bias && P.bias_on_rows ? P.bias + ic : nullptr;
+          const T* bs = pb + jr * kc;
+          int64_t ldb = NR;
+          if (direct_b && nr == NR) {
+            bs = bpanel + jr;
+            ldb = P.sbk;
+          } else if (direct_b) {
+            pack_b<NR, KT::simd_pack>(kc, nr, bpanel + jr, P.sbk, P.sbn, pb);
+            bs = pb;
+          }
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+            const Epilogue<T> e{P.accumulate || pc > 0, col_bias, row_bias ? row_bias + ir : nullptr,
+                                last ? P.act : Act::none};
+            KT::tile(kc, pa + ir * kc, bs, ldb, P.c + (ic + ir) * P.scm + (jc + jr) * P.scn, P.scm,
+                     P.scn, mr, nr, e);
+          }
+        }
+      }
+    }
+  }
+}
+
+// K == 0: the product is zero, so out = act(bias) (or act(0)), or unchanged when accumulating.
+template <class T>
+void gemm_empty_k(const Problem<T>& P) {
+  if (P.accumulate) return;
+  with_act(P.act, [&](auto A) {
+    for (int64_t j = 0; j < P.N; ++j) {
+      const T v = act_apply<decltype(A)::value>(P.bias ? P.bias[j] : T(0));
+      for (int64_t i = 0; i < P.M; ++i) P.c[i * P.scm + j * P.scn] = v;
+    }
+  });
+}
+
+// Work (M*N*K multiply-adds) below which a product runs on one thread: waking the pool costs
+// more than it saves.
+constexpr int64_t kParallelWork = int64_t(96) * 96 * 96;
+
+template <class KT>
+void gemm_oriented(const Problem<typename KT::T>& P, int nthreads) {
+  const int64_t work = P.M * P.N * P.K;
+  if (nthreads <= 1 || work < kParallelWork) return gemm_block<KT>(P, 0, P.M, 0, P.N);
+
+  // Split C into mt x nt parts of whole micro-tiles. Splitting N makes every thread pack all
+  // of A (and splitting M, all of B), so pick the split with the least padded work plus
+  // redundant packing.
+  constexpr int MR = KT::MR, NR = KT::NR;
+  const int64_t mu = (P.M + MR - 1) / MR, nu = (P.N + NR - 1) / NR;
+  int parts = static_cast<int>(std::min<int64_t>(nthreads, mu * nu));
+  int best_mt = 1;
+  double best_cost = -1;
+  for (int mt = 1; mt <= parts; ++mt) {
+    if (parts % mt) continue;
+    const int nt = parts / mt;
+    if (mt > mu || nt > nu) continue;
+    const double rows = double((mu + mt - 1) / mt) * MR, cols = double((nu + nt - 1) / nt) * NR;
+    const double cost = rows * cols * double(P.K) + double(P.K) * (rows * (nt - 1) + cols * (mt - 1));
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best_mt = mt;
+    }
+  }
+  if (best_cost < 0) {  // no exact factorisation fits: split the longer side only
+    best_mt = mu >= nu ? static_cast<int>(std::min<int64_t>(parts, mu)) : 1;
+    parts = mu >= nu ? best_mt : static_cast<int>(std::min<int64_t>(parts, nu));
+  }
+  const int mt = best_mt, nt = parts / best_mt;
+  parallel_for(parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t ti = t / nt, tj = t % nt;
+      const int64_t m0 = std::min(P.M, mu * ti / mt * MR), m1 = std::min(P.M, mu * (ti + 1) / mt * MR);
+      const int64_t n0 = std::min(P.N, nu * tj / nt * NR), n1 = std::min(P.N, nu * (tj + 1) / nt * NR);
+      if (m0 < m1 && n0 < n1) gemm_block<KT>(P, m0, m1, n0, n1);
+    }
+  });
+}
+
+template <class KT>
+void gemm_one(const Problem<typename KT::T>& P, int nthreads) {
+  if (P.M == 0 || P.N == 0) return;
+  if (P.K == 0) return gemm_empty_k(P);
+  // Edge tiles are computed in full, so a C much narrower than NR wastes most of the
+  // microkernel's work; computed transposed it pads to MR instead. Edge tiles, and all tiles
+  // when C's rows are not contiguous, go through the scalar store, costed here as
+  // kScalarStore multiply-adds per element.
+  constexpr int64_t MR = KT::MR, NR = KT::NR;
+  constexpr double kScalarStore = 48;
+  auto cost = [&](int64_t rows, int64_t cols, int64_t col_stride) {
+    const double padded = double((rows + MR - 1) / MR * MR) * double((cols + NR - 1) / NR * NR);
+    const double scalar = col_stride != 1 ? double(rows) * double(cols)
+                                          : double(rows) * double(cols % NR) +
+                                                double(rows % MR) * double(cols - cols % NR);
+    return padded * double(P.K) + kScalarStore * scalar;
+  };
+  const double normal = cost(P.M, P.N, P.scn), swapped = cost(P.N, P.M, P.scm);
+  if (swapped < normal) return gemm_oriented<KT>(transposed(P), nthreads);
+  gemm_oriented<KT>(P, nthreads);
+}
+
+// A batch of products with per-batch element offsets (0 for a broadcast operand).
+template <class T>
+struct Batch {
+  int64_t count;
+  int64_t sa, sb, sc;
+};
+
+template <class KT>
+void gemm_batched(const Problem<typename KT::T>& P, const Batch<typename KT::T>& B) {
+  using T = typename KT::T;
+  auto item = [&](int64_t i) {
+    Problem<T> Q = P;
+    Q.a += i * B.sa;
+    Q.b += i * B.sb;
+    Q.c += i * B.sc;
+    return Q;
+  };
+  const int nthreads = get_num_threads();
+  const int64_t work = P.M * P.N * P.K;
+  // Whole products per thread when there are enough of them to share out evenly, or when each
+  // is too small to split; otherwise each product is split across the threads in turn.
+  const bool over_batch = B.count > 1 && nthreads > 1 && work * B.count >= kParallelWork &&
+                          (work < kParallelWork || B.count % nthreads == 0 || B.count >= 4 * nthreads);
+  if (over_batch) {
+    const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(work, 1));
+    parallel_for(B.count, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) gemm_one<KT>(item(i), 1);
+    });
+  } else {
+    for (int64_t i = 0; i < B.count; ++i) gemm_one<KT>(item(i), nthreads);
+  }
+}
+
+// The microkernel family in use: the widest the CPU runs, unless _matmul_isa() chose another
+// (tests use it to check every kernel on one machine).
+enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
+const char* const kIsaNames[] = {"generic", "avx2", "avx512"};
+std::atomic<int> g_isa_forced{-1};
+
+bool isa_supported(Isa isa) {
+#ifdef TG_MATMUL_X86
+  if (isa == Isa::avx512) return cpu_has_avx512f();
+  if (isa == Isa::avx2) return cpu_has_avx2_fma();
+#endif
+  return isa == Isa::generic;
+}
+
+Isa current_isa() {
+  const int forced = g_isa_forced.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Isa>(forced);
+  if (isa_supported(Isa::avx512)) return Isa::avx512;
+  if (isa_supported(Isa::avx2)) return Isa::avx2;
+  return Isa::generic;
+}
+
+template <class T>
+void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
+  switch (current_isa()) {
+#ifdef TG_MATMUL_X86
+    case Isa::avx512: return gemm_batched<Avx512Kernel<T>>(P, B);
+    case Isa::avx2: return gemm_batched<Avx2Kernel<T>>(P, B);
+#endif
+    default: return gemm_batched<GenericKernel<T, 6, 64 / sizeof(T)>>(P, B);
+  }
+}
+
+// Byte range [lo, hi) spanned by a view's elements; empty for an empty view.
+std::pair<const char*, const char*> extent(const ArrayView& v) {
+  const int64_t item = dtype_size(v.dtype);
+  if (v.numel() == 0) return {nullptr, nullptr};
+  int64_t lo = 0, hi = 0;
+  for (int d = 0; d < v.ndim(); ++d) {
+    const int64_t span = (v.shape[d] - 1) * v.strides[d];
+    (span < 0 ? lo : hi) += span;
+  }
+  const char* base = static_cast<const char*>(v.data);
+  return {base + lo * item, base + (hi + 1) * item};
+}
+
+bool overlaps(const ArrayView& x, const ArrayView& y) {
+  const auto ex = extent(x), ey = extent(y);
+  if (!ex.first || !ey.first) return false;
+  return ex.first < ey.second && ey.first < ex.second;
+}
+
+}  // namespace
+
+void bind_matmul(py::module_& m) {
+  m.def(
+      "matmul",
+      [](const py::array& a_arr, const py::array& b_arr, const py::array& out_arr,
+         const py::object& bias_obj, const std::string& act_name, bool accumulate) {
+        const char* op = "matmul";
+        const ArrayView a = view_of(a_arr, op), b = view_of(b_arr, op);
+        const ArrayView out = out_view(out_arr, op);
+        const Act act = parse_act(act_name);
+        TG_CHECK(a.ndim() == 2 || a.ndim() == 3, op, ": expected 2-D or 3-D operands, got shapes ",
+                 shape_str(a.shape), " and ", shape_str(b.shape));
+        TG_CHECK(b.ndim() == a.ndim(), op, ": shapes ", shape_str(a.shape), " and ",
+                 shape_str(b.shape), " must both be 2-D or both 3-D");
+        TG_CHECK(a.dtype == b.dtype, op, ": dtypes ", dtype_name(a.dtype), " and ",
+                 dtype_name(b.dtype), " do not match");
+        TG_CHECK(a.dtype == DType::f32 || a.dtype == DType::f64, op,
+                 ": expected float32 or float64 operands, got ", dtype_name(a.dtype));
+        TG_CHECK(out.dtype == a.dtype, op, ": out dtype ", dtype_name(out.dtype),
+                 " does not match operand dtype ", dtype_name(a.dtype));
+        const bool batched = a.ndim() == 3;
+        const int o = batched ? 1 : 0;
+        const int64_t M = a.shape[o], K = a.shape[o + 1], N = b.shape[o + 1];
+        TG_CHECK(b.shape[o] == K, op, ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
+                 " do not align");
+        TG_CHECK(!batched || a.shape[0] == b.shape[0], op, ": batch sizes of shapes ",
+                 shape_str(a.shape), " and ", shape_str(b.shape), " differ");
+        std::vector<int64_t> want = batched ? std::vector<int64_t>{a.shape[0], M, N}
+                                            : std::vector<int64_t>{M, N};
+        TG_CHECK(out.shape == want, op, ": out has shape ", shape_str(out.shape), ", expected ",
+                 shape_str(want), " for shapes ", shape_str(a.shape), " and ", shape_str(b.shape));
+        for (int d = 0; d < out.ndim(); ++d)
+          TG_CHECK(out.strides[d] != 0 || out.shape[d] <= 1 || out.numel() == 0, op,
+                   ": out must not have zero (broadcast) strides, got shape ", shape_str(out.shape));
+        TG_CHECK(!overlaps(out, a) && !overlaps(out, b), op,
+                 ": out must not share memory with a or b");
+
+        ArrayView bias;
+        const bool has_bias = !bias_obj.is_none();
+        if (has_bias) {
+          TG_CHECK(py::isinstance<py::array>(bias_obj), op,
+                   ": bias must be None or a numpy array, got ",
+                   std::string(py::str(py::type::handle_of(bias_obj).attr("__name__"))));
+          bias = view_of(py::reinterpret_borrow<py::array>(bias_obj), op);
+          TG_CHECK(bias.ndim() == 1 && bias.shape[0] == N, op, ": bias has shape ",
+                   shape_str(bias.shape), ", expected (", N, ",) for shapes ", shape_str(a.shape),
+                   " and ", shape_str(b.shape));
+          TG_CHECK(bias.dtype == a.dtype, op, ": bias dtype ", dtype_name(bias.dtype),
+                   " does not match operand dtype ", dtype_name(a.dtype));
+        }
+        TG_CHECK(!accumulate || (!has_bias && act == Act::none), op,
+                 ": accumulate=True cannot be combined with bias or act (got act='", act_name,
+                 "'", has_bias ? " and a bias" : "", ")");
+
+        dispatch_float(a.dtype, op, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          std::vector<T> bias_buf;
+          const T* bias_ptr = nullptr;
+          if (has_bias) {  // a contiguous copy, so the epilogue loads it with vector loads
+            bias_buf.resize(static_cast<size_t>(N));
+            const T* src = bias.ptr<T>();
+            for (int64_t j = 0; j < N; ++j) bias_buf[j] = src[j * bias.strides[0]];
+            bias_ptr = bias_buf.data();
+          }
+          Problem<T> P{M, N, K,
+                       a.ptr<T>(), a.strides[o], a.strides[o + 1],
+                       b.ptr<T>(), b.strides[o], b.strides[o + 1],
+                       out.ptr<T>(), out.strides[o], out.strides[o + 1],
+                       bias_ptr, false, act, accumulate};
+          Batch<T> B{batched ? a.shape[0] : 1, batched ? a.strides[0] : 0,
+                     batched ? b.strides[0] : 0, batched ? out.strides[0] : 0};
+          py::gil_scoped_release release;
+          matmul_kernel(P, B);
+        });
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("bias") = py::none(),
+      py::arg("act") = "none", py::arg("accumulate") = false,
+      "out = act(a @ b + bias), or out += a @ b with accumulate=True. 2-D or batched 3-D operands "
+      "with any strides; act is one of none, relu, gelu, gelu_tanh, sigmoid, tanh.");
+  m.def(
+      "_matmul_isa",
+      [](const std::string& name) {
+        if (!name.empty()) {
+          int chosen = -1;
+          for (int i = 0; i < 3; ++i)
+            if (name == kIsaNames[i]) chosen = i;
+          TG_CHECK(chosen >= 0 || name == "auto", "_matmul_isa: unknown kernel family '", name,
+                   "' (expected auto, generic, avx2 or avx512)");
+          TG_CHECK(chosen < 0 || isa_supported(static_cast<Isa>(chosen)), "_matmul_isa: '", name,
+                   "' kernels are not supported by this CPU");
+          g_isa_forced.store(chosen);
+        }
+        return std::string(kIsaNames[static_cast<int>(current_isa())]);
+      },
+      py::arg("name") = "",
+      "The matmul microkernel family in use (generic, avx2 or avx512). With a name, use that "
+      "family from now on ('auto': the widest this CPU supports); for tests and benchmarks.");
+}
+
+}  // namespace tg

@@ -1,0 +1,10 @@
+"""tapegrad.optim: optimizers and learning-rate schedulers with PyTorch's names, arguments and
+defaults. Every optimizer step updates each param group through one fused C++ call."""
+from . import lr_scheduler  # noqa: F401
+from .adagrad import Adagrad  # noqa: F401
+from .adam import Adam, AdamW  # noqa: F401
+from .optimizer import Optimizer  # noqa: F401
+from .rmsprop import RMSprop  # noqa: F401
+from .sgd import SGD  # noqa: F401
+
+__all__ = ["Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]

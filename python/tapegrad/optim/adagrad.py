@@ -1,0 +1,58 @@
+"""Adagrad, as torch.optim.Adagrad (lr_decay, weight decay, initial accumulator, maximize).
+Each group's step is one `adagrad_step` kernel call per distinct step count."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, _check_impl_flags
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad: sum += g^2, p -= clr * g / (sqrt(sum) + eps) with
+    clr = lr / (1 + (t - 1) * lr_decay) and g = grad (+ weight_decay * p). The accumulator
+    starts at initial_accumulator_value; state is created at construction, as PyTorch does."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_impl_flags("Adagrad", foreach, fused, differentiable)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p, group):
+        state = self.state[p]
+        state["step"] = self._new_step()
+        state["sum"] = self._full_like(p, group["initial_accumulator_value"])
+
+    def _update_group(self, group):
+        buckets: dict = {}
+        updated, writeback = [], []
+        for p in group["params"]:
+            if p._grad is None:
+                continue
+            kernels, pa, ga = self._arrays(p, writeback)
+            state = self.state[p]
+            if len(state) == 0:  # a parameter of a group added after construction
+                self._init_state(p, group)
+            step = self._increment_step(state)
+            lists = buckets.setdefault((kernels, step), ([], [], []))
+            lists[0].append(pa)
+            lists[1].append(ga)
+            lists[2].append(state["sum"]._data)
+            updated.append(p)
+        for (kernels, step), (params, grads, sums) in buckets.items():
+            kernels.adagrad_step(params, grads, sums, step, group["lr"], group["lr_decay"],
+                                 group["weight_decay"], group["eps"], bool(group["maximize"]))
+        self._finish(updated, writeback)

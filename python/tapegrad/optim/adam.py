@@ -1,0 +1,79 @@
+"""Adam and AdamW, as torch.optim.Adam / AdamW (amsgrad, maximize, coupled or decoupled weight
+decay). Each group's step is one `adam_step` kernel call per distinct step count (parameters
+normally share one)."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, _check_impl_flags
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam: m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2,
+    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), with g = grad
+    (+ weight_decay * p), or, with decoupled_weight_decay, p *= 1 - lr * weight_decay first.
+    amsgrad uses the running maximum of v."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_impl_flags(type(self).__name__, foreach, fused, differentiable)
+        # capturable concerns CUDA-graph capture only; it is kept for PyTorch's group layout.
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _update_group(self, group):
+        amsgrad = bool(group["amsgrad"])
+        buckets: dict = {}
+        updated, writeback = [], []
+        for p in group["params"]:
+            if p._grad is None:
+                continue
+            kernels, pa, ga = self._arrays(p, writeback)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = self._new_step()
+                state["exp_avg"] = self._zeros_like(p)
+                state["exp_avg_sq"] = self._zeros_like(p)
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = self._zeros_like(p)
+            step = self._increment_step(state)
+            lists = buckets.setdefault((kernels, step), ([], [], [], [], []))
+            lists[0].append(pa)
+            lists[1].append(ga)
+            lists[2].append(state["exp_avg"]._data)
+            lists[3].append(state["exp_avg_sq"]._data)
+            if amsgrad:
+                lists[4].append(state["max_exp_avg_sq"]._data)
+            updated.append(p)
+        beta1, beta2 = group["betas"]
+        for (kernels, step), (params, grads, exp_avgs, exp_avg_sqs, maxes) in buckets.items():
+            kernels.adam_step(params, grads, exp_avgs, exp_avg_sqs, maxes, step, group["lr"],
+                              beta1, beta2, group["eps"], group["weight_decay"],
+                              bool(group["decoupled_weight_decay"]), amsgrad,
+                              bool(group["maximize"]))
+        self._finish(updated, writeback)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay (p *= 1 - lr * weight_decay before
+    the Adam update), weight_decay 1e-2 by default."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

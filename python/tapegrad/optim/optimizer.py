@@ -1,0 +1,303 @@
+"""Optimizer: the base class of tapegrad.optim, with PyTorch's param groups, per-parameter state,
+zero_grad, step(closure) and state_dict / load_state_dict in PyTorch's format.
+
+A subclass implements `_update_group(group)`: it gathers the group's parameters that have a
+gradient, creates their state on first use, and hands the whole group to ONE fused kernel
+(`_C.<device>.<name>_step`), which updates the parameters and their state in place.
+"""
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from itertools import chain
+
+import numpy as np
+
+from .. import _C
+from ..autograd.grad_mode import enable_grad, no_grad
+from ..backend import cpu as _cpu
+from ..backend import for_array
+from ..tensor import Tensor
+
+
+class _RequiredParameter:
+    """Singleton class representing a required parameter for an Optimizer."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+def _kernels(backend):
+    """The compiled kernel module of a backend (_C.cpu for numpy arrays); the fused step
+    functions have the same names on every device."""
+    return getattr(_C, backend.name)
+
+
+def _typename(obj) -> str:
+    if isinstance(obj, Tensor):
+        return "tapegrad.Tensor"
+    t = type(obj)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+class Optimizer:
+    """Base class for all optimizers.
+
+    params: an iterable of Tensors, of (name, Tensor) pairs, or of dicts (param groups: a
+    "params" entry plus per-group options that override `defaults`).
+    """
+
+    def __init__(self, params, defaults: dict) -> None:
+        self.defaults = defaults
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                "dicts, but got " + _typename(params)
+            )
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[dict] = []
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for param_group in param_groups:
+            self.add_param_group(param_group)
+
+    def __repr__(self) -> str:
+        lines = [self.__class__.__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {key}: {group[key]}" for key in sorted(group) if key != "params")
+        return "\n".join(lines) + "\n)"
+
+    # --- param groups ---------------------------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a param group (a dict with "params" and optional per-group options)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        tensors, names = [], []
+        for param in params:
+            if isinstance(param, tuple):
+                names.append(param[0])
+                tensors.append(param[1])
+            else:
+                tensors.append(param)
+        param_group["params"] = tensors
+        if names:
+            if len(names) != len(tensors):
+                raise ValueError(
+                    "all optimizer params should be with/without names. Some param names are missing"
+                )
+            param_group["param_names"] = names
+
+        for param in tensors:
+            if not isinstance(param, Tensor):
+                raise TypeError(
+                    "optimizer can only optimize Tensors, but one of the params is "
+                    + _typename(param)
+                )
+            if not (param.is_leaf or param.retains_grad):
+                raise ValueError("can't optimize a non-leaf Tensor")
+
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(
+                    "parameter group didn't specify a value of required optimization "
+                    f"parameter {name}"
+                )
+            param_group.setdefault(name, default)
+
+        # Identity, not ==: Tensor equality is elementwise. A parameter listed twice would be
+        # updated twice (concurrently, inside one fused call), so it is an error here.
+        ids = [id(p) for p in tensors]
+        if len(ids) != len(set(ids)):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        seen = set()
+        for group in self.param_groups:
+            seen.update(id(p) for p in group["params"])
+            if ("param_names" in param_group) != ("param_names" in group):
+                which = "with names" if "param_names" in param_group else "without names"
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. "
+                    f"cannot add param group {which} to the optimizer"
+                )
+        if not seen.isdisjoint(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    # --- gradients and steps --------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all optimized tensors: to None (default) or to zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p._grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p._grad = None
+                else:
+                    if g.grad_fn is not None:
+                        g.detach_()
+                    else:
+                        g.requires_grad_(False)
+                    g.zero_()
+
+    def step(self, closure=None):
+        """One optimization step over every param group. `closure`, when given, re-evaluates
+        the model with autograd enabled and returns the loss, which step returns."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+        return loss
+
+    def _update_group(self, group: dict) -> None:
+        raise NotImplementedError
+
+    # --- helpers for the subclasses' _update_group ----------------------------------------
+    @staticmethod
+    def _arrays(p: Tensor, writeback: list):
+        """(kernel module, param array, grad array), the arrays C-contiguous as the kernels
+        take them. A parameter that is a non-contiguous view is updated in a contiguous copy,
+        written back afterwards."""
+        a = p._data
+        be = for_array(a)
+        pa = be.contiguous(a)
+        if pa is not a:
+            writeback.append((pa, a))
+        return _kernels(be), pa, be.contiguous(p._grad._data)
+
+    @staticmethod
+    def _finish(updated: list, writeback: list) -> None:
+        for src, dst in writeback:
+            for_array(dst).copy_(src, dst)
+        for p in updated:
+            p._version[0] += 1
+
+    @staticmethod
+    def _zeros_like(p: Tensor) -> Tensor:
+        """Optimizer state for `p`: zeros of p's shape, dtype and device."""
+        a = p._data
+        return Tensor._wrap(for_array(a).zeros(a.shape, a.dtype))
+
+    @staticmethod
+    def _full_like(p: Tensor, value) -> Tensor:
+        a = p._data
+        return Tensor._wrap(for_array(a).full(a.shape, value, a.dtype))
+
+    @staticmethod
+    def _new_step() -> Tensor:
+        """The step count: a float32 scalar tensor on the CPU, as PyTorch keeps it."""
+        return Tensor._wrap(_cpu.zeros((), np.float32))
+
+    @staticmethod
+    def _increment_step(state: dict) -> int:
+        """state["step"] += 1 (in float32, as PyTorch counts); returns the new count."""
+        a = state["step"]._data  # always a CPU array (see _new_step and _cast_state)
+        _cpu.fill_(a, a.item() + 1)
+        return int(a.item())
+
+    # --- state_dict -----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"state": {param index: state dict}, "param_groups": [group options with "params"
+        as lists of indices]}, indices counting parameters across groups in order. The state
+        tensors are the optimizer's own (not copies)."""
+        index: dict[int, int] = {}
+        start = 0
+
+        def pack_group(group):
+            nonlocal start
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for i, p in enumerate(group["params"], start):
+                index.setdefault(id(p), i)
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            return packed
+
+        param_groups = [pack_group(g) for g in self.param_groups]
+        state = {(index[id(k)] if isinstance(k, Tensor) else k): v for k, v in self.state.items()}
+        return {"state": state, "param_groups": param_groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state_dict() of an optimizer over parameters of the same group sizes. State
+        tensors are copied, cast to their parameter's dtype (the step count keeps its own);
+        numpy arrays and other array-likes (e.g. torch tensors) are accepted too."""
+        groups = self.param_groups
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size of "
+                "optimizer's group"
+            )
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in groups)))
+        state: defaultdict = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            if k in id_map:
+                state[id_map[k]] = _cast_state(id_map[k], v)
+            else:
+                state[k] = v
+
+        def update_group(group, new_group):
+            new_group["params"] = group["params"]
+            if "param_names" in group and "param_names" not in new_group:
+                new_group["param_names"] = group["param_names"]
+            return new_group
+
+        self.param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups)]
+        self.state = state
+
+
+def _cast_state(param: Tensor, value, key=None):
+    """A copy of a loaded state value for `param`: tensors cast to its dtype and device (the
+    step count keeps its dtype and stays on the CPU)."""
+    if isinstance(value, dict):
+        return {k: _cast_state(param, v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_state(param, v) for v in value)
+    if isinstance(value, Tensor):
+        host = for_array(value._data).to_numpy(value._data)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and key == "step":
+        host = np.array(value, dtype=np.float32)  # older checkpoints hold the count as a number
+    elif hasattr(value, "__array__") and not isinstance(value, (int, float, complex, bool)):
+        host = np.asarray(value)
+    else:
+        return value
+    if key == "step":
+        return Tensor._wrap(_cpu.astype(host, host.dtype))
+    dst = param._data
+    be = for_array(dst)
+    out = be.empty(host.shape, dst.dtype if param.is_floating_point() else host.dtype)
+    be.copy_(be.asarray(host), out)
+    return Tensor._wrap(out)
+
+
+def _check_impl_flags(name: str, foreach, fused, differentiable) -> None:
+    """PyTorch's implementation switches. Every tapegrad step is already one fused call per
+    param group, so foreach / fused change nothing; steps run outside autograd, so
+    differentiable=True cannot be honoured."""
+    if differentiable:
+        raise RuntimeError(
+            f"{name}: differentiable=True is not supported (steps run outside autograd)"
+        )
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")

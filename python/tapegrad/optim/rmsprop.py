@@ -1,0 +1,63 @@
+"""RMSprop, as torch.optim.RMSprop (momentum, centered, weight decay, maximize). Each group's
+step is one `rmsprop_step` kernel call."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, _check_impl_flags
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: s = alpha s + (1 - alpha) g^2, avg = sqrt(s) + eps (centered:
+    sqrt(s - ga^2) + eps with ga the running mean of g), then p -= lr * g / avg, or with
+    momentum buf = momentum buf + g / avg, p -= lr * buf. g = grad (+ weight_decay * p)."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_impl_flags("RMSprop", foreach, None, differentiable)
+        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                        weight_decay=weight_decay, capturable=capturable, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def _update_group(self, group):
+        use_momentum = group["momentum"] > 0
+        centered = bool(group["centered"])
+        buckets: dict = {}
+        updated, writeback = [], []
+        for p in group["params"]:
+            if p._grad is None:
+                continue
+            kernels, pa, ga = self._arrays(p, writeback)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = self._new_step()
+                state["square_avg"] = self._zeros_like(p)
+            if use_momentum and "momentum_buffer" not in state:
+                state["momentum_buffer"] = self._zeros_like(p)
+            if centered and "grad_avg" not in state:
+                state["grad_avg"] = self._zeros_like(p)
+            self._increment_step(state)
+            lists = buckets.setdefault(kernels, ([], [], [], [], []))
+            lists[0].append(pa)
+            lists[1].append(ga)
+            lists[2].append(state["square_avg"]._data)
+            if use_momentum:
+                lists[3].append(state["momentum_buffer"]._data)
+            if centered:
+                lists[4].append(state["grad_avg"]._data)
+            updated.append(p)
+        for kernels, (params, grads, square_avgs, bufs, grad_avgs) in buckets.items():
+            kernels.rmsprop_step(params, grads, square_avgs, bufs, grad_avgs, group["lr"],
+                                 group["alpha"], group["eps"], group["weight_decay"],
+                                 group["momentum"], centered, bool(group["maximize"]))
+        self._finish(updated, writeback)

@@ -1,0 +1,399 @@
+"""Kernel tests for _C.cpu.matmul: out = act(a @ b + bias) or out += a @ b.
+
+Every result is checked against a float64 numpy reference with the standard GEMM error bound
+|C - C_ref| <= c * K * eps * (|A| @ |B|): each output is a K-term dot product, so its rounding
+error grows with K and with the magnitude of the terms, not of the (possibly cancelling) sum.
+The tests run once per microkernel family this CPU supports (generic, avx2, avx512).
+"""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from tapegrad._C import cpu as K
+
+DTYPES = [np.float32, np.float64]
+ACTS = ["none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"]
+SMALL = [0, 1, 2, 3, 5, 9, 17]
+
+
+def _supported_isas():
+    isas = []
+    for name in ("generic", "avx2", "avx512"):
+        try:
+            K._matmul_isa(name)
+            isas.append(name)
+        except ValueError:
+            pass
+    K._matmul_isa("auto")
+    return isas
+
+
+@pytest.fixture(params=_supported_isas())
+def isa(request):
+    K._matmul_isa(request.param)
+    yield request.param
+    K._matmul_isa("auto")
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def act_ref(name, x):
+    x = np.asarray(x, dtype=np.float64)
+    if name == "none":
+        return x
+    if name == "relu":
+        return np.where(x < 0, 0.0, x)
+    if name == "gelu":
+        return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+    if name == "gelu_tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    if name == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free form of 1 / (1 + exp(-x))
+    if name == "tanh":
+        return np.tanh(x)
+    raise AssertionError(name)
+
+
+def operand(rng, shape, dtype, layout):
+    """A (rows, cols) or (batch, rows, cols) operand laid out as: 'n' C-contiguous,
+    't' a transposed view of a contiguous array, 's' a strided (sliced, reversed) view."""
+    if layout == "n":
+        return rng.standard_normal(shape).astype(dtype)
+    if layout == "t":
+        swapped = shape[:-2] + (shape[-1], shape[-2])
+        return np.swapaxes(rng.standard_normal(swapped).astype(dtype), -1, -2)
+    if layout == "s":
+        big = rng.standard_normal(shape[:-2] + (2 * shape[-2] + 1, 3 * shape[-1] + 1)).astype(dtype)
+        return big[..., 1::2, ::-3][..., : shape[-2], : shape[-1]]
+    raise AssertionError(layout)
+
+
+def mm64(a, b):
+    # einsum's own loops rather than BLAS: OpenBLAS worker threads keep spinning after a call
+    # and would compete for the cores with the kernel's thread pool between checks.
+    return np.einsum("...ik,...kj->...ij", a, b, optimize=False)
+
+
+def check(out, a, b, bias=None, act="none", before=None, scale=16.0):
+    """Asserts out == act(a @ b + bias) (+ before when accumulating) within the GEMM bound."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    pre = mm64(a64, b64)
+    bound = mm64(np.abs(a64), np.abs(b64))
+    if bias is not None:
+        pre = pre + bias.astype(np.float64)
+        bound = bound + np.abs(bias.astype(np.float64))
+    if before is not None:
+        pre = pre + before.astype(np.float64)
+        bound = bound + np.abs(before.astype(np.float64))
+    ref = act_ref(act, pre)
+    eps = np.finfo(out.dtype).eps
+    k = a.shape[-1]
+    tiny = np.finfo(out.dtype).tiny
+    # The activations are 1.13-Lipschitz at most (gelu), and round to a few ulps of their
+    # result or, where they cancel (gelu near its minimum), of their argument.
+    tol = 1.2 * scale * (k + 2) * eps * bound + 8 * eps * (np.abs(ref) + np.abs(pre)) + tiny
+    err = np.abs(out.astype(np.float64) - ref)
+    assert out.shape == ref.shape
+    assert np.all(err <= tol), (
+        f"max err {err.max()} vs tol {tol.flat[np.argmax(err - tol)]} for shapes {a.shape} @ {b.shape}"
+    )
+
+
+def run(a, b, bias=None, act="none", out=None):
+    if out is None:
+        out = np.full(a.shape[:-1] + b.shape[-1:], np.nan, dtype=a.dtype)
+    K.matmul(a, b, out, bias, act)
+    return out
+
+
+# --- shapes and layouts ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_shapes_all_layouts(isa, dtype):
+    rng = np.random.default_rng(0)
+    for m, k, n in itertools.product(SMALL, SMALL, SMALL):
+        for la, lb in itertools.product("nts", "nts"):
+            a = operand(rng, (m, k), dtype, la)
+            b = operand(rng, (k, n), dtype, lb)
+            check(run(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(257, 17, 9), (9, 257, 17), (17, 9, 257), (257, 257, 5),
+                                   (3, 257, 257), (257, 5, 257), (1, 257, 1), (257, 1, 257),
+                                   (100, 513, 70), (300, 600, 200), (20, 30, 3100)])
+def test_larger_shapes_all_layouts(isa, dtype, m, k, n):
+    rng = np.random.default_rng(1)
+    for la, lb in itertools.product("nt", "nts"):
+        a = operand(rng, (m, k), dtype, la)
+        b = operand(rng, (k, n), dtype, lb)
+        check(run(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_long_k(isa, dtype):
+    rng = np.random.default_rng(2)
+    for la, lb in [("n", "n"), ("n", "t"), ("t", "n")]:
+        a = operand(rng, (17, 4096), dtype, la)
+        b = operand(rng, (4096, 33), dtype, lb)
+        check(run(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mlp_shapes(isa, dtype):
+    # x @ W.T + b with a (out, in) weight, then the two backward products.
+    rng = np.random.default_rng(3)
+    for batch, fin, fout in [(12, 16, 2), (64, 784, 128), (256, 20, 64), (7, 3, 1)]:
+        x = operand(rng, (batch, fin), dtype, "n")
+        w = operand(rng, (fout, fin), dtype, "n")
+        bias = rng.standard_normal(fout).astype(dtype)
+        check(run(x, w.T, bias, "relu"), x, w.T, bias, "relu")
+        g = operand(rng, (batch, fout), dtype, "n")
+        check(run(g, w), g, w)
+        check(run(g.T, x), g.T, x)
+
+
+def test_threaded_sizes_are_deterministic(isa):
+    # Large enough to split across threads; run-to-run results must agree bit for bit.
+    rng = np.random.default_rng(4)
+    a = operand(rng, (301, 700), np.float32, "n")
+    b = operand(rng, (700, 333), np.float32, "t")
+    first = run(a, b)
+    check(first, a, b)
+    for _ in range(3):
+        np.testing.assert_array_equal(run(a, b), first)
+
+
+# --- batched -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched(isa, dtype):
+    rng = np.random.default_rng(5)
+    for bsz, m, k, n in [(3, 5, 9, 17), (4, 64, 70, 50), (1, 2, 3, 4), (0, 3, 4, 5), (5, 0, 3, 2),
+                         (6, 2, 0, 3)]:
+        for la, lb in [("n", "n"), ("t", "n"), ("n", "t"), ("s", "s")]:
+            a = operand(rng, (bsz, m, k), dtype, la)
+            b = operand(rng, (bsz, k, n), dtype, lb)
+            out = run(a, b)
+            assert out.shape == (bsz, m, n)
+            check(out, a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_stride0_broadcast(isa, dtype):
+    rng = np.random.default_rng(6)
+    bsz, m, k, n = 4, 33, 40, 19
+    w = rng.standard_normal((k, n)).astype(dtype)
+    x = rng.standard_normal((bsz, m, k)).astype(dtype)
+    wb = np.broadcast_to(w, (bsz, k, n))
+    assert wb.strides[0] == 0
+    check(run(x, wb), x, wb)
+    xb = np.broadcast_to(x[0], (bsz, m, k))
+    out = run(xb, wb)
+    check(out, xb, wb)
+    for i in range(1, bsz):
+        np.testing.assert_array_equal(out[i], out[0])
+    # Many small products split over threads by batch.
+    a = rng.standard_normal((64, 40, 30)).astype(dtype)
+    b = np.broadcast_to(rng.standard_normal((30, 50)).astype(dtype), (64, 30, 50))
+    check(run(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_noncontiguous_out(isa, dtype):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((3, 10, 7)).astype(dtype)
+    b = rng.standard_normal((3, 7, 20)).astype(dtype)
+    big = np.zeros((6, 21, 40), dtype)
+    out = big[::2, 1::2, ::2]
+    K.matmul(a, b, out)
+    check(out, a, b)
+    assert np.all(big[1::2] == 0) and np.all(big[:, ::2] == 0)
+
+
+# --- epilogue: bias, activations, accumulate ---------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_bias_and_activation(isa, dtype, act):
+    rng = np.random.default_rng(8)
+    for m, k, n in [(1, 1, 1), (12, 16, 2), (5, 9, 17), (37, 100, 70), (24, 600, 64), (3, 0, 5)]:
+        for with_bias in (False, True):
+            a = operand(rng, (m, k), dtype, "n")
+            b = operand(rng, (k, n), dtype, "t")
+            bias = (3 * rng.standard_normal(n)).astype(dtype) if with_bias else None
+            check(run(a, b, bias, act), a, b, bias, act)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_strided(isa, dtype):
+    rng = np.random.default_rng(9)
+    a = operand(rng, (13, 21), dtype, "n")
+    b = operand(rng, (21, 40), dtype, "n")
+    bias = rng.standard_normal(120).astype(dtype)[::-3]
+    check(run(a, b, bias, "gelu"), a, b, bias, "gelu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_saturates_exactly(isa, dtype):
+    m, n = 30, 70
+    a = np.ones((m, 1), dtype)
+    b = np.where(np.arange(n) % 2 == 0, 1000.0, -1000.0).astype(dtype)[None, :]
+    out = run(a, b, act="sigmoid")
+    assert np.all(out[:, ::2] == 1.0) and np.all(out[:, 1::2] == 0.0)
+    out = run(a, b, act="tanh")
+    assert np.all(out[:, ::2] == 1.0) and np.all(out[:, 1::2] == -1.0)
+    bias = np.where(np.arange(n) % 3 == 0, 1e30, -1e30).astype(dtype)
+    out = run(a, np.zeros_like(b), bias, "gelu")
+    assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_propagates(isa, dtype):
+    a = np.ones((13, 4), dtype)
+    a[5, 2] = np.nan
+    b = np.ones((4, 40), dtype)
+    for act in ACTS:
+        out = run(a, b, act=act)
+        assert np.all(np.isnan(out[5])), act
+        assert not np.any(np.isnan(np.delete(out, 5, axis=0))), act
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accumulate(isa, dtype):
+    rng = np.random.default_rng(10)
+    for m, k, n in [(1, 1, 1), (5, 9, 17), (40, 1100, 33), (130, 64, 300), (4, 0, 3)]:
+        for lb in "nt":
+            a = operand(rng, (m, k), dtype, "n")
+            b = operand(rng, (k, n), dtype, lb)
+            before = rng.standard_normal((m, n)).astype(dtype)
+            out = before.copy()
+            K.matmul(a, b, out, None, "none", True)
+            check(out, a, b, before=before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_noncontiguous_out(isa, dtype):
+    rng = np.random.default_rng(11)
+    for m, k, n in [(5, 9, 17), (50, 70, 40)]:
+        a = operand(rng, (m, k), dtype, "n")
+        b = operand(rng, (k, n), dtype, "n")
+        bias = rng.standard_normal(n).astype(dtype)
+        out_t = np.full((n, m), np.nan, dtype).T  # column-major out
+        K.matmul(a, b, out_t, bias, "tanh")
+        check(out_t, a, b, bias, "tanh")
+        big = np.zeros((2 * m, 3 * n), dtype)
+        out_s = big[::2, 1::3]
+        K.matmul(a, b, out_s, bias, "relu")
+        check(out_s, a, b, bias, "relu")
+        assert np.all(big[1::2] == 0) and np.all(big[:, ::3] == 0) and np.all(big[:, 2::3] == 0)
+        before = rng.standard_normal((m, n)).astype(dtype)
+        out_s[...] = before
+        K.matmul(a, b, out_s, None, "none", True)
+        check(out_s, a, b, before=before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_k_gives_act_of_bias(isa, dtype):
+    a = np.zeros((4, 0), dtype)
+    b = np.zeros((0, 3), dtype)
+    bias = np.array([-1.0, 0.5, 2.0], dtype)
+    out = run(a, b, bias, "relu")
+    np.testing.assert_array_equal(out, np.broadcast_to(np.array([0.0, 0.5, 2.0], dtype), (4, 3)))
+    np.testing.assert_array_equal(run(a, b), np.zeros((4, 3), dtype))
+    np.testing.assert_allclose(run(a, b, act="sigmoid"), np.full((4, 3), 0.5, dtype))
+    out = np.full((4, 3), 7.0, dtype)
+    K.matmul(a, b, out, None, "none", True)
+    np.testing.assert_array_equal(out, np.full((4, 3), 7.0, dtype))
+
+
+def test_empty_m_n():
+    for shape_a, shape_b in [((0, 5), (5, 3)), ((4, 5), (5, 0)), ((0, 0), (0, 0))]:
+        a, b = np.ones(shape_a), np.ones(shape_b)
+        out = run(a, b, np.ones(shape_b[1]), "gelu")
+        assert out.shape == (shape_a[0], shape_b[1])
+
+
+def test_keyword_defaults():
+    a, b = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    out = np.empty((2, 4), np.float32)
+    K.matmul(a, b, out)
+    np.testing.assert_array_equal(out, np.full((2, 4), 3.0, np.float32))
+    K.matmul(a=a, b=b, out=out, bias=np.ones(4, np.float32), act="relu", accumulate=False)
+    np.testing.assert_array_equal(out, np.full((2, 4), 4.0, np.float32))
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+def test_error_shapes_do_not_align():
+    out = np.empty((3, 2))
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3, 4\) and \(5, 2\) do not align"):
+        K.matmul(np.ones((3, 4)), np.ones((5, 2)), out)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3, 4\) and \(2, 5, 2\) do not align"):
+        K.matmul(np.ones((2, 3, 4)), np.ones((2, 5, 2)), np.empty((2, 3, 2)))
+
+
+def test_error_dtypes():
+    with pytest.raises(ValueError, match=r"matmul: dtypes float32 and float64 do not match"):
+        K.matmul(np.ones((3, 4), np.float32), np.ones((4, 2)), np.empty((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"matmul: out dtype float32 does not match operand dtype float64"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), np.empty((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"matmul: expected float32 or float64 operands, got int64"):
+        K.matmul(np.ones((3, 4), np.int64), np.ones((4, 2), np.int64), np.empty((3, 2), np.int64))
+    with pytest.raises(ValueError, match=r"matmul: bias dtype float32 does not match operand dtype float64"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), np.empty((3, 2)), np.ones(2, np.float32))
+
+
+def test_error_bias_shape():
+    with pytest.raises(ValueError, match=r"matmul: bias has shape \(3,\), expected \(2,\)"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), np.empty((3, 2)), np.ones(3))
+    with pytest.raises(ValueError, match=r"matmul: bias has shape \(1, 2\), expected \(2,\)"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), np.empty((3, 2)), np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"matmul: bias must be None or a numpy array, got list"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), np.empty((3, 2)), [1.0, 2.0])
+
+
+def test_error_out_shape():
+    with pytest.raises(ValueError, match=r"matmul: out has shape \(2, 3\), expected \(3, 2\)"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), np.empty((2, 3)))
+    with pytest.raises(ValueError, match=r"matmul: out has shape \(3, 2\), expected \(5, 3, 2\)"):
+        K.matmul(np.ones((5, 3, 4)), np.ones((5, 4, 2)), np.empty((3, 2)))
+    with pytest.raises(ValueError, match=r"matmul: out must not have zero \(broadcast\) strides"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)),
+                 np.lib.stride_tricks.as_strided(np.empty(2), (3, 2), (0, 8)))
+    a = np.ones((4, 4))
+    with pytest.raises(ValueError, match=r"matmul: out must not share memory with a or b"):
+        K.matmul(a, np.ones((4, 4)), a)
+    ro = np.empty((3, 2))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"matmul: output array is read-only"):
+        K.matmul(np.ones((3, 4)), np.ones((4, 2)), ro)
+
+
+def test_error_ndim_and_batch():
+    with pytest.raises(ValueError, match=r"matmul: expected 2-D or 3-D operands, got shapes \(4,\) and \(4, 2\)"):
+        K.matmul(np.ones(4), np.ones((4, 2)), np.empty(2))
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3, 4\) and \(4, 2\) must both be 2-D or both 3-D"):
+        K.matmul(np.ones((2, 3, 4)), np.ones((4, 2)), np.empty((2, 3, 2)))
+    with pytest.raises(ValueError, match=r"matmul: batch sizes of shapes \(2, 3, 4\) and \(3, 4, 2\) differ"):
+        K.matmul(np.ones((2, 3, 4)), np.ones((3, 4, 2)), np.empty((2, 3, 2)))
+
+
+def test_error_act_and_accumulate():
+    a, b, out = np.ones((3, 4)), np.ones((4, 2)), np.empty((3, 2))
+    with pytest.raises(ValueError, match=r"matmul: unknown activation 'swish' \(expected one of none, relu"):
+        K.matmul(a, b, out, None, "swish")
+    with pytest.raises(ValueError, match=r"matmul: accumulate=True cannot be combined with bias or act"):
+        K.matmul(a, b, out, None, "relu", True)
+    with pytest.raises(ValueError, match=r"matmul: accumulate=True cannot be combined with bias or act"):
+        K.matmul(a, b, out, np.ones(2), "none", True)
+
+
+def test_isa_selection_errors():
+    with pytest.raises(ValueError, match=r"_matmul_isa: unknown kernel family 'sse9'"):
+        K._matmul_isa("sse9")
+    assert K._matmul_isa() in ("generic", "avx2", "avx512")
