@@ -20,11 +20,10 @@ from .creation import (  # noqa: F401
 from .random import Generator, default_generator, initial_seed, manual_seed, seed  # noqa: F401
 from .random import get_rng_state, set_rng_state  # noqa: F401
 from .ops.elementwise import (  # noqa: F401
-    abs, add, ceil, clamp, clip, cos, div, exp, expm1, floor, floor_divide, isfinite, isinf, isnan,
-    log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mul, neg, pow,
+    abs, add, ceil, clamp, clip, cos, div, eq, exp, expm1, floor, floor_divide, ge, gt, isfinite, isinf,
+    isnan, le, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, ne, neg, pow,
     reciprocal, remainder, round, rsqrt, sign, sin, sqrt, square, sub, trunc, where,
 )
-from .ops.elementwise import compare as _compare
 from .ops.activations import relu, sigmoid, tanh  # noqa: F401
 from .ops.reduce import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
@@ -49,30 +48,6 @@ subtract = sub
 multiply = mul
 divide = div
 negative = neg
-
-
-def eq(a, b):
-    return _compare("eq", a, b)
-
-
-def ne(a, b):
-    return _compare("ne", a, b)
-
-
-def lt(a, b):
-    return _compare("lt", a, b)
-
-
-def le(a, b):
-    return _compare("le", a, b)
-
-
-def gt(a, b):
-    return _compare("gt", a, b)
-
-
-def ge(a, b):
-    return _compare("ge", a, b)
 
 
 def is_tensor(obj) -> bool:

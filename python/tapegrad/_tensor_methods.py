@@ -45,9 +45,7 @@ _METHODS = {
     "__neg__": ew.neg, "__pos__": lambda self: self, "__abs__": ew.abs,
     "__invert__": ew.logical_not,
     "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
-    "__eq__": lambda a, b: ew.compare("eq", a, b), "__ne__": lambda a, b: ew.compare("ne", a, b),
-    "__lt__": lambda a, b: ew.compare("lt", a, b), "__le__": lambda a, b: ew.compare("le", a, b),
-    "__gt__": lambda a, b: ew.compare("gt", a, b), "__ge__": lambda a, b: ew.compare("ge", a, b),
+    "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
     "__getitem__": ix.getitem, "__setitem__": ix.setitem,
     # named elementwise
     "add": ew.add, "sub": ew.sub, "subtract": ew.sub, "mul": ew.mul, "multiply": ew.mul,
@@ -59,9 +57,7 @@ _METHODS = {
     "round": ew.round, "floor": ew.floor, "ceil": ew.ceil, "trunc": ew.trunc,
     "clamp": ew.clamp, "clip": ew.clamp, "maximum": ew.maximum, "minimum": ew.minimum,
     "where": lambda self, condition, other: ew.where(condition, self, other),
-    "eq": lambda a, b: ew.compare("eq", a, b), "ne": lambda a, b: ew.compare("ne", a, b),
-    "lt": lambda a, b: ew.compare("lt", a, b), "le": lambda a, b: ew.compare("le", a, b),
-    "gt": lambda a, b: ew.compare("gt", a, b), "ge": lambda a, b: ew.compare("ge", a, b),
+    "eq": ew.eq, "ne": ew.ne, "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge,
     "logical_and": ew.logical_and, "logical_or": ew.logical_or, "logical_xor": ew.logical_xor,
     "logical_not": ew.logical_not, "isnan": ew.isnan, "isinf": ew.isinf, "isfinite": ew.isfinite,
     # activations

@@ -616,6 +616,30 @@ def compare(op: str, a, b) -> Tensor:
     return Tensor._wrap(_be(a._data).compare(op, a._data, b._data))
 
 
+def eq(a, b):
+    return compare("eq", a, b)
+
+
+def ne(a, b):
+    return compare("ne", a, b)
+
+
+def lt(a, b):
+    return compare("lt", a, b)
+
+
+def le(a, b):
+    return compare("le", a, b)
+
+
+def gt(a, b):
+    return compare("gt", a, b)
+
+
+def ge(a, b):
+    return compare("ge", a, b)
+
+
 def _logical(op: str, a, b) -> Tensor:
     a, b = as_operand(a, _dt.bool_, op), as_operand(b, _dt.bool_, op)
     return Tensor._wrap(_be(a._data).binary(op, a._data, b._data))

@@ -32,30 +32,24 @@ class LogSoftmax(Softmax):
     log = True
 
 
-def _softmax_dim(x: Tensor, dim, op: str) -> int:
+def _apply_softmax(cls, x, dim, dtype, op: str):
+    if dtype is not None:
+        x = x.to(dtype)
+    x = _float_input(x, op)
     if dim is None:
         raise TypeError(f"{op}(): argument 'dim' must be given (an int)")
-    return x._dim(dim) if x.ndim else (x._dim(dim), 0)[1]
+    d = x._dim(dim)
+    if x.ndim == 0:  # a single element: softmax over a dim of size 1
+        return cls.apply(x.reshape(1), 0).reshape(())
+    return cls.apply(x, d)
 
 
 def softmax(x, dim=None, dtype=None):
-    if dtype is not None:
-        x = x.to(dtype)
-    x = _float_input(x, "softmax")
-    if x.ndim == 0:
-        x._dim(dim)
-        return Softmax.apply(x.reshape(1), 0).reshape(())
-    return Softmax.apply(x, _softmax_dim(x, dim, "softmax"))
+    return _apply_softmax(Softmax, x, dim, dtype, "softmax")
 
 
 def log_softmax(x, dim=None, dtype=None):
-    if dtype is not None:
-        x = x.to(dtype)
-    x = _float_input(x, "log_softmax")
-    if x.ndim == 0:
-        x._dim(dim)
-        return LogSoftmax.apply(x.reshape(1), 0).reshape(())
-    return LogSoftmax.apply(x, _softmax_dim(x, dim, "log_softmax"))
+    return _apply_softmax(LogSoftmax, x, dim, dtype, "log_softmax")
 
 
 class CrossEntropy(Function):
