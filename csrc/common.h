@@ -1,5 +1,6 @@
 // Shared by every kernel family: dtypes, error checks, the strided array view kernels take,
-// the N-operand strided loop, dtype dispatch and the thread pool's parallel_for.
+// the N-operand strided loop, dtype dispatch, the thread pool's parallel_for, and the rule for
+// inputs that overlap outputs (detach_if_overlapping).
 // Nothing here knows about Python; csrc/pyarray.h turns numpy arrays into ArrayViews.
 #pragma once
 
@@ -234,5 +235,134 @@ struct StridedLoop {
 // ---------------------------------------------------------------------------------------------
 // CPU features, detected once at run time (csrc/cpu/runtime.cpp).
 bool cpu_has_avx2_fma();
+
+// ---------------------------------------------------------------------------------------------
+// Element types as kernels handle them. bool is handled as bytes, and read as `!= 0` wherever
+// its value matters, so a numpy bool holding a byte other than 0/1 cannot cause undefined
+// behaviour; kernels that only move elements work on same-sized unsigned integers.
+template <class T> using storage_t = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
+template <class T>
+using bits_t = std::conditional_t<sizeof(T) == 1, uint8_t,
+                                  std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>;
+
+// `a` and `b` have the same dtype and shape; the message names both, as `an` and `bn`.
+inline void check_match(const char* op, const char* an, const ArrayView& a, const char* bn,
+                        const ArrayView& b) {
+  TG_CHECK(a.dtype == b.dtype, op, ": ", an, " and ", bn, " dtypes must match, got ",
+           dtype_name(a.dtype), " and ", dtype_name(b.dtype));
+  TG_CHECK(a.shape == b.shape, op, ": ", an, " and ", bn, " shapes ", shape_str(a.shape), " and ",
+           shape_str(b.shape), " must match");
+}
+
+// numpy allows any byte offset (np.frombuffer(buf, offset=1)); kernels read whole elements.
+inline void check_aligned(const ArrayView& v, const char* op) {
+  TG_CHECK(reinterpret_cast<uintptr_t>(v.data) % dtype_size(v.dtype) == 0, op,
+           ": array data is not aligned to its ", dtype_name(v.dtype), " item size");
+}
+
+// Runs fn(ptrs, n, byte_strides) over every element of operands that share one shape, split
+// across threads when large enough. All-contiguous operands, the common case, skip the strided
+// loop's set-up (a few heap allocations, which dominate the cost of small calls).
+template <int N, class F>
+void for_each_run(const std::array<const ArrayView*, N>& ops, F&& fn,
+                  int64_t grain = kElementwiseGrain) {
+  bool contiguous = true;
+  for (const ArrayView* v : ops) contiguous = contiguous && v->is_contiguous();
+  if (!contiguous) {
+    StridedLoop<N> loop(ops[0]->shape, ops);
+    loop.run_parallel(fn, grain);
+    return;
+  }
+  std::array<char*, N> base;
+  std::array<int64_t, N> item;
+  for (int k = 0; k < N; ++k) {
+    base[k] = static_cast<char*>(ops[k]->data);
+    item[k] = dtype_size(ops[k]->dtype);
+  }
+  parallel_for(ops[0]->numel(), grain, [&](int64_t b, int64_t e) {
+    std::array<char*, N> p;
+    for (int k = 0; k < N; ++k) p[k] = base[k] + b * item[k];
+    fn(p.data(), e - b, item.data());
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overlapping operands. numpy lets views share memory arbitrarily (x[1:] and x[:-1]); every
+// kernel follows numpy's rule: the result is as if all inputs were read before any output is
+// written. Elementwise loops read each element before writing it, so an input naming exactly
+// the output's elements is fine; any other input that shares memory with an output is copied
+// first, through detach_if_overlapping.
+
+// True when a and b name exactly the same elements in the same order.
+inline bool same_elements(const ArrayView& a, const ArrayView& b) {
+  if (a.data != b.data || dtype_size(a.dtype) != dtype_size(b.dtype) || a.shape != b.shape)
+    return false;
+  for (int d = 0; d < a.ndim(); ++d)
+    if (a.shape[d] != 1 && a.strides[d] != b.strides[d]) return false;
+  return true;
+}
+
+// Bytes [lo, hi) spanned by a non-empty view.
+inline std::pair<const char*, const char*> byte_span(const ArrayView& v) {
+  int64_t lo = 0, hi = 0;
+  for (int d = 0; d < v.ndim(); ++d) {
+    const int64_t ext = (v.shape[d] - 1) * v.strides[d];
+    (ext < 0 ? lo : hi) += ext;
+  }
+  const int64_t item = dtype_size(v.dtype);
+  const char* base = static_cast<const char*>(v.data);
+  return {base + lo * item, base + (hi + 1) * item};
+}
+
+// True when the byte ranges of two views intersect (they may still interleave without
+// sharing an element; copying then is merely unnecessary).
+inline bool views_overlap(const ArrayView& a, const ArrayView& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  const auto x = byte_span(a), y = byte_span(b);
+  return x.first < y.second && y.first < x.second;
+}
+
+// Moves n elements of type T (operands: p[0] = destination, p[1] = source, byte strides s).
+template <class T>
+void move_run(char** p, int64_t n, const int64_t* s) {
+  constexpr int64_t E = sizeof(T);
+  if (s[0] == E && s[1] == E) {
+    std::memcpy(p[0], p[1], static_cast<size_t>(n * E));
+    return;
+  }
+  char* d = p[0];
+  const char* x = p[1];
+  for (int64_t i = 0; i < n; ++i, d += s[0], x += s[1])
+    *reinterpret_cast<T*>(d) = *reinterpret_cast<const T*>(x);
+}
+
+// Returns `in`, or a C-contiguous copy of it held in `buf` when it shares memory with `out` in
+// any way other than naming the very same elements.
+inline ArrayView detach_if_overlapping(const ArrayView& in, const ArrayView& out,
+                                       std::vector<char>& buf) {
+  if (same_elements(in, out) || !views_overlap(in, out)) return in;
+  ArrayView c;
+  c.dtype = in.dtype;
+  c.shape = in.shape;
+  c.strides.resize(in.shape.size());
+  int64_t expected = 1;
+  for (int d = in.ndim() - 1; d >= 0; --d) {
+    c.strides[d] = expected;
+    expected *= in.shape[d];
+  }
+  // Over-allocated by one element so the copy can start at an aligned address.
+  const int64_t item = dtype_size(in.dtype);
+  buf.resize(static_cast<size_t>((in.numel() + 1) * item));
+  char* p = buf.data();
+  p += (item - reinterpret_cast<uintptr_t>(p) % item) % item;
+  c.data = p;
+  StridedLoop<2> loop(in.shape, {&c, &in});
+  switch (item) {
+    case 1: loop.run_parallel(move_run<uint8_t>); break;
+    case 4: loop.run_parallel(move_run<uint32_t>); break;
+    default: loop.run_parallel(move_run<uint64_t>); break;
+  }
+  return c;
+}
 
 }  // namespace tg

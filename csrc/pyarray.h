@@ -1,9 +1,15 @@
 // The seam between numpy arrays and kernels, used only by the bind_<family>() functions at the
-// end of each csrc/cpu/<family>.cpp: a numpy array becomes an ArrayView without copying.
+// end of each csrc/cpu/<family>.cpp: a numpy array becomes an ArrayView without copying, and
+// large calls run without the GIL.
 #pragma once
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <tuple>
 
 #include "common.h"
 
@@ -43,5 +49,55 @@ inline ArrayView view_of(const py::array& a, const char* op, bool writable = fal
 }
 
 inline ArrayView out_view(const py::array& a, const char* op) { return view_of(a, op, true); }
+
+// view_of / out_view for kernels that read whole elements, which need aligned data.
+inline ArrayView aligned_view_of(const py::array& a, const char* op) {
+  ArrayView v = view_of(a, op);
+  check_aligned(v, op);
+  return v;
+}
+
+inline ArrayView aligned_out_view(const py::array& a, const char* op) {
+  ArrayView v = out_view(a, op);
+  check_aligned(v, op);
+  return v;
+}
+
+// Releases the GIL for calls that do enough work for other Python threads to gain from it;
+// on small arrays releasing and re-taking it costs more than the kernel itself.
+class ReleaseGilIfLarge {
+ public:
+  explicit ReleaseGilIfLarge(int64_t elements) {
+    if (elements >= kElementwiseGrain) release_.emplace();
+  }
+
+ private:
+  std::optional<py::gil_scoped_release> release_;
+};
+
+// An input or an output array of a kernel call, for call_kernel.
+struct InArray {
+  const py::array& array;
+};
+struct OutArray {
+  const py::array& array;
+};
+
+inline ArrayView kernel_view(const InArray& a, const char* op) { return aligned_view_of(a.array, op); }
+inline ArrayView kernel_view(const OutArray& a, const char* op) {
+  return aligned_out_view(a.array, op);
+}
+
+// The body of a binding: aligned views of the arrays (outputs checked writable), then
+// kernel(views...), which validates and computes, without the GIL when the largest operand is
+// big enough for that to pay.
+template <class Kernel, class... Arrays>
+void call_kernel(const char* op, Kernel&& kernel, const Arrays&... arrays) {
+  const std::array<ArrayView, sizeof...(Arrays)> views{kernel_view(arrays, op)...};
+  int64_t work = 0;
+  for (const ArrayView& v : views) work = std::max(work, v.numel());
+  ReleaseGilIfLarge nogil(work);
+  std::apply(kernel, views);
+}
 
 }  // namespace tg

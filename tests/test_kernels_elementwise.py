@@ -129,6 +129,60 @@ def test_unary_big_and_inplace(op, dtype):
     check_close(x, ref, dtype)
 
 
+def test_exp_float32_sweep():
+    """float32 exp is computed in-house (vectorised, not libm): check it in ulps over the whole
+    range, from the subnormal results near -104 to the overflow to inf above 88.72."""
+    x = np.concatenate([np.linspace(-106, 90, 2_000_003, dtype=np.float32),
+                        np.array([-np.inf, np.inf, np.nan, 88.72283, 88.72284, -87.33655,
+                                  -103.97208, -103.2789, 0.0, -0.0, 1e-8, -1e-8], np.float32)])
+    for _, xs in layouts(x):
+        out = np.empty_like(x)
+        K.unary("exp", xs, out)
+        ref = np.exp(x.astype(np.float64))
+        with np.errstate(all="ignore"):
+            ref32 = ref.astype(np.float32)
+            err = np.abs(out.astype(np.float64) - ref) / np.spacing(ref32).astype(np.float64)
+        finite = np.isfinite(ref32)
+        assert err[finite].max() <= 1.5
+        np.testing.assert_array_equal(out[~finite], ref32[~finite])
+
+
+@pytest.mark.parametrize("op, lo, hi, bound", [("expm1", -30.0, 90.0, 2.0),
+                                               ("log1p", -1.0, 1e30, 2.5)])
+def test_expm1_log1p_float32_sweep(op, lo, hi, bound):
+    """float32 expm1 and log1p are computed in-house too (simd_math.h): check them in ulps over
+    their range, densely near 0, where both must keep full relative accuracy."""
+    rng = np.random.default_rng(3)
+    near0 = 10.0 ** rng.uniform(-12, 0, 1_000_000) * rng.choice([-1.0, 1.0], 1_000_000)
+    x = np.concatenate([np.linspace(lo, min(hi, 100.0), 1_000_003), near0,
+                        10.0 ** rng.uniform(0, np.log10(hi), 100_000)])
+    x = x[(x >= lo) & (x <= hi)].astype(np.float32)
+    for _, xs in layouts(x):
+        out = np.empty_like(x)
+        K.unary(op, xs, out)
+        with np.errstate(all="ignore"):  # log1p(-1) = -inf
+            ref = UNARY[op](x.astype(np.float64))
+            ref32 = ref.astype(np.float32)
+            err = np.abs(out.astype(np.float64) - ref) / np.spacing(ref32).astype(np.float64)
+        finite = np.isfinite(ref32)
+        assert err[finite].max() <= bound
+        np.testing.assert_array_equal(out[~finite], ref32[~finite])
+
+
+def test_expm1_log1p_float32_special_values():
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, -1.5, 1e-45, -1e-45, 3e38, 89.0,
+                  -104.0], np.float32)
+    for op in ["expm1", "log1p"]:
+        out = np.empty_like(x)
+        with np.errstate(all="ignore"):
+            want = UNARY[op](x)  # numpy's own float32 results
+        K.unary(op, x, out)
+        np.testing.assert_allclose(out, want, rtol=3e-7, atol=0, equal_nan=True, err_msg=op)
+        signed = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(out[signed]), np.signbit(want[signed]),
+                                      err_msg=op)
+
+
 def test_unary_broadcast_input_and_overlap():
     v = np.broadcast_to(np.array(2.0, np.float32), (4, 5))
     out = np.empty((4, 5), np.float32)
@@ -510,6 +564,15 @@ def test_clamp_float(shape, dtype, lo, hi):
     x = x0.copy()
     K.clamp(x, lo, hi, x)  # in-place
     check_close(x, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_clamp_nan_bound(dtype):
+    x = np.array([-1.0, 0.0, 2.0, np.nan], dtype)
+    for lo, hi in [(float("nan"), None), (None, float("nan")), (0.0, float("nan"))]:
+        out = np.empty_like(x)
+        K.clamp(x, lo, hi, out)  # torch.clamp gives NaN everywhere
+        assert np.isnan(out).all()
 
 
 def test_clamp_int64():

@@ -82,6 +82,11 @@ def test_copy_broadcast_source_and_big(dtype):
     out32 = np.empty((1025, 513), np.float32)
     K.copy(x.T, out32)
     np.testing.assert_array_equal(out32, cast_ref(x.T, np.float32))
+    K.copy(x.T[::-1, ::-1], out)  # transposed and reversed
+    np.testing.assert_array_equal(out, x.T[::-1, ::-1])
+    strided = np.zeros((1025, 2 * 513), dtype)[:, ::2]  # a strided destination
+    K.copy(x.T, strided)
+    np.testing.assert_array_equal(strided, x.T)
 
 
 def test_copy_special_conversions():

@@ -311,7 +311,8 @@ def test_cross_entropy_backward_matches_finite_differences(eps):
             xp, xm = x.copy(), x.copy()
             xp[i, j] += h
             xm[i, j] -= h
-            fd[i, j] = (g @ ce_forward(xp, t, eps=eps)[0] - g @ ce_forward(xm, t, eps=eps)[0]) / (2 * h)
+            up, down = ce_forward(xp, t, eps=eps)[0], ce_forward(xm, t, eps=eps)[0]
+            fd[i, j] = (g @ up - g @ down) / (2 * h)
     np.testing.assert_allclose(out, fd, rtol=1e-6, atol=1e-8)
     assert np.all(out[2] == 0)
 
@@ -328,7 +329,8 @@ def test_cross_entropy_ignore_index(dtype):
     assert np.all(loss[t == 3] == 0)
     g = np.ones(6, dtype)
     out = ce_backward(x, t, lse, g, ignore_index=3, eps=0.2)
-    np.testing.assert_allclose(out, ref_ce_grad(x, t, lse, g, ignore_index=3, eps=0.2), **TOL[dtype])
+    ref_grad = ref_ce_grad(x, t, lse, g, ignore_index=3, eps=0.2)
+    np.testing.assert_allclose(out, ref_grad, **TOL[dtype])
     assert np.all(out[t == 3] == 0)
     # an out-of-range target is fine on an ignored row only if it equals ignore_index
     t2 = np.array([-1, -1, 0, 1, 2, 3], np.int64)
@@ -378,7 +380,8 @@ def test_cross_entropy_shift_invariant():
     np.testing.assert_allclose(loss_s, loss, rtol=0, atol=1e-10)
     np.testing.assert_allclose(lse_s, lse + 1000.0, rtol=1e-13)
     grad = ce_backward(x, t, lse, g, eps=0.1)
-    np.testing.assert_allclose(ce_backward(x + 1000.0, t, lse_s, g, eps=0.1), grad, rtol=0, atol=1e-12)
+    grad_s = ce_backward(x + 1000.0, t, lse_s, g, eps=0.1)
+    np.testing.assert_allclose(grad_s, grad, rtol=0, atol=1e-12)
     # float32 on a 1/1024 grid (x + 1000 exact). The loss is exact to float32 rounding; the
     # gradient reads lse back in float32, whose rounding at |lse| ~ 1000 (up to 3e-5) scales
     # every probability, so it is only as close as that (gradient entries are <= 1/64 here).
@@ -418,67 +421,126 @@ def test_cross_entropy_infinities(dtype):
 def test_cross_entropy_target_errors():
     x = np.zeros((4, 10), np.float32)
     loss, lse = np.empty(4, np.float32), np.empty(4, np.float32)
-    with pytest.raises(IndexError, match="cross_entropy: target 12 is out of bounds for 10 classes"):
+    with pytest.raises(IndexError,
+                       match="^cross_entropy: target 12 is out of bounds for 10 classes$"):
         K.cross_entropy_forward(x, np.array([1, 12, 0, 0], np.int64), loss, lse)
-    with pytest.raises(IndexError, match="cross_entropy: target -1 is out of bounds for 10 classes"):
+    with pytest.raises(IndexError,
+                       match="cross_entropy: target -1 is out of bounds for 10 classes"):
         K.cross_entropy_forward(x, np.array([1, 2, 0, -1], np.int64), loss, lse)
-    with pytest.raises(IndexError, match="cross_entropy: target 10 is out of bounds for 10 classes"):
-        K.cross_entropy_backward(x, np.array([10, 1, 0, 0], np.int64), lse, np.ones(4, np.float32),
-                                 np.empty_like(x))
+    with pytest.raises(IndexError,
+                       match="cross_entropy: target 10 is out of bounds for 10 classes"):
+        K.cross_entropy_backward(x, np.array([10, 1, 0, 0], np.int64), lse,
+                                 np.ones(4, np.float32), np.empty_like(x))
     # raised from inside the multi-threaded row loop as well
     big = np.zeros((4000, 50), np.float32)
     tb = np.zeros(4000, np.int64)
     tb[3999] = 50
-    with pytest.raises(IndexError, match="target 50 is out of bounds for 50 classes"):
+    with pytest.raises(IndexError,
+                       match="target 50 is out of bounds for 50 classes"):
         K.cross_entropy_forward(big, tb, np.empty(4000, np.float32), np.empty(4000, np.float32))
-    with pytest.raises(IndexError, match="target 0 is out of bounds for 0 classes"):
+    with pytest.raises(IndexError,
+                       match="target 0 is out of bounds for 0 classes"):
         K.cross_entropy_forward(np.empty((2, 0), np.float32), np.array([-100, 0], np.int64),
                                 np.empty(2, np.float32), np.empty(2, np.float32))
 
 
-def test_argument_errors():
-    f32, f64 = np.float32, np.float64
-    x = np.zeros((4, 10), f32)
-    t = np.zeros(4, np.int64)
-    loss, lse = np.empty(4, f32), np.empty(4, f32)
-    with pytest.raises(ValueError, match=r"softmax: x must be 2-D, got shape \(10,\)"):
-        K.softmax(np.zeros(10, f32), np.zeros(10, f32))
-    with pytest.raises(ValueError, match=r"log_softmax: x and out shapes \(4, 10\) and \(10, 4\) must match"):
-        K.softmax(x, np.zeros((10, 4), f32), True)
-    with pytest.raises(ValueError, match="softmax: x and out dtypes must match, got float32 and float64"):
-        K.softmax(x, np.zeros((4, 10), f64))
-    with pytest.raises(ValueError, match="softmax: expected a float32 or float64 array, got int64"):
-        K.softmax(np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64))
-    with pytest.raises(ValueError, match="softmax: output array is read-only"):
-        K.softmax(x, np.broadcast_to(f32(0), (4, 10)))
-    with pytest.raises(ValueError, match="softmax: out partially overlaps x"):
-        buf = np.zeros((5, 10), f32)
-        K.softmax(buf[:4], buf[1:])
-    with pytest.raises(ValueError, match=r"softmax_backward: y and grad shapes \(4, 10\) and \(4, 9\) must match"):
-        K.softmax_backward(x, np.zeros((4, 9), f32), np.zeros_like(x))
-    with pytest.raises(ValueError, match="log_softmax_backward: y and out dtypes must match, got float32 and float64"):
-        K.softmax_backward(x, x, np.zeros((4, 10), f64), True)
-    with pytest.raises(ValueError, match=r"cross_entropy_forward: logits must be 2-D, got shape \(10,\)"):
-        K.cross_entropy_forward(np.zeros(10, f32), t, loss, lse)
-    with pytest.raises(ValueError, match=r"cross_entropy_forward: logits \(4, 10\) and target \(5,\) must have the same number of rows"):
-        K.cross_entropy_forward(x, np.zeros(5, np.int64), loss, lse)
-    with pytest.raises(ValueError, match="cross_entropy_forward: target must be int64, got float32"):
-        K.cross_entropy_forward(x, np.zeros(4, f32), loss, lse)
-    with pytest.raises(ValueError, match="cross_entropy_forward: unsupported array dtype 'int32'"):
-        K.cross_entropy_forward(x, np.zeros(4, np.int32), loss, lse)
-    with pytest.raises(ValueError, match="cross_entropy_forward: logits and loss dtypes must match, got float32 and float64"):
-        K.cross_entropy_forward(x, t, np.empty(4, f64), lse)
-    with pytest.raises(ValueError, match=r"cross_entropy_forward: logits \(4, 10\) and lse \(3,\) must have the same number of rows"):
-        K.cross_entropy_forward(x, t, loss, np.empty(3, f32))
-    with pytest.raises(ValueError, match="label_smoothing must be between 0.0 and 1.0, got 1.5"):
-        K.cross_entropy_forward(x, t, loss, lse, -100, 1.5)
-    with pytest.raises(ValueError, match="loss and lse must be different arrays"):
-        K.cross_entropy_forward(x, t, loss, loss)
-    with pytest.raises(ValueError, match=r"cross_entropy_backward: logits and out shapes \(4, 10\) and \(4, 9\) must match"):
-        K.cross_entropy_backward(x, t, lse, loss, np.empty((4, 9), f32))
-    with pytest.raises(ValueError, match="cross_entropy_backward: logits and grad_loss dtypes must match, got float32 and float64"):
-        K.cross_entropy_backward(x, t, lse, np.ones(4, f64), np.empty_like(x))
-    with pytest.raises(ValueError, match=r"cross_entropy_backward: grad_loss must be 1-D, got shape \(4, 1\)"):
-        K.cross_entropy_backward(x, t, lse, np.ones((4, 1), f32), np.empty_like(x))
-    with pytest.raises(ValueError, match="label_smoothing must be between 0.0 and 1.0, got -0.1"):
-        K.cross_entropy_backward(x, t, lse, loss, np.empty_like(x), -100, -0.1)
+# ---- memory shared between inputs and outputs ---------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_partial_overlap_reads_inputs_first(dtype, log):
+    """An input that shares memory with an output without being it gives the result separate
+    arrays give (numpy's rule: as if every input were read before any output is written)."""
+    buf = _logits((6, 10), dtype, seed=30)
+    x0 = buf.copy()
+    softmax(buf[:4], log, out=buf[1:5])  # out one row ahead of x
+    np.testing.assert_array_equal(buf[1:5], softmax(x0[:4], log))
+    np.testing.assert_array_equal(buf[0], x0[0])
+    buf = _logits((9, 10), dtype, seed=31)
+    b0 = buf.copy()
+    want = softmax_backward(b0[:4], b0[4:8], log)
+    softmax_backward(buf[:4], buf[4:8], log, out=buf[2:6])  # over the end of y, start of grad
+    np.testing.assert_array_equal(buf[2:6], want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_partial_overlap_reads_inputs_first(dtype):
+    flat = _logits((60,), dtype, seed=32)
+    f0 = flat.copy()
+    t = _targets(4, 10, seed=33)
+    want_loss, want_lse = ce_forward(f0[:40].reshape(4, 10), t, eps=0.1)
+    loss, lse = flat[3:7], np.empty(4, dtype)  # the loss is written inside the logits' first row
+    K.cross_entropy_forward(flat[:40].reshape(4, 10), t, loss, lse, -100, 0.1)
+    np.testing.assert_array_equal(loss, want_loss)
+    np.testing.assert_array_equal(lse, want_lse)
+    # out over the logits shifted by a row, lse and grad_loss inside out as well
+    flat = f0.copy()
+    g = _logits((4,), dtype, seed=34, scale=1.0)
+    flat[41:45], flat[45:49] = want_lse, g
+    want = ce_backward(f0[:40].reshape(4, 10), t, want_lse, g, eps=0.1)
+    out = flat[10:50].reshape(4, 10)
+    K.cross_entropy_backward(flat[:40].reshape(4, 10), t, flat[41:45], flat[45:49], out, -100,
+                             0.1)
+    np.testing.assert_array_equal(out, want)
+    # targets whose memory the loss overwrites: read first
+    if dtype == np.float64:
+        tbuf = t.copy()
+        K.cross_entropy_forward(f0[:40].reshape(4, 10), tbuf, tbuf.view(np.float64),
+                                np.empty(4, dtype), -100, 0.1)
+        np.testing.assert_array_equal(tbuf.view(np.float64), want_loss)
+
+
+_F32, _F64, _I64 = np.float32, np.float64, np.int64
+_X = np.zeros((4, 10), _F32)
+_T = np.zeros(4, _I64)
+_V = np.empty(4, _F32)  # a loss / lse / grad_loss vector
+_BUF = np.zeros((5, 10), _F32)
+
+ARGUMENT_ERRORS = [
+    (lambda: K.softmax(np.zeros(10, _F32), np.zeros(10, _F32)),
+     r"softmax: x must be 2-D, got shape \(10,\)"),
+    (lambda: K.softmax(_X, np.zeros((10, 4), _F32), True),
+     r"log_softmax: x and out shapes \(4, 10\) and \(10, 4\) must match"),
+    (lambda: K.softmax(_X, np.zeros((4, 10), _F64)),
+     "softmax: x and out dtypes must match, got float32 and float64"),
+    (lambda: K.softmax(np.zeros((2, 2), _I64), np.zeros((2, 2), _I64)),
+     "softmax: expected a float32 or float64 array, got int64"),
+    (lambda: K.softmax(_X, np.broadcast_to(_F32(0), (4, 10))),
+     "softmax: output array is read-only"),
+    (lambda: K.softmax_backward(_X, np.zeros((4, 9), _F32), np.zeros_like(_X)),
+     r"softmax_backward: y and grad shapes \(4, 10\) and \(4, 9\) must match"),
+    (lambda: K.softmax_backward(_X, _X, np.zeros((4, 10), _F64), True),
+     "log_softmax_backward: y and out dtypes must match, got float32 and float64"),
+    (lambda: K.cross_entropy_forward(np.zeros(10, _F32), _T, _V, _V.copy()),
+     r"cross_entropy_forward: logits must be 2-D, got shape \(10,\)"),
+    (lambda: K.cross_entropy_forward(_X, np.zeros(5, _I64), _V, _V.copy()),
+     r"cross_entropy_forward: logits \(4, 10\) and target \(5,\) must have the same number"),
+    (lambda: K.cross_entropy_forward(_X, np.zeros(4, _F32), _V, _V.copy()),
+     "cross_entropy_forward: target must be int64, got float32"),
+    (lambda: K.cross_entropy_forward(_X, np.zeros(4, np.int32), _V, _V.copy()),
+     "cross_entropy_forward: unsupported array dtype 'int32'"),
+    (lambda: K.cross_entropy_forward(_X, _T, np.empty(4, _F64), _V),
+     "cross_entropy_forward: logits and loss dtypes must match, got float32 and float64"),
+    (lambda: K.cross_entropy_forward(_X, _T, _V, np.empty(3, _F32)),
+     r"cross_entropy_forward: logits \(4, 10\) and lse \(3,\) must have the same number"),
+    (lambda: K.cross_entropy_forward(_X, _T, _V, _V.copy(), -100, 1.5),
+     "cross_entropy_forward: label_smoothing must be between 0.0 and 1.0, got 1.5"),
+    (lambda: K.cross_entropy_forward(_X, _T, _V, _V),
+     "cross_entropy_forward: loss and lse must be different arrays"),
+    (lambda: K.cross_entropy_forward(_X, _T, _BUF[0, :4], _BUF[0, 2:6]),
+     "cross_entropy_forward: loss and lse must be different arrays that do not overlap"),
+    (lambda: K.cross_entropy_backward(_X, _T, _V, _V, np.empty((4, 9), _F32)),
+     r"cross_entropy_backward: logits and out shapes \(4, 10\) and \(4, 9\) must match"),
+    (lambda: K.cross_entropy_backward(_X, _T, _V, np.ones(4, _F64), np.empty_like(_X)),
+     "cross_entropy_backward: logits and grad_loss dtypes must match, got float32 and float64"),
+    (lambda: K.cross_entropy_backward(_X, _T, _V, np.ones((4, 1), _F32), np.empty_like(_X)),
+     r"cross_entropy_backward: grad_loss must be 1-D, got shape \(4, 1\)"),
+    (lambda: K.cross_entropy_backward(_X, _T, _V, _V, np.empty_like(_X), -100, -0.1),
+     "cross_entropy_backward: label_smoothing must be between 0.0 and 1.0, got -0.1"),
+]
+
+
+@pytest.mark.parametrize("call, match", ARGUMENT_ERRORS, ids=range(len(ARGUMENT_ERRORS)))
+def test_argument_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,535 @@
+// Row-wise softmax / log_softmax and the fused softmax-cross-entropy, forward and backward, on
+// 2-D (rows, n) arrays of any strides (the Python layer moves the reduced dim last).
+// Each row is a few passes over contiguous memory; a row with a column stride is gathered into
+// a per-thread buffer first. The row kernels use the shared vector exp of simd_math.h and are
+// compiled a second time for AVX2/FMA, picked at run time.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "common.h"
+#include "pyarray.h"
+#include "simd_math.h"
+
+namespace tg {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Row kernels on contiguous rows, written once with GCC/Clang vector extensions over B-byte
+// vectors (simd_math.h): instantiated with B = 16 for the portable build (SSE2 on x86-64, NEON
+// on arm64) and with B = 32 inside functions compiled for AVX2/FMA. Plain loops would not do:
+// without -ffast-math the compiler neither reorders a running sum nor if-converts the selects
+// that exp and max need, so they stay scalar. Vector arguments go by reference and every helper
+// is always inlined, so no vector crosses a call.
+
+constexpr int64_t kChunk = 512;  // float partial sums cover at most this many elements
+
+template <class T, int B>
+struct Row {
+  typedef simd::Vec<T, B> S;
+  typedef typename S::type V;
+  static constexpr int W = S::W;
+  static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+  static TG_SIMD_INLINE V exp(const V& v) { return simd::vexp(v); }
+  static TG_SIMD_INLINE double hsum(const V& v, int m = W) {
+    double s = 0.0;
+    for (int l = 0; l < m; ++l) s += double(v[l]);
+    return s;
+  }
+
+  // nan entries are skipped (x > m is false); they reach every result through the exp sum
+  static TG_SIMD_INLINE T max(const T* x, int64_t n) {
+    V a0 = S::splat(kNegInf), a1 = a0;
+    int64_t j = 0;
+    for (; j + 2 * W <= n; j += 2 * W) {
+      const V u = S::load(x + j), v = S::load(x + j + W);
+      a0 = u > a0 ? u : a0;
+      a1 = v > a1 ? v : a1;
+    }
+    if (j + W <= n) {
+      const V u = S::load(x + j);
+      a0 = u > a0 ? u : a0;
+      j += W;
+    }
+    if (j < n) {
+      const V u = S::load_part(x + j, n - j, kNegInf);
+      a0 = u > a0 ? u : a0;
+    }
+    a0 = a1 > a0 ? a1 : a0;
+    T m = kNegInf;
+    for (int l = 0; l < W; ++l) m = a0[l] > m ? a0[l] : m;
+    return m;
+  }
+
+  // Blocked sums: lanes accumulate at most kChunk elements in T, chunk totals add up in double.
+  // sum of a (b == nullptr) or of a * b
+  static TG_SIMD_INLINE double sum(const T* a, const T* b, int64_t n) {
+    double total = 0.0;
+    for (int64_t c = 0; c < n; c += kChunk) {
+      const int64_t end = std::min(n, c + kChunk);
+      V s0 = V{}, s1 = V{};
+      int64_t j = c;
+      if (b == nullptr) {
+        for (; j + 2 * W <= end; j += 2 * W) {
+          s0 += S::load(a + j);
+          s1 += S::load(a + j + W);
+        }
+        for (; j < end; ++j) total += double(a[j]);
+      } else {
+        for (; j + 2 * W <= end; j += 2 * W) {
+          s0 += S::load(a + j) * S::load(b + j);
+          s1 += S::load(a + j + W) * S::load(b + j + W);
+        }
+        for (; j < end; ++j) total += double(a[j] * b[j]);
+      }
+      total += hsum(s0 + s1);
+    }
+    return total;
+  }
+
+  // sum_j exp(x_j - shift), also stored to out unless out is null (out may be x)
+  static TG_SIMD_INLINE double exp_sum(const T* x, T shift, T* out, int64_t n) {
+    double total = 0.0;
+    for (int64_t c = 0; c < n; c += kChunk) {
+      const int64_t end = std::min(n, c + kChunk);
+      V s0 = V{};
+      int64_t j = c;
+      for (; j + W <= end; j += W) {
+        const V e = exp(S::load(x + j) - shift);
+        if (out) S::store(out + j, e);
+        s0 += e;
+      }
+      if (j < end) {
+        const V e = exp(S::load_part(x + j, end - j, T(0)) - shift);
+        if (out) S::store_part(out + j, e, end - j);
+        total += hsum(e, static_cast<int>(end - j));
+      }
+      total += hsum(s0);
+    }
+    return total;
+  }
+
+  // out_j = f(a_j) or f(a_j, b_j) for a functor f on vectors; out may be a or b
+  template <class F>
+  static TG_SIMD_INLINE void map(const F& f, const T* a, T* out, int64_t n) {
+    int64_t j = 0;
+    for (; j + W <= n; j += W) S::store(out + j, f(S::load(a + j)));
+    if (j < n) S::store_part(out + j, f(S::load_part(a + j, n - j, T(0))), n - j);
+  }
+  template <class F>
+  static TG_SIMD_INLINE void map(const F& f, const T* a, const T* b, T* out, int64_t n) {
+    int64_t j = 0;
+    for (; j + W <= n; j += W) S::store(out + j, f(S::load(a + j), S::load(b + j)));
+    if (j < n)
+      S::store_part(out + j, f(S::load_part(a + j, n - j, T(0)), S::load_part(b + j, n - j, T(0))),
+                    n - j);
+  }
+
+  struct Scale {
+    T s;
+    TG_SIMD_INLINE V operator()(const V& v) const { return v * s; }
+  };
+  struct LogOut {  // (x - m) - log s, not x - (m + log s): x - m is exact near the max
+    T m, ls;
+    TG_SIMD_INLINE V operator()(const V& x) const { return (x - m) - ls; }
+  };
+  struct SoftmaxGrad {
+    T d;
+    TG_SIMD_INLINE V operator()(const V& y, const V& g) const { return y * (g - d); }
+  };
+  struct LogSoftmaxGrad {
+    T s;
+    TG_SIMD_INLINE V operator()(const V& y, const V& g) const { return g - exp(y) * s; }
+  };
+  struct CeGrad {
+    T lse, a, c;
+    TG_SIMD_INLINE V operator()(const V& x) const { return a * (exp(x - lse) - c); }
+  };
+
+  static TG_SIMD_INLINE void softmax(const T* x, T* out, int64_t n, bool log) {
+    const T m = max(x, n);
+    if (!log) {
+      const double s = exp_sum(x, m, out, n);
+      map(Scale{T(1.0 / s)}, out, out, n);
+    } else {
+      const double s = exp_sum(x, m, nullptr, n);
+      map(LogOut{m, T(std::log(s))}, x, out, n);
+    }
+  }
+
+  static TG_SIMD_INLINE void softmax_backward(const T* y, const T* g, T* out, int64_t n,
+                                                bool log) {
+    if (!log)
+      map(SoftmaxGrad{T(sum(g, y, n))}, y, g, out, n);
+    else
+      map(LogSoftmaxGrad{T(sum(g, nullptr, n))}, y, g, out, n);
+  }
+
+  // log sum_j exp(x_j) as torch.logsumexp: the shift is the row max unless that is +-inf, so an
+  // all -inf row gives -inf and a row holding +inf gives +inf (nan with a nan entry)
+  static TG_SIMD_INLINE double logsumexp(const T* x, int64_t n) {
+    if (n == 0) return -std::numeric_limits<double>::infinity();
+    T m = max(x, n);
+    if (std::isinf(m)) m = T(0);
+    return double(m) + std::log(exp_sum(x, m, nullptr, n));
+  }
+
+  // out = a * (exp(x - lse) - c): the cross-entropy gradient of a row, target aside
+  static TG_SIMD_INLINE void ce_grad(const T* x, T lse, T a, T c, T* out, int64_t n) {
+    map(CeGrad{lse, a, c}, x, out, n);
+  }
+};
+
+// One table of row kernels per dtype and instruction set.
+template <class T>
+struct RowKernels {
+  void (*softmax)(const T*, T*, int64_t, bool);
+  void (*softmax_backward)(const T*, const T*, T*, int64_t, bool);
+  double (*logsumexp)(const T*, int64_t);
+  double (*sum)(const T*, int64_t);
+  void (*ce_grad)(const T*, T, T, T, T*, int64_t);
+};
+
+#define TG_ROW_KERNELS(ATTR, SUFFIX, T, B)                                                     \
+  ATTR void softmax_##SUFFIX(const T* x, T* o, int64_t n, bool log) {                          \
+    Row<T, B>::softmax(x, o, n, log);                                                          \
+  }                                                                                            \
+  ATTR void softmax_backward_##SUFFIX(const T* y, const T* g, T* o, int64_t n, bool log) {     \
+    Row<T, B>::softmax_backward(y, g, o, n, log);                                              \
+  }                                                                                            \
+  ATTR double logsumexp_##SUFFIX(const T* x, int64_t n) { return Row<T, B>::logsumexp(x, n); } \
+  ATTR double sum_##SUFFIX(const T* x, int64_t n) { return Row<T, B>::sum(x, nullptr, n); }    \
+  ATTR void ce_grad_##SUFFIX(const T* x, T lse, T a, T c, T* o, int64_t n) {                   \
+    Row<T, B>::ce_grad(x, lse, a, c, o, n);                                                    \
+  }                                                                                            \
+  const RowKernels<T> kernels_##SUFFIX = {softmax_##SUFFIX, softmax_backward_##SUFFIX,         \
+                                          logsumexp_##SUFFIX, sum_##SUFFIX, ce_grad_##SUFFIX};
+
+TG_ROW_KERNELS(, f32_generic, float, 16)
+TG_ROW_KERNELS(, f64_generic, double, 16)
+#if defined(__x86_64__) || defined(__i386__)
+TG_ROW_KERNELS(TG_SIMD_AVX2, f32_avx2, float, 32)
+TG_ROW_KERNELS(TG_SIMD_AVX2, f64_avx2, double, 32)
+#define TG_HAVE_AVX2_KERNELS 1
+#endif
+#undef TG_ROW_KERNELS
+
+template <class T>
+const RowKernels<T>& row_kernels() {
+  constexpr bool f32 = std::is_same_v<T, float>;
+#ifdef TG_HAVE_AVX2_KERNELS
+  if (cpu_has_avx2_fma()) {
+    if constexpr (f32) return kernels_f32_avx2; else return kernels_f64_avx2;
+  }
+#endif
+  if constexpr (f32) return kernels_f32_generic; else return kernels_f64_generic;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row access for (R, n) views. A row whose elements are adjacent is used in place; any other
+// row goes through a buffer owned by the calling thread.
+template <class T>
+class Rows {
+ public:
+  Rows(const ArrayView& v, int64_t n)
+      : base_(v.ptr<T>()), rs_(v.strides[0]), cs_(v.strides[1]), n_(n),
+        direct_(cs_ == 1 || n <= 1) {
+    if (!direct_) buf_.resize(n);
+  }
+  const T* read(int64_t i) {
+    const T* p = base_ + i * rs_;
+    if (direct_) return p;
+    for (int64_t j = 0; j < n_; ++j) buf_[j] = p[j * cs_];
+    return buf_.data();
+  }
+  // Where to write row i; commit(i) then stores it if that was the buffer.
+  T* write(int64_t i) { return direct_ ? base_ + i * rs_ : buf_.data(); }
+  void commit(int64_t i) {
+    if (direct_) return;
+    T* p = base_ + i * rs_;
+    for (int64_t j = 0; j < n_; ++j) p[j * cs_] = buf_[j];
+  }
+
+ private:
+  T* base_;
+  int64_t rs_, cs_, n_;
+  bool direct_;
+  std::vector<T> buf_;
+};
+
+// Rows per parallel chunk: about kRowGrain elements, so that small problems stay on one thread
+// (float32 softmax over 32k elements takes ~30 us here, which a second thread does not shorten).
+constexpr int64_t kRowGrain = 32768;
+int64_t row_grain(int64_t n) { return std::max<int64_t>(1, kRowGrain / std::max<int64_t>(n, 1)); }
+
+template <class T>
+T at(const ArrayView& v, int64_t i) {
+  return v.ptr<T>()[i * v.strides[0]];
+}
+template <class T>
+T& at_mut(const ArrayView& v, int64_t i) {
+  return v.ptr<T>()[i * v.strides[0]];
+}
+
+void check_target(int64_t t, int64_t C) {
+  TG_CHECK_INDEX(t >= 0 && t < C, "cross_entropy: target ", t, " is out of bounds for ", C,
+                 " classes");
+}
+
+// Each kernel first detaches the inputs that share memory with an output other than as the same
+// elements (numpy's rule, see detach_if_overlapping); an output may be an input itself.
+template <class T>
+void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
+  const int64_t R = x_in.shape[0], n = x_in.shape[1];
+  if (n == 0) return;
+  std::vector<char> tmp;
+  const ArrayView x = detach_if_overlapping(x_in, out, tmp);
+  const RowKernels<T>& K = row_kernels<T>();
+  parallel_for(R, row_grain(n), [&](int64_t b, int64_t e) {
+    Rows<T> xr(x, n), orow(out, n);
+    for (int64_t i = b; i < e; ++i) {
+      K.softmax(xr.read(i), orow.write(i), n, log);
+      orow.commit(i);
+    }
+  });
+}
+
+template <class T>
+void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const ArrayView& out,
+                           bool log) {
+  const int64_t R = y_in.shape[0], n = y_in.shape[1];
+  if (n == 0) return;
+  std::vector<char> tmp_y, tmp_g;
+  const ArrayView y = detach_if_overlapping(y_in, out, tmp_y);
+  const ArrayView g = detach_if_overlapping(g_in, out, tmp_g);
+  const RowKernels<T>& K = row_kernels<T>();
+  parallel_for(R, row_grain(n), [&](int64_t b, int64_t e) {
+    Rows<T> yr(y, n), gr(g, n), orow(out, n);
+    for (int64_t i = b; i < e; ++i) {
+      K.softmax_backward(yr.read(i), gr.read(i), orow.write(i), n, log);
+      orow.commit(i);
+    }
+  });
+}
+
+template <class T>
+void ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
+                     const ArrayView& lse, int64_t ignore_index, double eps) {
+  const int64_t N = x_in.shape[0], C = x_in.shape[1];
+  std::vector<char> tmp[4];
+  const ArrayView x = detach_if_overlapping(detach_if_overlapping(x_in, loss, tmp[0]), lse, tmp[1]);
+  const ArrayView target =
+      detach_if_overlapping(detach_if_overlapping(target_in, loss, tmp[2]), lse, tmp[3]);
+  const RowKernels<T>& K = row_kernels<T>();
+  parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+    Rows<T> xr(x, C);
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t t = at<int64_t>(target, i);
+      const bool ignored = t == ignore_index;
+      if (!ignored) check_target(t, C);
+      const T* row = xr.read(i);
+      const double l = K.logsumexp(row, C);
+      at_mut<T>(lse, i) = T(l);
+      double li = 0.0;
+      if (!ignored) {
+        li = (1.0 - eps) * (l - double(row[t]));
+        // sum_j (lse - x_j) / C, skipped at eps == 0 so that -inf logits do not turn 0 into nan
+        if (eps != 0.0) li += eps * (l - K.sum(row, C) / double(C));
+      }
+      at_mut<T>(loss, i) = T(li);
+    }
+  });
+}
+
+template <class T>
+void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& lse_in,
+                      const ArrayView& grad_in, const ArrayView& out, int64_t ignore_index,
+                      double eps) {
+  const int64_t N = x_in.shape[0], C = x_in.shape[1];
+  std::vector<char> tmp[4];
+  const ArrayView x = detach_if_overlapping(x_in, out, tmp[0]);
+  const ArrayView target = detach_if_overlapping(target_in, out, tmp[1]);
+  const ArrayView lse = detach_if_overlapping(lse_in, out, tmp[2]);
+  const ArrayView grad = detach_if_overlapping(grad_in, out, tmp[3]);
+  const RowKernels<T>& K = row_kernels<T>();
+  const T c = C > 0 ? T(eps / double(C)) : T(0);
+  parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+    Rows<T> xr(x, C), orow(out, C);
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t t = at<int64_t>(target, i);
+      T* o = orow.write(i);
+      if (t == ignore_index) {
+        std::fill(o, o + C, T(0));
+      } else {
+        check_target(t, C);
+        const T* row = xr.read(i);
+        const T a = at<T>(grad, i), l = at<T>(lse, i), xt = row[t];
+        K.ce_grad(row, l, a, c, o, C);
+        // the target class again, from xt read before out (which may be x) was written
+        K.ce_grad(&xt, l, a, c + T(1.0 - eps), o + t, 1);
+      }
+      orow.commit(i);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks shared by the bindings.
+void check_ndim(const char* op, const char* name, const ArrayView& v, int nd) {
+  TG_CHECK(v.ndim() == nd, op, ": ", name, " must be ", nd, "-D, got shape ", shape_str(v.shape));
+}
+
+void check_len(const char* op, const char* an, const ArrayView& a, const char* bn,
+               const ArrayView& b) {
+  TG_CHECK(b.shape[0] == a.shape[0], op, ": ", an, " ", shape_str(a.shape), " and ", bn, " ",
+           shape_str(b.shape), " must have the same number of rows");
+}
+
+void check_dtype_as(const char* op, const char* an, const ArrayView& a, const char* bn,
+                    const ArrayView& b) {
+  TG_CHECK(a.dtype == b.dtype, op, ": ", an, " and ", bn, " dtypes must match, got ",
+           dtype_name(a.dtype), " and ", dtype_name(b.dtype));
+}
+
+void check_label_smoothing(const char* op, double eps) {
+  TG_CHECK(eps >= 0.0 && eps <= 1.0, op, ": label_smoothing must be between 0.0 and 1.0, got ",
+           eps);
+}
+
+// The arguments both cross-entropy kernels share: 2-D logits, int64 targets, one per row, and
+// the label smoothing.
+void check_ce_args(const char* op, const ArrayView& logits, const ArrayView& target,
+                   double label_smoothing) {
+  check_ndim(op, "logits", logits, 2);
+  check_ndim(op, "target", target, 1);
+  check_dtype(op, target, DType::i64, "target");
+  check_len(op, "logits", logits, "target", target);
+  check_label_smoothing(op, label_smoothing);
+}
+
+// A per-row vector (loss, lse, grad_loss): 1-D, one per row of logits, logits' dtype.
+void check_row_vector(const char* op, const ArrayView& logits, const char* name,
+                      const ArrayView& v) {
+  check_ndim(op, name, v, 1);
+  check_len(op, "logits", logits, name, v);
+  check_dtype_as(op, "logits", logits, name, v);
+}
+
+// Entry points: argument checks, then the kernel for the dtype.
+void softmax_kernel(const ArrayView& x, const ArrayView& out, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  check_ndim(op, "x", x, 2);
+  check_match(op, "x", x, "out", out);
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    softmax_impl<typename decltype(tag)::type>(x, out, log);
+  });
+}
+
+void softmax_backward_kernel(const ArrayView& y, const ArrayView& g, const ArrayView& out,
+                             bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  check_ndim(op, "y", y, 2);
+  check_match(op, "y", y, "grad", g);
+  check_match(op, "y", y, "out", out);
+  dispatch_float(y.dtype, op, [&](auto tag) {
+    softmax_backward_impl<typename decltype(tag)::type>(y, g, out, log);
+  });
+}
+
+void ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
+                       const ArrayView& lse, int64_t ignore_index, double eps) {
+  const char* op = "cross_entropy_forward";
+  check_ce_args(op, x, target, eps);
+  check_row_vector(op, x, "loss", loss);
+  check_row_vector(op, x, "lse", lse);
+  // two outputs: no order of writes would make overlapping ones meaningful
+  TG_CHECK(!views_overlap(loss, lse), op,
+           ": loss and lse must be different arrays that do not overlap");
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
+  });
+}
+
+void ce_backward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
+                        const ArrayView& grad, const ArrayView& out, int64_t ignore_index,
+                        double eps) {
+  const char* op = "cross_entropy_backward";
+  check_ce_args(op, x, target, eps);
+  check_row_vector(op, x, "lse", lse);
+  check_row_vector(op, x, "grad_loss", grad);
+  check_match(op, "logits", x, "out", out);
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    ce_backward_impl<typename decltype(tag)::type>(x, target, lse, grad, out, ignore_index, eps);
+  });
+}
+
+}  // namespace
+
+void bind_softmax(py::module_& m) {
+  m.def(
+      "softmax",
+      [](const py::array& x, const py::array& out, bool log) {
+        call_kernel(
+            log ? "log_softmax" : "softmax",
+            [log](const ArrayView& xv, const ArrayView& ov) { softmax_kernel(xv, ov, log); },
+            InArray{x}, OutArray{out});
+      },
+      py::arg("x"), py::arg("out"), py::arg("log") = false,
+      "out = softmax(x) (log_softmax if log) along the last axis of 2-D x. out may be x; an x\n"
+      "that otherwise overlaps out is read before out is written.");
+  m.def(
+      "softmax_backward",
+      [](const py::array& y, const py::array& grad, const py::array& out, bool log) {
+        call_kernel(
+            log ? "log_softmax_backward" : "softmax_backward",
+            [log](const ArrayView& yv, const ArrayView& gv, const ArrayView& ov) {
+              softmax_backward_kernel(yv, gv, ov, log);
+            },
+            InArray{y}, InArray{grad}, OutArray{out});
+      },
+      py::arg("y"), py::arg("grad"), py::arg("out"), py::arg("log") = false,
+      "Gradient of softmax (log_softmax if log) w.r.t. its input, from its output y and the\n"
+      "upstream grad: y * (g - sum(g * y)), or g - exp(y) * sum(g). out may be y or grad;\n"
+      "inputs that otherwise overlap out are read before out is written.");
+  m.def(
+      "cross_entropy_forward",
+      [](const py::array& logits, const py::array& target, const py::array& loss,
+         const py::array& lse, int64_t ignore_index, double label_smoothing) {
+        call_kernel(
+            "cross_entropy_forward",
+            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
+                const ArrayView& sv) {
+              ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
+            },
+            InArray{logits}, InArray{target}, OutArray{loss}, OutArray{lse});
+      },
+      py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
+      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+      "Per-row cross-entropy of logits (N, C) with int64 class targets (N,): writes\n"
+      "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
+      "0 where target == ignore_index.");
+  m.def(
+      "cross_entropy_backward",
+      [](const py::array& logits, const py::array& target, const py::array& lse,
+         const py::array& grad_loss, const py::array& out, int64_t ignore_index,
+         double label_smoothing) {
+        call_kernel(
+            "cross_entropy_backward",
+            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& sv,
+                const ArrayView& gv, const ArrayView& ov) {
+              ce_backward_kernel(xv, tv, sv, gv, ov, ignore_index, label_smoothing);
+            },
+            InArray{logits}, InArray{target}, InArray{lse}, InArray{grad_loss}, OutArray{out});
+      },
+      py::arg("logits"), py::arg("target"), py::arg("lse"), py::arg("grad_loss"), py::arg("out"),
+      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+      "out = d loss / d logits scaled per row by grad_loss: g (softmax(x) - (1-eps) onehot(t)\n"
+      "- eps/C), 0 on rows whose target is ignore_index. out may be logits; inputs that\n"
+      "otherwise overlap out are read before out is written.");
+}
+
+}  // namespace tg
