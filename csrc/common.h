@@ -110,6 +110,7 @@ struct ArrayView {
     return n;
   }
   bool is_contiguous() const {
+    if (numel() == 0) return true;  // numpy gives empty arrays arbitrary (often 0) strides
     int64_t expected = 1;
     for (int i = ndim() - 1; i >= 0; --i) {
       if (shape[i] != 1 && strides[i] != expected) return false;
@@ -235,6 +236,7 @@ struct StridedLoop {
 // ---------------------------------------------------------------------------------------------
 // CPU features, detected once at run time (csrc/cpu/runtime.cpp).
 bool cpu_has_avx2_fma();
+bool cpu_has_avx512f();  // AVX-512F usable (the OS saves zmm state); implies AVX2/FMA
 
 // ---------------------------------------------------------------------------------------------
 // Element types as kernels handle them. bool is handled as bytes, and read as `!= 0` wherever

@@ -17,14 +17,18 @@ namespace tg {
 namespace py = pybind11;
 
 inline DType dtype_of(const py::array& a, const char* op) {
-  const char kind = a.dtype().kind();
+  // Kernels read native byte order only; numpy marks a swapped dtype with '>' on this machine.
+  const py::dtype dt = a.dtype();
+  TG_CHECK(py::detail::array_descriptor_proxy(dt.ptr())->byteorder != '>', op,
+           ": array has non-native byte order (", std::string(py::str(dt)), ")");
+  const char kind = dt.kind();
   const auto size = a.itemsize();
   if (kind == 'f' && size == 4) return DType::f32;
   if (kind == 'f' && size == 8) return DType::f64;
   if (kind == 'i' && size == 8) return DType::i64;
   if (kind == 'b' && size == 1) return DType::b8;
   throw std::invalid_argument(detail::cat(op, ": unsupported array dtype '",
-                                          std::string(py::str(a.dtype())), "'"));
+                                          std::string(py::str(dt)), "'"));
 }
 
 // A view of `a`'s memory. `writable` arrays are checked to be writeable (outputs).
@@ -83,7 +87,9 @@ struct OutArray {
   const py::array& array;
 };
 
-inline ArrayView kernel_view(const InArray& a, const char* op) { return aligned_view_of(a.array, op); }
+inline ArrayView kernel_view(const InArray& a, const char* op) {
+  return aligned_view_of(a.array, op);
+}
 inline ArrayView kernel_view(const OutArray& a, const char* op) {
   return aligned_out_view(a.array, op);
 }

@@ -112,3 +112,5 @@ def test_kernel_errors_are_python_exceptions():
         K.unary("no_such_op", np.ones(3, np.float32), np.empty(3, np.float32))
     with pytest.raises(ValueError):
         K.matmul(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32), np.empty((2, 2), np.float32))
+    with pytest.raises(ValueError, match="byte order"):
+        K.unary("exp", np.ones(3, dtype=">f4"), np.empty(3, np.float32))

@@ -348,12 +348,13 @@ def _two_u(x):
     return 2 * _gelu_tanh_u(np.asarray(x, np.float64))
 
 
-# Measured maxima (AVX2/FMA and AVX-512) are below these bounds: each activation is a few
-# roundings on top of exp, expm1, log1p or the normal CDF, themselves within 1-3 ulp.
-FWD_ULPS = {"sigmoid": 3, "tanh": 3, "silu": 4, "softplus": 4, "elu": 3, "gelu": 6,
-            "gelu_tanh": 5}
-BWD_ULPS = {"sigmoid": 3, "tanh": 2, "silu": 5, "softplus": 4, "elu": 3, "gelu": 5,
-            "gelu_tanh": 5}
+# The measured maxima, with FMA and without (the baseline build), are below these bounds: each
+# activation is a few roundings on top of exp, expm1, log1p (within 1-2 ulp) or the normal CDF
+# (within 5.7 ulp, which gelu's bound reflects).
+FWD_ULPS = {"sigmoid": 3, "tanh": 3, "silu": 4, "softplus": 3, "elu": 2.5, "gelu": 7,
+            "gelu_tanh": 3.5}
+BWD_ULPS = {"sigmoid": 2.5, "tanh": 1.5, "silu": 5, "softplus": 4, "elu": 3, "gelu": 4.5,
+            "gelu_tanh": 1}
 
 
 @pytest.mark.parametrize("kind", sorted(FWD_ULPS))

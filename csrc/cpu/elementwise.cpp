@@ -122,7 +122,9 @@ template <class T, class Op> Inner pick_unary(bool avx2) {
 }
 
 // The float32 forms of exp, expm1 and log1p: simd::map picks its own variant.
-struct VecExp { template <class V> EW_INLINE V operator()(const V& x) const { return simd::vexp(x); } };
+struct VecExp {
+  template <class V> EW_INLINE V operator()(const V& x) const { return simd::vexp(x); }
+};
 struct VecExpm1 {
   template <class V> EW_INLINE V operator()(const V& x) const { return simd::vexpm1(x); }
 };

@@ -360,15 +360,6 @@ struct Avx512Kernel {
   }
 };
 
-// AVX-512 foundation instructions, with the OS saving zmm state (libgcc's check covers both).
-bool cpu_has_avx512f() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma();
-  }();
-  return has;
-}
-
 #endif  // TG_MATMUL_X86
 
 // ---------------------------------------------------------------------------------------------

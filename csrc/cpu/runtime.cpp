@@ -37,6 +37,18 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
+bool cpu_has_avx512f() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    __builtin_cpu_init();  // libgcc's check covers the OS saving zmm state
+    return __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma();
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 namespace {
 
 thread_local bool t_in_parallel_region = false;
@@ -189,7 +201,7 @@ void bind_runtime(py::module_& m) {
     d["build_type"] = TAPEGRAD_BUILD_TYPE;
     d["cxx_flags"] = TAPEGRAD_BUILD_FLAGS;
     d["cxx_standard"] = 17;
-    d["simd"] = cpu_has_avx2_fma() ? "avx2+fma" : "generic";
+    d["simd"] = cpu_has_avx512f() ? "avx512f (matmul), avx2+fma" : cpu_has_avx2_fma() ? "avx2+fma" : "generic";
     d["cuda"] = false;
     return d;
   });
