@@ -27,6 +27,9 @@ except ImportError:  # the benchmark still runs; the PyTorch column stays empty
 
 def bench(fn, repeat: int, min_time: float = 0.05) -> float:
     """Median seconds per call; each sample loops enough calls to last about min_time/repeat."""
+    # Let the previous library's worker threads (OpenBLAS and PyTorch spin after a call) go idle
+    # so they do not steal the cores from the one being measured.
+    time.sleep(0.3)
     fn()
     t0 = time.perf_counter()
     fn()
