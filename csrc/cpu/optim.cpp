@@ -371,17 +371,6 @@ Collected collect(const char* op, const std::vector<Operand>& ops) {
   return c;
 }
 
-// Releases the GIL for groups large enough that other Python threads gain from it.
-class ReleaseGilIfLarge {
- public:
-  explicit ReleaseGilIfLarge(int64_t elements) {
-    if (elements >= kElementwiseGrain) release_.emplace();
-  }
-
- private:
-  std::optional<py::gil_scoped_release> release_;
-};
-
 template <template <class> class Args, class Fill>
 void run_with_args(const Collected& c, RangeFn fn32, RangeFn fn64, Fill&& fill) {
   Args<float> a32;
