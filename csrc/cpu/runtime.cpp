@@ -201,7 +201,7 @@ void bind_runtime(py::module_& m) {
     d["build_type"] = TAPEGRAD_BUILD_TYPE;
     d["cxx_flags"] = TAPEGRAD_BUILD_FLAGS;
     d["cxx_standard"] = 17;
-    d["simd"] = cpu_has_avx512f() ? "avx512f (matmul), avx2+fma" : cpu_has_avx2_fma() ? "avx2+fma" : "generic";
+    d["simd"] = cpu_has_avx512f() ? "avx512f+avx2+fma" : cpu_has_avx2_fma() ? "avx2+fma" : "generic";
     d["cuda"] = false;
     return d;
   });
