@@ -3,7 +3,7 @@ decay). Each group's step is one `adam_step` kernel call per distinct step count
 normally share one)."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _check_impl_flags
+from .optimizer import Optimizer, _check_impl_flags, check_non_negative
 
 
 class Adam(Optimizer):
@@ -15,16 +15,12 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        check_non_negative(lr=lr, eps=eps)
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_non_negative(weight_decay=weight_decay)
         _check_impl_flags(type(self).__name__, foreach, fused, differentiable)
         # capturable concerns CUDA-graph capture only; it is kept for PyTorch's group layout.
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,

@@ -301,3 +301,13 @@ def _check_impl_flags(name: str, foreach, fused, differentiable) -> None:
         )
     if fused and foreach:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
+_HYPER_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def check_non_negative(**values) -> None:
+    """PyTorch's constructor checks, in argument order: ValueError("Invalid learning rate: -1")."""
+    for name, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {_HYPER_LABELS.get(name, name + ' value')}: {value}")
