@@ -3,6 +3,7 @@
 // Each row is a few passes over contiguous memory; a row with a column stride is gathered into
 // a per-thread buffer first. The row kernels use the shared vector exp of simd_math.h and are
 // compiled a second time for AVX2/FMA, picked at run time.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -317,19 +318,22 @@ void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const A
 }
 
 template <class T>
-void ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
-                     const ArrayView& lse, int64_t ignore_index, double eps) {
+int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
+                        const ArrayView& lse, int64_t ignore_index, double eps) {
   const int64_t N = x_in.shape[0], C = x_in.shape[1];
   std::vector<char> tmp[4];
   const ArrayView x = detach_if_overlapping(detach_if_overlapping(x_in, loss, tmp[0]), lse, tmp[1]);
   const ArrayView target =
       detach_if_overlapping(detach_if_overlapping(target_in, loss, tmp[2]), lse, tmp[3]);
   const RowKernels<T>& K = row_kernels<T>();
+  std::atomic<int64_t> ignored_rows{0};
   parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
     Rows<T> xr(x, C);
+    int64_t ignored_here = 0;
     for (int64_t i = b; i < e; ++i) {
       const int64_t t = at<int64_t>(target, i);
       const bool ignored = t == ignore_index;
+      ignored_here += ignored;
       if (!ignored) check_target(t, C);
       const T* row = xr.read(i);
       const double l = K.logsumexp(row, C);
@@ -342,7 +346,9 @@ void ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const Ar
       }
       at_mut<T>(loss, i) = T(li);
     }
+    ignored_rows += ignored_here;
   });
+  return N - ignored_rows.load();
 }
 
 template <class T>
@@ -440,8 +446,9 @@ void softmax_backward_kernel(const ArrayView& y, const ArrayView& g, const Array
   });
 }
 
-void ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
-                       const ArrayView& lse, int64_t ignore_index, double eps) {
+// Returns the number of rows whose target is not ignore_index (the divisor of a mean).
+int64_t ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
+                          const ArrayView& lse, int64_t ignore_index, double eps) {
   const char* op = "cross_entropy_forward";
   check_ce_args(op, x, target, eps);
   check_row_vector(op, x, "loss", loss);
@@ -449,9 +456,11 @@ void ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayV
   // two outputs: no order of writes would make overlapping ones meaningful
   TG_CHECK(!views_overlap(loss, lse), op,
            ": loss and lse must be different arrays that do not overlap");
+  int64_t counted = 0;
   dispatch_float(x.dtype, op, [&](auto tag) {
-    ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
+    counted = ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
   });
+  return counted;
 }
 
 void ce_backward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
@@ -499,19 +508,21 @@ void bind_softmax(py::module_& m) {
       "cross_entropy_forward",
       [](const py::array& logits, const py::array& target, const py::array& loss,
          const py::array& lse, int64_t ignore_index, double label_smoothing) {
+        int64_t counted = 0;
         call_kernel(
             "cross_entropy_forward",
             [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
                 const ArrayView& sv) {
-              ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
+              counted = ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
             },
             InArray{logits}, InArray{target}, OutArray{loss}, OutArray{lse});
+        return counted;
       },
       py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
       py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
       "Per-row cross-entropy of logits (N, C) with int64 class targets (N,): writes\n"
       "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
-      "0 where target == ignore_index.");
+      "0 where target == ignore_index. Returns the number of rows not ignored.");
   m.def(
       "cross_entropy_backward",
       [](const py::array& logits, const py::array& target, const py::array& lse,

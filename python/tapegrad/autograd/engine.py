@@ -7,6 +7,7 @@ only by memory, never by Python's recursion limit.
 from __future__ import annotations
 
 from .function import Function
+from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 from ..backend import for_array
 
 
@@ -15,7 +16,7 @@ def _add(a, b):
 
 
 def _check_grad(node, i, g, expected_shape):
-    if g.shape != tuple(expected_shape):
+    if g.shape != expected_shape:
         raise RuntimeError(
             f"Function {node.name()} returned an invalid gradient at index {i} - got shape "
             f"{g.shape} but expected shape {tuple(expected_shape)}"
@@ -30,8 +31,6 @@ def run_backward(roots, retain_graph: bool, capture=None):
     Otherwise `capture` maps id(tensor) -> None for the inputs of ``autograd.grad``; their
     gradients are collected there and no ``.grad`` is touched.
     """
-    from ..tensor import Tensor
-
     deps: dict = {}
     stack = [e for e, _ in roots if isinstance(e, Function)]
     seen = set(stack)
@@ -88,7 +87,7 @@ def run_backward(roots, retain_graph: bool, capture=None):
                 if deps[e] == 0:
                     ready.append(e)
             elif gi is not None:
-                _check_grad(node, i, gi, e.shape)
+                _check_grad(node, i, gi, e._data.shape)
                 _deliver_leaf(e, gi, capture, captured)
     return captured
 
@@ -102,13 +101,11 @@ def _deliver_leaf(t, g, capture, captured):
 
 def _accumulate_grad(t, g):
     """t.grad += g, in place once t owns a gradient buffer (as PyTorch accumulates)."""
-    from ..tensor import Tensor
-
     be = for_array(g)
     if t._grad is None:
         # Always a fresh buffer: g may be shared with other gradients (add hands its incoming
         # gradient to both operands), and later in-place updates of .grad must not leak.
-        t._grad = Tensor._wrap(be.astype(g, t._data.dtype))
+        t._grad = _tensor.Tensor._wrap(be.astype(g, t._data.dtype))
     else:
         buf = t._grad._data
         if g.dtype != buf.dtype:

@@ -77,18 +77,16 @@ class Function:
     def apply(cls, *args, **kwargs):
         Tensor = _tensor.Tensor
         node = cls()
-        tensors, arrays, any_grad = [], [], False
-        for a in args:
-            if isinstance(a, Tensor):
-                tensors.append(a)
-                arrays.append(a._data)
-                any_grad = any_grad or a._requires_grad
-            else:
-                arrays.append(a)
-        recording = any_grad and is_grad_enabled()
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+        recording = False
+        for t in tensors:
+            if t._requires_grad:
+                recording = is_grad_enabled()
+                break
         # Known before forward, so forward saves only what the wanted gradients need.
         if recording:
-            node.needs_input_grad = tuple(t._requires_grad for t in tensors)
+            node.needs_input_grad = tuple([t._requires_grad for t in tensors])
         out = node.forward(*arrays, **kwargs)
         result = Tensor._wrap(out)
         if cls.is_view and tensors and np.may_share_memory(out, arrays[0]):
@@ -97,9 +95,9 @@ class Function:
             result._base = base if base._base is None else base._base
         if not recording:
             return result
-        node.next_edges = tuple(
-            (t.grad_fn if t.grad_fn is not None else t) if t._requires_grad else None for t in tensors
-        )
+        node.next_edges = tuple([
+            (t.grad_fn or t) if t._requires_grad else None for t in tensors
+        ])
         if node._saved:
             node._saved_versions = _versions_of(node._saved, tensors, result)
         result._requires_grad = True
