@@ -6,6 +6,8 @@ only by memory, never by Python's recursion limit.
 """
 from __future__ import annotations
 
+from sys import getrefcount
+
 from .function import Function
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 from ..backend import for_array
@@ -88,8 +90,19 @@ def run_backward(roots, retain_graph: bool, capture=None):
                     ready.append(e)
             elif gi is not None:
                 _check_grad(node, i, gi, e._data.shape)
-                _deliver_leaf(e, gi, capture, captured)
+                if capture is None and e._grad is None and getrefcount(gi) == _SOLE_OWNER_REFS \
+                        and for_array(gi).owns_memory(gi) and gi.dtype == e._data.dtype:
+                    # Nothing but this loop holds the gradient (not the node, not another
+                    # edge, not a view's base): the leaf takes it as .grad without a copy.
+                    e._grad = _tensor.Tensor._wrap(gi)
+                else:
+                    _deliver_leaf(e, gi, capture, captured)
     return captured
+
+
+# getrefcount(gi) in run_backward when only the `grads` tuple and `gi` hold the array (the
+# call's own argument is the third reference).
+_SOLE_OWNER_REFS = 3
 
 
 def _deliver_leaf(t, g, capture, captured):

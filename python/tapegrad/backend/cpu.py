@@ -118,6 +118,11 @@ def astype(x: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
+def owns_memory(x: np.ndarray) -> bool:
+    """True when x is not a view of another array (its memory is reachable only through x)."""
+    return x.base is None
+
+
 def contiguous(x: np.ndarray) -> np.ndarray:
     if x.flags.c_contiguous:
         return x
