@@ -9,6 +9,10 @@ Ratios are peer_time / tapegrad_time: above 1 means tapegrad is faster. The FLOP
 model is the time numpy's sgemm would take for the step's GEMMs alone: per layer the forward
 GEMM and both backward GEMMs (3 x 2*M*K*N flops, without the input gradient of the first layer,
 which nothing needs), each at the GFLOP/s numpy reaches for that layer's shape in this run.
+The first step's losses come from identical weights, so they differ by float32 rounding alone.
+Later steps can drift further without a bug: Adam divides each gradient element by its running
+RMS, so an element whose gradient is near zero (around eps = 1e-8) turns a rounding difference
+into a weight difference of up to lr, and the models then see slightly different weights.
 --device cuda is for a CUDA backend: it exits with a message while tapegrad (or PyTorch) has
 none.
 """
@@ -241,7 +245,7 @@ def loss_trajectory_table(models, steps, device, rng) -> None:
         print("(PyTorch is not installed: nothing to compare against)")
         print()
         return
-    print_table_header(["model", "first loss", "last loss", "max abs diff", "max rel diff"])
+    print_table_header(["model", "first loss", "last loss", "first-step abs diff", "max abs diff", "max rel diff"])
     for model in models:
         tmodel, pmodel = make_models(model, initial_weights(model), device)
         topt = tg.optim.Adam(tmodel.parameters(), lr=1e-3)
@@ -257,7 +261,7 @@ def loss_trajectory_table(models, steps, device, rng) -> None:
             torch_losses.append(train_step(torch, pmodel, popt, model.loss, px, py).item())
         a, b = np.array(tg_losses), np.array(torch_losses)
         diff = np.abs(a - b)
-        print_row([model.name, f"{a[0]:.6f}", f"{a[-1]:.6f}", f"{diff.max():.2e}",
+        print_row([model.name, f"{a[0]:.6f}", f"{a[-1]:.6f}", f"{diff[0]:.2e}", f"{diff.max():.2e}",
                    f"{(diff / np.abs(b)).max():.2e}"])
     print()
 

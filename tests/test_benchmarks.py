@@ -36,16 +36,19 @@ def run_benchmark(*args: str) -> subprocess.CompletedProcess:
 
 def table_rows(out: str, header_start: str) -> list:
     """The first cell of each data row of the markdown table whose header starts with
-    header_start."""
+    header_start; every row must have as many cells as the header."""
     lines = out.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith(header_start)), None)
     assert start is not None, f"no table header '{header_start}' in output:\n{out}"
     assert re.fullmatch(r"\|(---\|)+", lines[start + 1]), f"header not followed by a separator:\n{out}"
+    width = lines[start].count(" | ") + 1
     rows = []
     for line in lines[start + 2:]:
         if not line.startswith("| "):
             break
-        rows.append(line.split(" | ")[0][2:])
+        cells = line[2:-2].split(" | ")
+        assert len(cells) == width and line.endswith(" |"), f"malformed row: {line}"
+        rows.append(cells[0])
     return rows
 
 
@@ -75,7 +78,8 @@ def test_bench_mlp_quick_with_threads():
         assert "PyTorch is not installed" in proc.stdout
     else:
         assert re.search(r"torch \S+ \(1 threads\)", proc.stdout), proc.stdout
-        assert table_rows(proc.stdout, "| model | first loss | last loss | max abs diff |") == MLP_MODELS
+        loss_header = "| model | first loss | last loss | first-step abs diff | max abs diff |"
+        assert table_rows(proc.stdout, loss_header) == MLP_MODELS
 
 
 def test_bench_mlp_cuda_without_cuda_exits_with_a_message():
