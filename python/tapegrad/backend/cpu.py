@@ -242,6 +242,17 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None, act: st
     return out
 
 
+def linear_backward(g: np.ndarray, x, w, y, act: str, need_x: bool, need_w: bool,
+                    need_b: bool):
+    """(gx, gw, gb) of act(x @ w.T + b) from the upstream g and the output y, in one kernel
+    call; each is None unless asked for."""
+    gx = np.empty((g.shape[0], w.shape[1]), g.dtype) if need_x else None
+    gw = np.empty((g.shape[1], x.shape[1]), g.dtype) if need_w else None
+    gb = np.empty(g.shape[1:], g.dtype) if need_b else None
+    K.linear_backward(g, x, w, y, act, gx, gw, gb)
+    return gx, gw, gb
+
+
 # --- softmax and cross-entropy -------------------------------------------------------------
 
 def _rows(x: np.ndarray, dim: int) -> np.ndarray:

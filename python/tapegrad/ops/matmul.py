@@ -1,7 +1,9 @@
 """Matrix products (kernels: csrc/cpu/matmul.cpp): matmul with PyTorch's 1-D / 2-D / batched
-rules and broadcasting batch dims, and linear with the bias added inside the GEMM.
+rules and broadcasting batch dims, and linear with the bias (and a relu/sigmoid/tanh) applied
+inside the GEMM.
 
-Backward GEMMs read the saved operands through transposed views: no transposed copies.
+Backward GEMMs read the saved operands through transposed views: no transposed copies. Linear's
+whole backward (activation, both GEMMs, bias sum) is one kernel call.
 """
 from __future__ import annotations
 
@@ -112,14 +114,10 @@ class Linear(Function):
 
     def backward(self, g):
         x, w, y = self.saved_tensors
-        be = for_array(g)
-        if self.act != "none":
-            g = be.activation_backward(self.act, g, y)
         needs = self.needs_input_grad
-        gx = be.matmul(g, w) if needs[0] else None
-        gw = be.matmul(be.permute(g, (1, 0)), x) if needs[1] else None
-        gb = be.reduce("sum", g, (0,)) if len(needs) > 2 and needs[2] else None
-        return gx, gw, gb
+        # activation backward, both GEMMs and the bias's column sum: one kernel call
+        return for_array(g).linear_backward(g, x, w, y, self.act, needs[0], needs[1],
+                                            len(needs) > 2 and needs[2])
 
 
 # Activations the GEMM epilogue applies and Linear's backward undoes from the output alone.
