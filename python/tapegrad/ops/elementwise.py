@@ -223,6 +223,41 @@ class Minimum(Maximum):
     op = "minimum"
 
 
+class FloorDivide(Function):
+    """Python's (and PyTorch's) floor division: the floor of the exact quotient, so 1.0 // 0.1
+    is 9, not floor(1.0 / 0.1) = 10. Piecewise constant: a zero gradient, as
+    div(rounding_mode="floor")."""
+
+    def forward(self, a, b):
+        self.specs = ((a.shape, a.dtype), (b.shape, b.dtype))
+        return _be(a).binary("floor_divide", a, b)
+
+    def backward(self, g):
+        be = _be(g)
+        return tuple(be.zeros(shape, dtype) if need else None
+                     for need, (shape, dtype) in zip(self.needs_input_grad, self.specs))
+
+
+class Remainder(Function):
+    """a - floor_divide(a, b) * b, with the divisor's sign: d/da = 1, d/db = -floor_divide(a, b)."""
+
+    def forward(self, a, b):
+        need_b = self.needs_input_grad and self.needs_input_grad[1]
+        self.save_for_backward(a if need_b else None, b if need_b else None)
+        self.shapes = (a.shape, b.shape)
+        return _be(a).binary("remainder", a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        be = _be(g)
+        ga = _sum_to(g, sa) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            gb = _sum_to(be.unary("neg", be.binary("mul", g, be.binary("floor_divide", a, b))), sb)
+        return ga, gb
+
+
 def add(a, b, *, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
@@ -261,16 +296,12 @@ def div(a, b, *, rounding_mode=None):
 
 def floor_divide(a, b):
     a, b = _promote_pair(a, b, "floor_divide")
-    if a.dtype.is_floating_point:
-        return floor(Div.apply(a, b))
-    return Tensor._wrap(_be(a._data).binary("floor_divide", a._data, b._data))
+    return FloorDivide.apply(a, b)
 
 
 def remainder(a, b):
     a, b = _promote_pair(a, b, "remainder")
-    if a.dtype.is_floating_point:
-        return sub(a, mul(floor_divide(a, b), b))
-    return Tensor._wrap(_be(a._data).binary("remainder", a._data, b._data))
+    return Remainder.apply(a, b)
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
