@@ -14,11 +14,14 @@ max_result = namedtuple("max", ["values", "indices"])
 min_result = namedtuple("min", ["values", "indices"])
 
 
-def normalize_dims(x: Tensor, dim) -> tuple:
-    """`dim` (None, int, or a sequence of ints) as a sorted tuple of distinct non-negative axes."""
+def normalize_dims(x: Tensor, dim, empty_means_all: bool = True) -> tuple:
+    """`dim` (None, int, or a sequence of ints) as a sorted tuple of distinct non-negative axes.
+    An empty sequence means every axis, as in PyTorch's sum/mean/var (all/any reduce none)."""
     if dim is None:
         return tuple(range(x.ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims and empty_means_all:
+        return tuple(range(x.ndim))
     if x.ndim == 0:
         for d in dims:
             x._dim(d)
@@ -238,7 +241,8 @@ def argmin(x, dim=None, keepdim=False):
 
 def _logic(x, dim, keepdim, op):
     x = ew.cast(x, _dt.bool_)
-    return Tensor._wrap(for_array(x._data).reduce(op, x._data, normalize_dims(x, dim), keepdim))
+    axes = normalize_dims(x, dim, empty_means_all=False)
+    return Tensor._wrap(for_array(x._data).reduce(op, x._data, axes, keepdim))
 
 
 def all(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
@@ -265,8 +269,26 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return ew.div(total, float(denom) if denom > 0 else 0.0)
 
 
+class _RootOfSquares(Function):
+    """sqrt for std: where the result is 0 (no spread) the gradient is 0, as PyTorch's, not
+    the 0 * inf = nan that the chain through sqrt would give."""
+
+    def forward(self, v):
+        y = for_array(v).unary("sqrt", v)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        be = for_array(g)
+        zero = be.scalar(0, y.dtype)
+        safe = be.where(be.compare("eq", y, zero), be.scalar(1, y.dtype), y)
+        half = be.binary("div", g, be.binary("mul", safe, be.scalar(2, y.dtype)))
+        return be.where(be.compare("eq", y, zero), zero, half)
+
+
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    return _RootOfSquares.apply(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 def logsumexp(x, dim, keepdim=False):
@@ -284,19 +306,52 @@ def logsumexp(x, dim, keepdim=False):
     return out
 
 
+class PNorm(Function):
+    """(sum |x|^p)^(1/p) over `axes` for a finite p > 0. The gradient sign(x) (|x| / norm)^(p-1)
+    is 0 where the norm is 0 and, for p < 1, where x is 0 (PyTorch's conventions), instead of the
+    inf * 0 = nan a composite of pow and sum would give."""
+
+    def forward(self, x, axes, keepdim, p):
+        be = for_array(x)
+        a = be.unary("abs", x)
+        if p == 2:  # squares and a square root round better than two pows
+            out = be.unary("sqrt", be.reduce("sum", be.binary("mul", a, a), axes, keepdim=True))
+        else:
+            total = be.reduce("sum", be.binary("pow", a, be.scalar(p, x.dtype)), axes, keepdim=True)
+            out = be.binary("pow", total, be.scalar(1.0 / p, x.dtype))
+        self.save_for_backward(x, out)
+        self.axes, self.p = axes, p
+        return out if keepdim else be.reshape(out, _reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        be = for_array(g)
+        zero, one = be.scalar(0, x.dtype), be.scalar(1, x.dtype)
+        g = be.reshape(g, out.shape)
+        a = be.unary("abs", x)
+        dead = be.binary("logical_or", be.compare("eq", out, zero), be.compare("eq", a, zero))
+        ratio = be.binary("div", a, be.where(be.compare("eq", out, zero), one, out))
+        scale = ratio if self.p == 2 else be.binary("pow", ratio, be.scalar(self.p - 1, x.dtype))
+        grad = be.binary("mul", be.binary("mul", g, be.unary("sign", x)), scale)
+        return be.where(dead, zero, grad)
+
+
 def norm(x, p="fro", dim=None, keepdim=False):
     """Vector p-norm over `dim` (all elements by default): p = 2 / 'fro', 1, inf, -inf, or any
     other positive number."""
     x = ew._float_input(x, "norm")
     axes = normalize_dims(x, dim)
     if p in ("fro", 2, 2.0):
-        return ew.sqrt(sum(ew.mul(x, x), axes, keepdim))
-    if p == float("inf"):
-        return amax(ew.abs(x), axes, keepdim)
-    if p == float("-inf"):
-        return amin(ew.abs(x), axes, keepdim)
+        return PNorm.apply(x, axes, bool(keepdim), 2)
+    if p in (float("inf"), float("-inf")):
+        if _numel_over(x.shape, axes) == 0:
+            raise RuntimeError(
+                f"norm(): the {p} norm of an empty set of elements is undefined (input shape "
+                f"{tuple(x.shape)}, dims {axes}); specify a non-empty dim"
+            )
+        return (amax if p > 0 else amin)(ew.abs(x), axes, keepdim)
     if p in (1, 1.0):
         return sum(ew.abs(x), axes, keepdim)
-    if isinstance(p, (int, float)) and p > 0:
-        return ew.pow(sum(ew.pow(ew.abs(x), float(p)), axes, keepdim), 1.0 / p)
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0:
+        return PNorm.apply(x, axes, bool(keepdim), float(p))
     raise ValueError(f"norm: unsupported p={p!r}; use 'fro', a positive number, inf or -inf")
