@@ -180,10 +180,12 @@ class Pow(Function):
         be = _be(g)
         ga = gb = None
         if self.needs_input_grad[0]:
-            # b * a^(b-1), with a 0-d b kept as a scalar kernel operand
-            one = be.scalar(1, b.dtype)
-            ga = be.binary("mul", g, be.binary("mul", b, be.binary("pow", a, be.binary("sub", b, one))))
-            ga = _sum_to(ga, a.shape)
+            # b * a^(b-1), with a 0-d b kept as a scalar kernel operand; 0 where b == 0 (as
+            # PyTorch), where 0 * 0^-1 would be nan
+            one, zero = be.scalar(1, b.dtype), be.scalar(0, b.dtype)
+            ga = be.binary("mul", b, be.binary("pow", a, be.binary("sub", b, one)))
+            ga = be.where(be.compare("eq", b, zero), be.scalar(0, ga.dtype), ga)
+            ga = _sum_to(be.binary("mul", g, ga), a.shape)
         if self.needs_input_grad[1]:
             # a^b * log(a); where a == 0 and b >= 0 the limit is 0 (as PyTorch)
             zero = be.scalar(0, a.dtype)
