@@ -5,6 +5,7 @@ Backward GEMMs read the saved operands through transposed views: no transposed c
 """
 from __future__ import annotations
 
+from .._checks import tensor_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
@@ -111,6 +112,9 @@ class Linear(Function):
 
 
 def linear(input, weight, bias=None) -> Tensor:  # noqa: A002 - PyTorch's names
+    tensor_arg(input, "linear"), tensor_arg(weight, "linear", "weight")
+    if bias is not None:
+        tensor_arg(bias, "linear", "bias")
     if input.ndim == 0 or weight.ndim != 2:
         if weight.ndim == 1:
             out = matmul(input, weight)
@@ -136,7 +140,10 @@ def linear(input, weight, bias=None) -> Tensor:  # noqa: A002 - PyTorch's names
     from .shape import reshape
 
     lead = tuple(input.shape[:-1])
-    x2 = input if input.ndim == 2 else reshape(input, (-1, input.shape[-1]))
+    rows = 1
+    for s in lead:
+        rows *= s
+    x2 = input if input.ndim == 2 else reshape(input, (rows, input.shape[-1]))  # no -1: K may be 0
     args = (x2, weight) if bias is None else (x2, weight, bias)
     out = Linear.apply(*args)
     return out if input.ndim == 2 else reshape(out, lead + (weight.shape[0],))
