@@ -15,7 +15,6 @@ from hypothesis import settings
 import tapegrad as tg
 
 DEVICES = ["cpu", "cuda"]
-FUZZ_CASES = {"ci": 500, "slow": 10_000}
 
 # derandomize: every run draws the same examples, so a CI failure reproduces locally; the
 # database is off because derandomized runs have nothing to replay.
