@@ -6,6 +6,8 @@ from __future__ import annotations
 import numbers
 import operator
 
+import numpy as np
+
 
 def tensor_arg(x, op: str, arg: str = "input"):
     from .tensor import Tensor
@@ -17,7 +19,7 @@ def tensor_arg(x, op: str, arg: str = "input"):
 
 def int_arg(v, op: str, arg: str) -> int:
     """v as a Python int: ints, numpy integers and one-element integer tensors; not bools or floats."""
-    if isinstance(v, bool) or type(v).__name__ == "bool_":
+    if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{op}(): argument '{arg}' must be int, not bool")
     try:
         return operator.index(v)

@@ -112,7 +112,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                          reduction="mean"):
     reduction = _resolve_reduction(size_average, reduce, reduction)
-    tensor_arg(input, "binary_cross_entropy"), tensor_arg(target, "binary_cross_entropy", "target")
+    tensor_arg(input, "binary_cross_entropy")
+    tensor_arg(target, "binary_cross_entropy", "target")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy: target size ({tuple(target.shape)}) must be the same as input size "
@@ -285,7 +286,8 @@ def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # 
 
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction")
-    tensor_arg(logp, op), tensor_arg(target, op, "target")
+    tensor_arg(logp, op)
+    tensor_arg(target, op, "target")
     ignore_index = int_arg(ignore_index, op, "ignore_index")
     if target.dtype is not _dt.int64:
         raise RuntimeError(f"{op}: expected target of dtype int64, got {target.dtype.name}")

@@ -212,7 +212,8 @@ def nonzero(x: Tensor, as_tuple: bool = False):
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     from .._checks import tensor_arg
 
-    tensor_arg(x, "index_select"), tensor_arg(index, "index_select", "index")
+    tensor_arg(x, "index_select")
+    tensor_arg(index, "index_select", "index")
     if index.dtype is not _dt.int64 or index.ndim > 1:
         raise IndexError(f"index_select(): index must be a 1-D int64 tensor, got {index.dtype.name} of shape {tuple(index.shape)}")
     d = x._dim(dim, op="index_select")

@@ -112,7 +112,8 @@ class Linear(Function):
 
 
 def linear(input, weight, bias=None) -> Tensor:  # noqa: A002 - PyTorch's names
-    tensor_arg(input, "linear"), tensor_arg(weight, "linear", "weight")
+    tensor_arg(input, "linear")
+    tensor_arg(weight, "linear", "weight")
     if bias is not None:
         tensor_arg(bias, "linear", "bias")
     if input.ndim == 0 or weight.ndim != 2:
