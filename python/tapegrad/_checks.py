@@ -8,10 +8,10 @@ import operator
 
 import numpy as np
 
+from .tensor import Tensor  # defined before tensor.py's own imports reach the ops that use this
+
 
 def tensor_arg(x, op: str, arg: str = "input"):
-    from .tensor import Tensor
-
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): argument '{arg}' must be Tensor, not {type(x).__name__}")
     return x
@@ -29,8 +29,6 @@ def int_arg(v, op: str, arg: str) -> int:
 
 def number_arg(v, op: str, arg: str) -> float:
     """v as a Python float: real numbers, numpy scalars and one-element tensors."""
-    from .tensor import Tensor
-
     if isinstance(v, Tensor) and v.numel() == 1:
         v = v.item()
     if not isinstance(v, numbers.Real):

@@ -3,7 +3,6 @@ empty, arange/linspace/eye, the *_like family, and rand/randn/randint/randperm d
 generator that tapegrad.manual_seed seeds."""
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 
@@ -108,25 +107,34 @@ _MAX_NUMEL = 2**62  # beyond this no allocation can succeed and numpy's own chec
 def _size(size, op: str) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    out = []
+    out, numel = [], 1
     for s in size:
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"{op}(): size must be a sequence of ints, got {type(s).__name__} in {tuple(size)}")
         if s < 0:
             raise RuntimeError(f"{op}(): Trying to create tensor with negative dimension {s}: {list(size)}")
         out.append(int(s))
-    if any(s > _MAX_NUMEL for s in out) or math.prod(out) > _MAX_NUMEL:
+        numel *= max(int(s), 1)  # a zero size does not make a huge one allocatable by numpy
+    if numel > _MAX_NUMEL:
         raise RuntimeError(f"{op}(): size {out} is too large to allocate")
     return tuple(out)
 
 
-@contextlib.contextmanager
-def _allocating(op: str):
-    """numpy's MemoryError as PyTorch's RuntimeError, naming the op (and the size it wanted)."""
-    try:
-        yield
-    except MemoryError as e:
-        raise RuntimeError(f"{op}(): not enough memory: {e}") from None
+class _allocating:
+    """with _allocating(op): numpy's MemoryError becomes PyTorch's RuntimeError, naming the op
+    (and, through numpy's message, the size it wanted). A class: cheaper than a generator."""
+    __slots__ = ("op",)
+
+    def __init__(self, op: str):
+        self.op = op
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, MemoryError):
+            raise RuntimeError(f"{self.op}(): not enough memory: {exc}") from None
+        return False
 
 
 def _dtype_or_default(dtype, op: str) -> _dt.dtype:

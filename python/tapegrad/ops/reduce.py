@@ -18,7 +18,8 @@ min_result = namedtuple("min", ["values", "indices"])
 def normalize_dims(x: Tensor, dim, op: str, empty_means_all: bool = True) -> tuple:
     """`dim` (None, int, or a sequence of ints) as a sorted tuple of distinct non-negative axes.
     An empty sequence means every axis, as in PyTorch's sum/mean/var (all/any reduce none)."""
-    dim = dims_arg(dim, op)
+    if dim is not None and type(dim) is not int:  # the common case skips the check
+        dim = dims_arg(dim, op)
     if dim is None:
         return tuple(range(x.ndim))
     dims = dim if isinstance(dim, tuple) else (dim,)

@@ -13,6 +13,8 @@ def _shape_arg(shape, op: str, arg: str = "shape") -> tuple:
     """Accept f(2, 3), f((2, 3)) and f([2, 3]), as PyTorch does."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    if all(type(s) is int for s in shape):  # the common case, checked cheaply
+        return tuple(shape)
     return tuple(int_arg(s, op, arg) for s in shape)
 
 
