@@ -305,6 +305,7 @@ def _api():
         Api("fill_", lambda x, v: x.fill_(v), ("x", "float"), method=True),
         Api("to dtype", lambda x, t: x.to(t), ("x", "dtype"), ("to", "dtype"), method=True),
         Api("to device", lambda x, d: x.to(d), ("x", "device"), ("to", "device"), method=True),
+        Api("cuda", lambda x: x.cuda(), ("x",), ("cuda",), method=True),
         Api("item", lambda x: x.item(), ("x",), method=True),
         Api("size", lambda x, d: x.size(d), ("x", "dim"), method=True),
         Api("requires_grad_", lambda x, b: x.requires_grad_(b), ("x", "bool"), ("requires_grad", "grad"), method=True),
@@ -531,6 +532,7 @@ def test_non_tensor_input_is_a_type_error(call):
     (lambda: F.leaky_relu(tg.ones(2), "abc"), TypeError, "leaky_relu"),
     (lambda: tg.ones(4, 1, 5).__itruediv__(tg.ones(3, 1)), RuntimeError, r"div_: .*\(3, 1\)"),
     (lambda: tg.ones(2).std("abc"), TypeError, r"std\(\): argument 'dim'"),
+    (lambda: tg.round(tg.ones(2), decimals=2**63), RuntimeError, "round: decimals=9223372036854775808"),
 ])
 def test_errors_name_the_op(call, error, pattern):
     with pytest.raises(error, match=pattern):

@@ -553,7 +553,10 @@ def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
     tensor_arg(x, "round")
     decimals = int_arg(decimals, "round", "decimals")
     if decimals:
-        scale = 10.0 ** decimals
+        try:
+            scale = 10.0 ** decimals
+        except OverflowError:
+            raise RuntimeError(f"round: decimals={decimals} is out of range (10**decimals overflows a float)") from None
         return div(_rounding(mul(x, scale), "round"), scale)
     return _rounding(x, "round")
 
