@@ -288,6 +288,14 @@ def _ones(a, b):
     return np.ones_like(a), np.ones_like(b)
 
 
+def _pow_ref(a, b):
+    # numpy takes a square root when the exponent is a single 0.5, so (-inf) ** 0.5 is nan
+    # there; with a second exponent its loop is C99 pow (+inf), as PyTorch's tensor pow.
+    ab, bb = np.broadcast_arrays(a, b)
+    flat = np.power(np.append(ab.ravel(), np.ones(1, ab.dtype)), np.append(bb.ravel(), np.full(1, 2, bb.dtype)))
+    return flat[:-1].reshape(ab.shape)
+
+
 def _pow_partials(a, b):
     # b * a^(b-1), masked where b == 0 as PyTorch (the limit of b * a^(b-1) there is 0)
     return np.where(b == 0, 0.0, b * a ** (b - 1)), a**b * np.log(a)
@@ -300,7 +308,7 @@ BINARY = [
     Binary("mul", tg.mul, np.multiply, lambda a, b: (b, a)),
     Binary("div", tg.div, np.divide, lambda a, b: (1 / b, -a / b**2), ((-10.0, 10.0), _AWAY)),
     # positive bases keep a^b and log(a) real
-    Binary("pow", tg.pow, np.power, _pow_partials, ((0.1, 10.0), (-3.0, 3.0)), ulps=2),
+    Binary("pow", tg.pow, _pow_ref, _pow_partials, ((0.1, 10.0), (-3.0, 3.0)), ulps=2),
     Binary("maximum", tg.maximum, np.maximum, _max_partials),
     Binary("minimum", tg.minimum, np.minimum, _min_partials),
     # floor division is piecewise constant: a zero gradient, as div(rounding_mode="floor")

@@ -131,9 +131,9 @@ def test_binary_forward(op, data):
     sa, sb = data.draw(SHAPES2, label="shapes").input_shapes
     a, b = arrays(data, sa, ANY), arrays(data, sb, ANY)
     out = op.fn(tensor(a, data.draw(LAYOUTS)), tensor(b, data.draw(LAYOUTS)))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # the reference's overflows, and spacing(max float)
         want = op.ref(a, b)
-    tol = op.ulps * np.spacing(np.abs(want)) if op.ulps and want.dtype.kind == "f" else 0.0
+        tol = op.ulps * np.spacing(np.abs(want)) if op.ulps and want.dtype.kind == "f" else 0.0
     assert_values(out, want, tol, op.name)
 
 
@@ -370,8 +370,10 @@ def test_reduce_statistics_forward(name, data):
         assert_values(out, want, 8 * (n + 2) * EPS * np.abs(want), f"norm p={p} over {dim}")
 
 
-def _grad_amax(x, axes, out_keep, pick):
-    mask = x == np.broadcast_to(out_keep, x.shape)
+def _grad_amax(x, axes, extreme):
+    """The gradient share of each element: 1 / (number of ties) where it equals its group's
+    extreme (kept dims), 0 elsewhere."""
+    mask = x == np.broadcast_to(extreme, x.shape)
     return mask / np.broadcast_to(np.sum(mask, axis=axes, keepdims=True), x.shape)
 
 
@@ -442,7 +444,7 @@ def _reduce_grad_ref(name, x, axes, ge, n, correction=None, p=None):
             return want, np.abs(want)
         if name in ("amax", "amin"):
             ext = (np.max if name == "amax" else np.min)(x, axis=axes, keepdims=True)
-            want = ge * _grad_amax(x, axes, ext, None)
+            want = ge * _grad_amax(x, axes, ext)
             return want, np.abs(want)
         if name in ("max", "min"):
             axis = axes[0] if axes else None
@@ -468,7 +470,7 @@ def _reduce_grad_ref(name, x, axes, ge, n, correction=None, p=None):
         a = np.abs(x)
         if p in (INF, -INF):
             ext = (np.max if p == INF else np.min)(a, axis=axes, keepdims=True)
-            want = ge * np.sign(x) * _grad_amax(a, axes, ext, None)
+            want = ge * np.sign(x) * _grad_amax(a, axes, ext)
             return want, np.abs(want)
         norm = _pnorm(p)(x, axes, True) if n else np.zeros(())
         want = np.where((norm > 0) & (a > 0), ge * np.sign(x) * (a / norm) ** (p - 1), 0.0)
