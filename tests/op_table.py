@@ -2,6 +2,10 @@
 shapes) and a float64 numpy reference. tests/test_ops.py drives every row through forward checks
 in float64 and float32, gradcheck in float64, and non-contiguous inputs.
 
+BINARY lists every elementwise op of two tensors with its analytic partial derivatives, for the
+broadcasting properties (tests/test_properties.py) and the special values
+(tests/test_special_values.py).
+
 A sample is a list of numpy arrays made by `make(rng)`: float arrays become differentiable
 inputs; integer / bool arrays are passed as constant tensors (targets, masks, indices).
 """
@@ -252,4 +256,72 @@ OPS = [
     Op("bce_with_logits", F.binary_cross_entropy_with_logits, _bce_logits,
        [sample(floats(4, 3, lo=-4, hi=4), floats(4, 3, lo=0, hi=1)), sample(floats(6), floats(6, lo=0, hi=1))]),
     Op("kl_div", F.kl_div, _kl_div, [sample(floats(3, 4, lo=-3, hi=-0.1), floats(3, 4, lo=0.01, hi=1))]),
+]
+
+
+# --- elementwise ops of two tensors --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Binary:
+    name: str
+    fn: Callable                      # fn(Tensor, Tensor) -> Tensor
+    ref: Callable                     # float64 numpy reference
+    partials: Callable | None = None  # (a, b) broadcast -> (d out / d a, d out / d b)
+    domain: tuple = ((-10.0, 10.0), (-10.0, 10.0))  # (lo, hi[, away from 0]) per input, for gradients
+    ulps: int = 0                     # 0: IEEE-exact ops, equal bit for bit
+
+    def __repr__(self):
+        return self.name
+
+
+def _max_partials(a, b):
+    tie = 0.5 * (a == b)  # a tie splits the gradient evenly, as PyTorch
+    return (a > b) + tie, (b > a) + tie
+
+
+def _min_partials(a, b):
+    tie = 0.5 * (a == b)
+    return (a < b) + tie, (b < a) + tie
+
+
+def _ones(a, b):
+    return np.ones_like(a), np.ones_like(b)
+
+
+def _pow_ref(a, b):
+    # numpy takes a square root when the exponent is a single 0.5, so (-inf) ** 0.5 is nan
+    # there; with a second exponent its loop is C99 pow (+inf), as PyTorch's tensor pow.
+    ab, bb = np.broadcast_arrays(a, b)
+    flat = np.power(np.append(ab.ravel(), np.ones(1, ab.dtype)), np.append(bb.ravel(), np.full(1, 2, bb.dtype)))
+    return flat[:-1].reshape(ab.shape)
+
+
+def _pow_partials(a, b):
+    # b * a^(b-1), masked where b == 0 as PyTorch (the limit of b * a^(b-1) there is 0)
+    return np.where(b == 0, 0.0, b * a ** (b - 1)), a**b * np.log(a)
+
+
+_AWAY = (-10.0, 10.0, 0.1)
+BINARY = [
+    Binary("add", tg.add, np.add, _ones),
+    Binary("sub", tg.sub, np.subtract, lambda a, b: (np.ones_like(a), -np.ones_like(b))),
+    Binary("mul", tg.mul, np.multiply, lambda a, b: (b, a)),
+    Binary("div", tg.div, np.divide, lambda a, b: (1 / b, -a / b**2), ((-10.0, 10.0), _AWAY)),
+    # positive bases keep a^b and log(a) real
+    Binary("pow", tg.pow, _pow_ref, _pow_partials, ((0.1, 10.0), (-3.0, 3.0)), ulps=2),
+    Binary("maximum", tg.maximum, np.maximum, _max_partials),
+    Binary("minimum", tg.minimum, np.minimum, _min_partials),
+    # floor division is piecewise constant: a zero gradient, as div(rounding_mode="floor")
+    Binary("floor_divide", tg.floor_divide, np.floor_divide, lambda a, b: (0 * a, 0 * b), ((-10.0, 10.0), _AWAY)),
+    Binary("remainder", tg.remainder, np.remainder, lambda a, b: (np.ones_like(a), -np.floor_divide(a, b)),
+           ((-10.0, 10.0), _AWAY)),
+    Binary("eq", tg.eq, np.equal),
+    Binary("ne", tg.ne, np.not_equal),
+    Binary("lt", tg.lt, np.less),
+    Binary("le", tg.le, np.less_equal),
+    Binary("gt", tg.gt, np.greater),
+    Binary("ge", tg.ge, np.greater_equal),
+    Binary("logical_and", tg.logical_and, np.logical_and),
+    Binary("logical_or", tg.logical_or, np.logical_or),
+    Binary("logical_xor", tg.logical_xor, np.logical_xor),
 ]

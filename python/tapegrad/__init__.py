@@ -55,11 +55,15 @@ def is_tensor(obj) -> bool:
 
 
 def numel(x: Tensor) -> int:
-    return x.numel()
+    from ._checks import tensor_arg
+
+    return tensor_arg(x, "numel").numel()
 
 
 def clone(x: Tensor) -> Tensor:
-    return x.clone()
+    from .ops.shape import clone as clone_
+
+    return clone_(x)
 
 
 def get_num_threads() -> int:

@@ -45,6 +45,8 @@ _METHODS = {
     "__neg__": ew.neg, "__pos__": lambda self: self, "__abs__": ew.abs,
     "__invert__": ew.logical_not,
     "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
+    "__rand__": _reflected(ew.logical_and), "__ror__": _reflected(ew.logical_or),
+    "__rxor__": _reflected(ew.logical_xor),
     "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
     "__getitem__": ix.getitem, "__setitem__": ix.setitem,
     # named elementwise

@@ -9,12 +9,13 @@ import numbers
 import numpy as np
 
 from . import dtypes as _dt
+from ._checks import int_arg, number_arg, tensor_arg
 from .backend import cpu as _cpu
 from .random import rng
 from .tensor import Tensor
 
 
-def _infer_dtype(data) -> _dt.dtype:
+def _infer_dtype(data, op: str = "tensor") -> _dt.dtype:
     """PyTorch's inference for Python data: bools -> bool, ints -> int64, floats -> float32."""
     if isinstance(data, np.ndarray):
         return _dt.from_numpy_dtype(data.dtype)
@@ -25,21 +26,21 @@ def _infer_dtype(data) -> _dt.dtype:
     try:
         arr = np.asarray(data)
     except ValueError:
-        raise ValueError(f"could not build a tensor from ragged nested sequences: {data!r:.80}") from None
+        raise ValueError(f"{op}: could not build a tensor from ragged nested sequences: {data!r:.80}") from None
     if arr.dtype == object:
-        raise TypeError(f"could not build a tensor from {type(data).__name__}: non-numeric data")
+        raise TypeError(f"{op}: could not build a tensor from {type(data).__name__}: non-numeric data")
     if arr.dtype.kind == "b":
         return _dt.bool_
     if arr.dtype.kind in "iu":
         return _dt.int64
     if arr.dtype.kind == "f":
         return _dt.get_default_dtype()
-    raise TypeError(f"could not build a tensor from data of numpy dtype {arr.dtype}")
+    raise TypeError(f"{op}: could not build a tensor from data of numpy dtype {arr.dtype}")
 
 
-def _array_from(data, dtype=None) -> np.ndarray:
+def _array_from(data, dtype=None, op: str = "tensor") -> np.ndarray:
     """A fresh array (always a copy) holding `data` as `dtype` (inferred when None)."""
-    d = _dt.to_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    d = _dt.to_dtype(dtype, op) if dtype is not None else _infer_dtype(data, op)
     if isinstance(data, Tensor):
         src = data._data
     elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat_first(data)):
@@ -47,9 +48,9 @@ def _array_from(data, dtype=None) -> np.ndarray:
     else:
         src = np.asarray(data)
     if src.dtype == object:
-        raise TypeError("could not build a tensor: ragged nested sequences or non-numeric items")
+        raise TypeError(f"{op}: could not build a tensor: ragged nested sequences or non-numeric items")
     if src.dtype.kind not in "biuf":
-        raise TypeError(f"could not build a tensor from data of numpy dtype {src.dtype}")
+        raise TypeError(f"{op}: could not build a tensor from data of numpy dtype {src.dtype}")
     if src.dtype not in (np.float32, np.float64, np.int64, np.bool_):
         src = src.astype(d.np)
     return _cpu.astype(src, d.np)
@@ -69,19 +70,21 @@ def _finish(arr, requires_grad: bool) -> Tensor:
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
+    _dt.to_device(device, "tensor")
     return _finish(_array_from(data, dtype), requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """No copy when `data` is already a tensor or numpy array of the requested dtype."""
-    _dt.to_device(device)
+    _dt.to_device(device, "as_tensor")
+    if dtype is not None:
+        dtype = _dt.to_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
     if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64, np.int64, np.bool_):
-        if dtype is None or _dt.to_dtype(dtype).np == data.dtype:
+        if dtype is None or dtype.np == data.dtype:
             return Tensor._wrap(data)
-    return tensor(data, dtype)
+    return _finish(_array_from(data, dtype, "as_tensor"), False)
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
@@ -98,123 +101,184 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return Tensor._wrap(a)
 
 
-def _size(size) -> tuple:
+_MAX_NUMEL = 2**62  # beyond this no allocation can succeed and numpy's own checks overflow
+
+
+def _size(size, op: str) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    out = []
+    out, numel = [], 1
     for s in size:
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"size must be a sequence of ints, got {type(s).__name__} in {tuple(size)}")
+            raise TypeError(f"{op}(): size must be a sequence of ints, got {type(s).__name__} in {tuple(size)}")
         if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+            raise RuntimeError(f"{op}(): Trying to create tensor with negative dimension {s}: {list(size)}")
         out.append(int(s))
+        numel *= max(int(s), 1)  # a zero size does not make a huge one allocatable by numpy
+    if numel > _MAX_NUMEL:
+        raise RuntimeError(f"{op}(): size {out} is too large to allocate")
     return tuple(out)
 
 
-def _dtype_or_default(dtype) -> _dt.dtype:
-    return _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
+class _allocating:
+    """with _allocating(op): numpy's MemoryError becomes PyTorch's RuntimeError, naming the op
+    (and, through numpy's message, the size it wanted). A class: cheaper than a generator."""
+    __slots__ = ("op",)
+
+    def __init__(self, op: str):
+        self.op = op
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, MemoryError):
+            raise RuntimeError(f"{self.op}(): not enough memory: {exc}") from None
+        return False
+
+
+def _dtype_or_default(dtype, op: str) -> _dt.dtype:
+    return _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype, op)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
-    return _finish(_cpu.empty(_size(size), _dtype_or_default(dtype).np), requires_grad)
+    _dt.to_device(device, "empty")
+    shape, d = _size(size, "empty"), _dtype_or_default(dtype, "empty")
+    with _allocating("empty"):
+        return _finish(_cpu.empty(shape, d.np), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
-    return _finish(_cpu.zeros(_size(size), _dtype_or_default(dtype).np), requires_grad)
+    _dt.to_device(device, "zeros")
+    shape, d = _size(size, "zeros"), _dtype_or_default(dtype, "zeros")
+    with _allocating("zeros"):
+        return _finish(_cpu.zeros(shape, d.np), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(_size(size), 1, dtype=_dtype_or_default(dtype), device=device, requires_grad=requires_grad)
+    return _full(_size(size, "ones"), 1, dtype=_dtype_or_default(dtype, "ones"), device=device,
+                 requires_grad=requires_grad, op="ones")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
-    if dtype is None:
-        dtype = _infer_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
-    d = _dt.to_dtype(dtype)
-    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
-    return _finish(_cpu.full(_size((size,)), value, d.np), requires_grad)
+    return _full(size, fill_value, dtype, device, requires_grad, "full")
 
 
-def _like(x: Tensor, dtype):
-    return x.dtype if dtype is None else dtype
+def _full(size, fill_value, dtype, device, requires_grad, op) -> Tensor:
+    _dt.to_device(device, op)
+    value = fill_value.item() if isinstance(fill_value, Tensor) and fill_value.numel() == 1 else fill_value
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}(): argument 'fill_value' must be a number, not {type(value).__name__}")
+    d = _infer_dtype(value, op) if dtype is None else _dt.to_dtype(dtype, op)
+    shape = _size((size,), op)
+    with _allocating(op):
+        try:
+            return _finish(_cpu.full(shape, value, d.np), requires_grad)
+        except ValueError as e:  # the kernel's "value does not fit the dtype"
+            raise ValueError(f"{op}(): {e}") from None
+
+
+def _like(x: Tensor, dtype, op: str):
+    """x's shape, and dtype unless one is given."""
+    tensor_arg(x, op)
+    return tuple(x.shape), (x.dtype if dtype is None else _dt.to_dtype(dtype, op))
 
 
 def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return empty(tuple(x.shape), dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    shape, dtype = _like(x, dtype, "empty_like")
+    return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return zeros(tuple(x.shape), dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    shape, dtype = _like(x, dtype, "zeros_like")
+    return zeros(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return ones(tuple(x.shape), dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    shape, dtype = _like(x, dtype, "ones_like")
+    return ones(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(tuple(x.shape), fill_value, dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    shape, dtype = _like(x, dtype, "full_like")
+    return _full(shape, fill_value, dtype, device, requires_grad, "full_like")
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
+    _dt.to_device(device, "arange")
     if end is None:
         start, end = 0, start
-    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    if step == 0:
+    vals = [v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in (start, end, step)]
+    for name, v in zip(("start", "end", "step"), vals):
+        number_arg(v, "arange", name)
+        if not math.isfinite(v):
+            raise RuntimeError(f"arange(): unsupported range: {vals[0]} -> {vals[1]} (step {vals[2]})")
+    if vals[2] == 0:
         raise RuntimeError("arange: step must be nonzero")
-    if dtype is None:
-        integral = all(isinstance(v, numbers.Integral) for v in vals)
-        dtype = _dt.int64 if integral else _dt.get_default_dtype()
-    d = _dt.to_dtype(dtype)
+    integral = all(isinstance(v, numbers.Integral) for v in vals)
+    if integral and any(not -(2**63) <= v < 2**63 for v in vals):
+        raise RuntimeError(f"arange(): start, end and step ({vals}) must fit int64")
+    d = (_dt.int64 if integral else _dt.get_default_dtype()) if dtype is None else _dt.to_dtype(dtype, "arange")
     n = max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
+    if n > _MAX_NUMEL:
+        raise RuntimeError(f"arange(): {n} elements are too many to allocate")
     # Computed in float64 / int64 and then cast, as PyTorch computes start + i * step.
-    work = np.int64 if all(isinstance(v, numbers.Integral) for v in vals) else np.float64
-    arr = vals[0] + np.arange(n, dtype=work) * vals[2]
-    return _finish(_cpu.astype(arr, d.np), requires_grad)
+    with _allocating("arange"):
+        arr = vals[0] + np.arange(n, dtype=np.int64 if integral else np.float64) * vals[2]
+        return _finish(_cpu.astype(arr, d.np), requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
+    _dt.to_device(device, "linspace")
+    lo, hi = number_arg(start, "linspace", "start"), number_arg(end, "linspace", "end")
+    steps = int_arg(steps, "linspace", "steps")
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
-    arr = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
-    return _finish(_cpu.astype(arr, _dtype_or_default(dtype).np), requires_grad)
+    shape, d = _size((steps,), "linspace"), _dtype_or_default(dtype, "linspace")
+    with _allocating("linspace"):
+        arr = np.linspace(lo, hi, shape[0], dtype=np.float64)
+        return _finish(_cpu.astype(arr, d.np), requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
-    m = n if m is None else m
+    _dt.to_device(device, "eye")
+    n = int_arg(n, "eye", "n")
+    m = n if m is None else int_arg(m, "eye", "m")
     if n < 0 or m < 0:
         raise RuntimeError(f"eye: n and m must be non-negative, got {n} and {m}")
-    out = _cpu.zeros((n, m), _dtype_or_default(dtype).np)
+    shape, d = _size((n, m), "eye"), _dtype_or_default(dtype, "eye")
+    with _allocating("eye"):
+        out = _cpu.zeros(shape, d.np)
     k = min(n, m)
     if k:
         _cpu.fill_(np.lib.stride_tricks.as_strided(out, (k,), ((m + 1) * out.itemsize,)), 1)
     return _finish(out, requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
-    d = _dtype_or_default(dtype)
+def _random(op, size, dtype, device):
+    """(shape, float dtype) for rand/randn."""
+    _dt.to_device(device, op)
+    d = _dtype_or_default(dtype, op)
     if not d.is_floating_point:
-        raise TypeError(f"rand: expected a floating point dtype, got {d.name}")
-    return _finish(rng(generator).random(_size(size), dtype=d.np), requires_grad)
+        raise TypeError(f"{op}: expected a floating point dtype, got {d.name}")
+    return _size(size, op), d
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape, d = _random("rand", size, dtype, device)
+    with _allocating("rand"):
+        return _finish(rng(generator).random(shape, dtype=d.np), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device)
-    d = _dtype_or_default(dtype)
-    if not d.is_floating_point:
-        raise TypeError(f"randn: expected a floating point dtype, got {d.name}")
-    return _finish(rng(generator).standard_normal(_size(size), dtype=d.np), requires_grad)
+    shape, d = _random("randn", size, dtype, device)
+    with _allocating("randn"):
+        return _finish(rng(generator).standard_normal(shape, dtype=d.np), requires_grad)
 
 
 def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """randint(high, size) or randint(low, high, size)."""
-    _dt.to_device(device)
+    _dt.to_device(device, "randint")
     if size is not None:
         args = args + (size,)
     if len(args) == 2:
@@ -223,22 +287,36 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         low, high, size = args
     else:
         raise TypeError("randint() expects (high, size) or (low, high, size)")
+    low, high = int_arg(low, "randint", "low"), int_arg(high, "randint", "high")
     if high <= low:
         raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
-    d = _dt.int64 if dtype is None else _dt.to_dtype(dtype)
-    vals = rng(generator).integers(low, high, _size(tuple(size)), dtype=np.int64)
-    return _finish(_cpu.astype(vals, d.np), requires_grad)
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): argument 'size' must be a tuple of ints, not {type(size).__name__}")
+    shape = _size(tuple(size), "randint")
+    d = _dt.int64 if dtype is None else _dt.to_dtype(dtype, "randint")
+    if not -(2**63) <= low < high <= 2**63:
+        raise RuntimeError(f"randint(): low={low} and high={high} do not fit int64")
+    with _allocating("randint"):
+        vals = rng(generator).integers(low, high, shape, dtype=np.int64)
+        return _finish(_cpu.astype(vals, d.np), requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
-    _dt.to_device(device)
-    d = _dt.int64 if dtype is None else _dt.to_dtype(dtype)
-    return Tensor._wrap(_cpu.astype(rng(generator).permutation(int(n)), d.np))
+    _dt.to_device(device, "randperm")
+    n = int_arg(n, "randperm", "n")
+    if n < 0:
+        raise RuntimeError(f"randperm(): n must be non-negative, got {n}")
+    _size((n,), "randperm")
+    d = _dt.int64 if dtype is None else _dt.to_dtype(dtype, "randperm")
+    with _allocating("randperm"):
+        return Tensor._wrap(_cpu.astype(rng(generator).permutation(n), d.np))
 
 
 def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return rand(tuple(x.shape), dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    shape, dtype = _like(x, dtype, "rand_like")
+    return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randn_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return randn(tuple(x.shape), dtype=_like(x, dtype), device=device, requires_grad=requires_grad)
+    shape, dtype = _like(x, dtype, "randn_like")
+    return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad)

@@ -45,8 +45,9 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-def to_dtype(d) -> dtype:
-    """A tapegrad dtype from a tapegrad dtype, numpy dtype/type, or name; TypeError otherwise."""
+def to_dtype(d, op: str = "dtype") -> dtype:
+    """A tapegrad dtype from a tapegrad dtype, numpy dtype/type, or name; a TypeError naming
+    `op` otherwise."""
     if isinstance(d, dtype):
         return d
     if d is None:
@@ -59,11 +60,13 @@ def to_dtype(d) -> dtype:
         return float32
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d]
+    unsupported = TypeError(f"{op}: unsupported dtype {d!r:.60}; expected one of float32, float64, int64, bool")
+    if isinstance(d, (builtins.int, builtins.float, complex, list, tuple, dict, bytes)):  # np.dtype reads these as specs
+        raise unsupported
     try:
-        npd = np.dtype(d)
-    except TypeError:
-        raise TypeError(f"unsupported dtype {d!r}; expected one of float32, float64, int64, bool") from None
-    return from_numpy_dtype(npd)
+        return from_numpy_dtype(np.dtype(d))
+    except (TypeError, ValueError):
+        raise unsupported from None
 
 
 def of_array(a) -> dtype:
@@ -102,6 +105,8 @@ class device:
         kind, _, idx = spec.partition(":")
         if kind not in ("cpu", "cuda"):
             raise RuntimeError(f"device: expected one of cpu, cuda device type at start of device string: {spec}")
+        if idx and not idx.isdigit():
+            raise RuntimeError(f"device: invalid device string: {spec!r}")
         self.type = kind
         self.index = int(idx) if idx else index
 
@@ -123,14 +128,17 @@ class device:
 cpu = device("cpu")
 
 
-def to_device(d) -> device:
-    """Resolve a device argument; only the CPU exists in this build."""
+def to_device(d, op: str = "device") -> device:
+    """Resolve a device argument; only the CPU exists in this build. Errors name `op`."""
     if d is None:
         return cpu
-    dev = d if isinstance(d, device) else device(d)
+    try:
+        dev = d if isinstance(d, device) else device(d)
+    except (TypeError, RuntimeError) as e:
+        raise type(e)(f"{op}: {e}") from None
     if dev.type != "cpu":
         raise RuntimeError(
-            f"device '{dev}' is not available: this tapegrad build has no CUDA backend "
+            f"{op}: device '{dev}' is not available: this tapegrad build has no CUDA backend "
             "(tapegrad.cuda.is_available() is False)"
         )
     return cpu

@@ -84,7 +84,10 @@ class Tensor:
     def size(self, dim=None):
         if dim is None:
             return self.shape
-        return self._data.shape[self._dim(dim)]
+        d = self._dim(dim, op="size")
+        if self._data.ndim == 0:
+            raise IndexError(f"size(): dimension specified as {dim} but tensor has no dimensions")
+        return self._data.shape[d]
 
     @property
     def dtype(self) -> _dt.dtype:
@@ -116,7 +119,9 @@ class Tensor:
 
     def stride(self, dim=None):
         st = tuple(s // self._data.itemsize for s in self._data.strides)
-        return st if dim is None else st[self._dim(dim)]
+        if dim is not None and self._data.ndim == 0:
+            raise IndexError(f"stride(): dimension specified as {dim} but tensor has no dimensions")
+        return st if dim is None else st[self._dim(dim, op="stride")]
 
     def is_contiguous(self) -> bool:
         return bool(self._data.flags.c_contiguous)
@@ -133,14 +138,17 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
-    def _dim(self, dim: int, ndim: int | None = None) -> int:
-        """Normalise a possibly negative dim, with PyTorch's IndexError when out of range."""
+    def _dim(self, dim: int, ndim: int | None = None, op: str = "dim") -> int:
+        """Normalise a possibly negative dim, with PyTorch's IndexError when out of range; the
+        errors name `op`, the public function that was given the dim."""
         n = self._data.ndim if ndim is None else ndim
         lo, hi = (-1, 0) if n == 0 else (-n, n - 1)
         if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-            raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+            raise TypeError(f"{op}(): argument 'dim' must be int, not {type(dim).__name__}")
         if not lo <= dim <= hi:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+            raise IndexError(
+                f"{op}(): Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})"
+            )
         return int(dim) % max(n, 1)
 
     # --- autograd state ---------------------------------------------------------------
@@ -243,7 +251,7 @@ class Tensor:
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+                f"item(): a Tensor with {self._data.size} elements cannot be converted to Scalar"
             )
         return for_array(self._data).to_numpy(self._data).reshape(()).item()
 
@@ -309,10 +317,10 @@ class Tensor:
             else:
                 raise TypeError(f"to() received an invalid argument {a!r}")
         if device is not None:
-            _dt.to_device(device)
+            _dt.to_device(device, "to")
         from .ops.elementwise import cast
 
-        out = self if dtype is None else cast(self, _dt.to_dtype(dtype))
+        out = self if dtype is None else cast(self, _dt.to_dtype(dtype, "to"))
         if copy and out is self:
             out = self.clone()
         return out
@@ -342,7 +350,7 @@ class Tensor:
         return self
 
     def cuda(self, device=None):
-        _dt.to_device("cuda")
+        _dt.to_device("cuda", "cuda")
         return self  # pragma: no cover - to_device raises in a CPU-only build
 
     def clone(self) -> "Tensor":

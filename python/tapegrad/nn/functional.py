@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 from .. import dtypes as _dt
+from .._checks import int_arg, number_arg, tensor_arg
 from ..backend import for_array
 from ..ops import elementwise as ew
 from ..ops import reduce as red
@@ -62,6 +63,7 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 def _check_pair(input, target, op: str):  # noqa: A002
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise TypeError(f"{op}: expected Tensors, got {type(input).__name__} and {type(target).__name__}")
+    for_array(input._data).broadcast_shapes(op, input.shape, target.shape)  # names the op, not its parts
     if input.shape != target.shape:
         warnings.warn(
             f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
@@ -87,6 +89,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  #
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):  # noqa: A002
     reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "smooth_l1_loss")
+    beta = number_arg(beta, "smooth_l1_loss", "beta")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     ad = ew.abs(ew.sub(input, target))
@@ -99,6 +102,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     _check_pair(input, target, "huber_loss")
+    delta = number_arg(delta, "huber_loss", "delta")
     ad = ew.abs(ew.sub(input, target))
     quad = ew.mul(ew.mul(ad, ad), 0.5)
     lin = ew.mul(ew.sub(ad, 0.5 * delta), delta)
@@ -108,6 +112,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                          reduction="mean"):
     reduction = _resolve_reduction(size_average, reduce, reduction)
+    tensor_arg(input, "binary_cross_entropy")
+    tensor_arg(target, "binary_cross_entropy", "target")
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy: target size ({tuple(target.shape)}) must be the same as input size "
@@ -127,6 +133,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,  # noqa: A002
                                      reduce=None, reduction="mean", pos_weight=None):
     reduction = _resolve_reduction(size_average, reduce, reduction)
+    input = ew._float_input(input, "binary_cross_entropy_with_logits")
+    tensor_arg(target, "binary_cross_entropy_with_logits", "target")
     if input.shape != target.shape:
         raise ValueError(
             f"binary_cross_entropy_with_logits: target size ({tuple(target.shape)}) must be the same "
@@ -145,6 +153,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):  # noqa: A002
     reduction = _resolve_reduction(size_average, reduce, reduction)
+    _check_pair(input, target, "kl_div")
     if log_target:
         loss = ew.mul(ew.exp(target), ew.sub(target, input))
     else:
@@ -165,6 +174,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     """Zero each element with probability p and scale the kept ones by 1 / (1 - p), so the
     expectation is unchanged; the mask comes from tapegrad's seeded generator."""
+    tensor_arg(input, "dropout")
+    p = number_arg(p, "dropout", "p")
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0 or input.numel() == 0:
@@ -194,11 +205,16 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
     if not isinstance(input, Tensor) or input.dtype is not _dt.int64:
         got = input.dtype.name if isinstance(input, Tensor) else type(input).__name__
         raise RuntimeError(f"embedding: expected indices of dtype int64, got {got}")
-    if weight.ndim != 2:
+    if tensor_arg(weight, "embedding", "weight").ndim != 2:
         raise RuntimeError(f"embedding: 'weight' must be 2-D, got shape {tuple(weight.shape)}")
     if scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported")
     num = weight.shape[0]
+    if input.numel():
+        lo, hi = int(red.min(input)), int(red.max(input))
+        if lo < 0 or hi >= num:
+            raise IndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {num} embeddings "
+                             f"(weight of shape {tuple(weight.shape)})")
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({num})")
@@ -236,16 +252,18 @@ def one_hot(tensor, num_classes=-1):
     from ..ops.shape import unsqueeze
 
     if not isinstance(tensor, Tensor) or tensor.dtype is not _dt.int64:
-        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+        got = tensor.dtype.name if isinstance(tensor, Tensor) else type(tensor).__name__
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor (int64), got {got}.")
+    num_classes = int_arg(num_classes, "one_hot", "num_classes")
     if num_classes == -1:
         if tensor.numel() == 0:
-            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+            raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
         num_classes = int(red.max(tensor)) + 1
     if tensor.numel():
         if int(red.min(tensor)) < 0:
-            raise RuntimeError("Class values must be non-negative.")
+            raise RuntimeError("one_hot: Class values must be non-negative.")
         if int(red.max(tensor)) >= num_classes:
-            raise RuntimeError("Class values must be smaller than num_classes.")
+            raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}).")
     hot = ew.compare("eq", unsqueeze(tensor, -1), arange(num_classes))
     return hot.to(_dt.int64)
 
@@ -268,9 +286,19 @@ def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # 
 
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction")
+    tensor_arg(logp, op)
+    tensor_arg(target, op, "target")
+    ignore_index = int_arg(ignore_index, op, "ignore_index")
     if target.dtype is not _dt.int64:
         raise RuntimeError(f"{op}: expected target of dtype int64, got {target.dtype.name}")
+    if logp.ndim == 0:
+        raise ValueError(f"{op}: input must have at least 1 dim (classes), got shape ()")
     if logp.ndim == 1:
+        if target.ndim != 0:
+            raise ValueError(
+                f"{op}: for 1-D input of shape {tuple(logp.shape)} the target must be 0-d, got shape "
+                f"{tuple(target.shape)}"
+            )
         logp, target = reshape(logp, (1, -1)), reshape(target, (1,))
         out_shape = ()
     else:
@@ -285,7 +313,7 @@ def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # 
     if tuple(weight.shape) != (c,):
         raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not match the {c} classes of the input")
     if logp.ndim > 2:
-        logp = reshape(movedim(logp, 1, -1), (-1, c))
+        logp = reshape(movedim(logp, 1, -1), (target.numel(), c))  # explicit rows: c may be 0
         target = reshape(target, (-1,))
     keep = ew.compare("ne", target, ignore_index)
     safe = ew.where(keep, target, ew.as_operand(0, _dt.int64, op))

@@ -3,6 +3,7 @@ kernel call. sigmoid and tanh save their output (their derivative is a function 
 others save their input."""
 from __future__ import annotations
 
+from .._checks import number_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from .elementwise import _float_input
@@ -52,11 +53,11 @@ def tanh(x):
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
-    return LeakyRelu.apply(_float_input(x, "leaky_relu"), float(negative_slope))
+    return LeakyRelu.apply(_float_input(x, "leaky_relu"), number_arg(negative_slope, "leaky_relu", "negative_slope"))
 
 
 def elu(x, alpha: float = 1.0):
-    return Elu.apply(_float_input(x, "elu"), float(alpha))
+    return Elu.apply(_float_input(x, "elu"), number_arg(alpha, "elu", "alpha"))
 
 
 def gelu(x, approximate: str = "none"):
@@ -68,7 +69,8 @@ def gelu(x, approximate: str = "none"):
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0):
-    return Softplus.apply(_float_input(x, "softplus"), float(beta), float(threshold))
+    return Softplus.apply(_float_input(x, "softplus"), number_arg(beta, "softplus", "beta"),
+                          number_arg(threshold, "softplus", "threshold"))
 
 
 def silu(x):

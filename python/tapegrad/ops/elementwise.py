@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes as _dt
+from .._checks import int_arg, number_arg, tensor_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
@@ -21,17 +22,17 @@ from ..tensor import Tensor
 _CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
 
 
-def _scalar_dtype(s) -> _dt.dtype:
+def _scalar_dtype(s, op: str) -> _dt.dtype:
     if isinstance(s, (bool, np.bool_)):
         return _dt.bool_
     if isinstance(s, numbers.Integral):
         return _dt.int64
     if isinstance(s, numbers.Real):
         return _dt.get_default_dtype()
-    raise TypeError(f"unsupported operand type {type(s).__name__}; expected a Tensor or a number")
+    raise TypeError(f"{op}: unsupported operand type {type(s).__name__}; expected a Tensor or a number")
 
 
-def result_type(*operands) -> _dt.dtype:
+def result_type(*operands, op: str = "result_type") -> _dt.dtype:
     """PyTorch's promotion: the highest category wins (bool < integer < float); within it,
     dimensioned tensors outrank 0-d tensors, which outrank Python numbers."""
     best = None  # (category, priority, rank, dtype)
@@ -40,7 +41,7 @@ def result_type(*operands) -> _dt.dtype:
             d = o.dtype
             prio = 2 if o.ndim else 1
         else:
-            d = _scalar_dtype(o)
+            d = _scalar_dtype(o, op)
             prio = 0
         key = (_CATEGORY[d.name], prio, d._rank)
         if best is None or key[:2] > best[0][:2] or (key[:2] == best[0][:2] and key[2] > best[0][2]):
@@ -54,9 +55,12 @@ def as_operand(x, dtype: _dt.dtype, op: str) -> Tensor:
         return x if x.dtype is dtype else cast(x, dtype)
     if isinstance(x, np.ndarray):
         return Tensor._wrap(for_array(x).asarray(x, dtype.np))
-    if not isinstance(x, numbers.Number):
+    if not isinstance(x, numbers.Real):
         raise TypeError(f"{op}: unsupported operand type {type(x).__name__}; expected a Tensor or a number")
-    return Tensor._wrap(np.array(x, dtype=dtype.np))
+    try:
+        return Tensor._wrap(np.array(x, dtype=dtype.np))
+    except (OverflowError, ValueError):  # as PyTorch, a number that does not fit the operation's dtype
+        raise RuntimeError(f"{op}: value {x} cannot be converted to {dtype.name} without overflow") from None
 
 
 def _promote_pair(a, b, op: str, floating: bool = False):
@@ -67,7 +71,7 @@ def _promote_pair(a, b, op: str, floating: bool = False):
         a = Tensor._wrap(a)
     if isinstance(b, np.ndarray):
         b = Tensor._wrap(b)
-    d = result_type(a, b)
+    d = result_type(a, b, op=op)
     if floating and not d.is_floating_point:
         d = _dt.get_default_dtype()
     return as_operand(a, d, op), as_operand(b, d, op)
@@ -180,10 +184,12 @@ class Pow(Function):
         be = _be(g)
         ga = gb = None
         if self.needs_input_grad[0]:
-            # b * a^(b-1), with a 0-d b kept as a scalar kernel operand
-            one = be.scalar(1, b.dtype)
-            ga = be.binary("mul", g, be.binary("mul", b, be.binary("pow", a, be.binary("sub", b, one))))
-            ga = _sum_to(ga, a.shape)
+            # b * a^(b-1), with a 0-d b kept as a scalar kernel operand; 0 where b == 0 (as
+            # PyTorch), where 0 * 0^-1 would be nan
+            one, zero = be.scalar(1, b.dtype), be.scalar(0, b.dtype)
+            ga = be.binary("mul", b, be.binary("pow", a, be.binary("sub", b, one)))
+            ga = be.where(be.compare("eq", b, zero), be.scalar(0, ga.dtype), ga)
+            ga = _sum_to(be.binary("mul", g, ga), a.shape)
         if self.needs_input_grad[1]:
             # a^b * log(a); where a == 0 and b >= 0 the limit is 0 (as PyTorch)
             zero = be.scalar(0, a.dtype)
@@ -221,6 +227,41 @@ class Maximum(Function):
 
 class Minimum(Maximum):
     op = "minimum"
+
+
+class FloorDivide(Function):
+    """Python's (and PyTorch's) floor division: the floor of the exact quotient, so 1.0 // 0.1
+    is 9, not floor(1.0 / 0.1) = 10. Piecewise constant: a zero gradient, as
+    div(rounding_mode="floor")."""
+
+    def forward(self, a, b):
+        self.specs = ((a.shape, a.dtype), (b.shape, b.dtype))
+        return _be(a).binary("floor_divide", a, b)
+
+    def backward(self, g):
+        be = _be(g)
+        return tuple(be.zeros(shape, dtype) if need else None
+                     for need, (shape, dtype) in zip(self.needs_input_grad, self.specs))
+
+
+class Remainder(Function):
+    """a - floor_divide(a, b) * b, with the divisor's sign: d/da = 1, d/db = -floor_divide(a, b)."""
+
+    def forward(self, a, b):
+        need_b = self.needs_input_grad and self.needs_input_grad[1]
+        self.save_for_backward(a if need_b else None, b if need_b else None)
+        self.shapes = (a.shape, b.shape)
+        return _be(a).binary("remainder", a, b)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        be = _be(g)
+        ga = _sum_to(g, sa) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            gb = _sum_to(be.unary("neg", be.binary("mul", g, be.binary("floor_divide", a, b))), sb)
+        return ga, gb
 
 
 def add(a, b, *, alpha=1):
@@ -261,16 +302,12 @@ def div(a, b, *, rounding_mode=None):
 
 def floor_divide(a, b):
     a, b = _promote_pair(a, b, "floor_divide")
-    if a.dtype.is_floating_point:
-        return floor(Div.apply(a, b))
-    return Tensor._wrap(_be(a._data).binary("floor_divide", a._data, b._data))
+    return FloorDivide.apply(a, b)
 
 
 def remainder(a, b):
     a, b = _promote_pair(a, b, "remainder")
-    if a.dtype.is_floating_point:
-        return sub(a, mul(floor_divide(a, b), b))
-    return Tensor._wrap(_be(a._data).binary("remainder", a._data, b._data))
+    return Remainder.apply(a, b)
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
@@ -438,8 +475,7 @@ class Piecewise(Function):
 
 
 def _float_input(x, op) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(x).__name__}")
+    tensor_arg(x, op)
     return x if x.dtype.is_floating_point else cast(x, _dt.get_default_dtype())
 
 
@@ -448,7 +484,7 @@ def _unary(fn_cls, x, op, out=None):
 
 
 def neg(x):
-    if x.dtype is _dt.bool_:
+    if tensor_arg(x, "neg").dtype is _dt.bool_:
         raise TypeError("neg: negation of a bool tensor is not supported; use logical_not")
     return Neg.apply(x)
 
@@ -482,13 +518,13 @@ def reciprocal(x):
 
 
 def square(x):
-    if x.dtype is _dt.bool_:
+    if tensor_arg(x, "square").dtype is _dt.bool_:
         x = cast(x, _dt.int64)
     return Square.apply(x)
 
 
 def abs(x):  # noqa: A001 - PyTorch's name
-    if x.dtype is _dt.bool_:
+    if tensor_arg(x, "abs").dtype is _dt.bool_:
         return x
     return Abs.apply(x)
 
@@ -502,20 +538,25 @@ def cos(x):
 
 
 def sign(x):
-    if x.dtype is _dt.bool_:
+    if tensor_arg(x, "sign").dtype is _dt.bool_:
         return x
     return Piecewise.apply(x, "sign")
 
 
 def _rounding(x, op):
-    if not x.dtype.is_floating_point:
+    if not tensor_arg(x, op).dtype.is_floating_point:
         return x
     return Piecewise.apply(x, op)
 
 
 def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
+    tensor_arg(x, "round")
+    decimals = int_arg(decimals, "round", "decimals")
     if decimals:
-        scale = 10.0 ** decimals
+        try:
+            scale = 10.0 ** decimals
+        except OverflowError:
+            raise RuntimeError(f"round: decimals={decimals} is out of range (10**decimals overflows a float)") from None
         return div(_rounding(mul(x, scale), "round"), scale)
     return _rounding(x, "round")
 
@@ -560,16 +601,23 @@ def _clamp_bounds(x, lo, hi, op):
         raise ValueError(f"{op}: at least one of 'min' or 'max' must not be None")
     if isinstance(lo, Tensor) or isinstance(hi, Tensor):
         return None
+    for name, v in (("min", lo), ("max", hi)):
+        if v is not None:
+            number_arg(v, op, name)
     cast_ = float if x.dtype.is_floating_point else int
-    return (None if lo is None else cast_(lo)), (None if hi is None else cast_(hi))
+    try:
+        return (None if lo is None else cast_(lo)), (None if hi is None else cast_(hi))
+    except (ValueError, OverflowError):  # int(nan), int(inf) for an integer tensor
+        raise RuntimeError(f"{op}: bounds {lo} and {hi} cannot be converted to {x.dtype.name}") from None
 
 
 def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
+    tensor_arg(x, "clamp")
     bounds = _clamp_bounds(x, min, max, "clamp")
     if bounds is None:  # tensor bounds: compose maximum/minimum
         out = x if min is None else maximum(x, min)
         return out if max is None else minimum(out, max)
-    d = result_type(x, *(b for b in (min, max) if b is not None))
+    d = result_type(x, *(b for b in (min, max) if b is not None), op="clamp")
     if d is _dt.bool_:
         d = _dt.int64
     x = cast(x, d)
@@ -662,17 +710,17 @@ def logical_not(x):
 
 
 def isnan(x):
-    return compare("ne", x, x)
+    return compare("ne", tensor_arg(x, "isnan"), x)
 
 
 def isinf(x):
-    if not x.dtype.is_floating_point:
+    if not tensor_arg(x, "isinf").dtype.is_floating_point:
         return compare("ne", x, x)
     return compare("eq", abs(x.detach()), float("inf"))
 
 
 def isfinite(x):
-    if not x.dtype.is_floating_point:
+    if not tensor_arg(x, "isfinite").dtype.is_floating_point:
         return compare("eq", x, x)
     return compare("lt", abs(x.detach()), float("inf"))
 
@@ -695,7 +743,7 @@ def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
                    cast_other: bool = True) -> Tensor:
     """self op= other, keeping self's dtype (PyTorch refuses to change it)."""
     if cast_other:
-        d = result_type(self, other)
+        d = result_type(self, other, op=op)
         if floating and not d.is_floating_point:
             d = _dt.get_default_dtype()
         if _CATEGORY[d.name] > _CATEGORY[self.dtype.name]:
@@ -704,7 +752,8 @@ def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
     shape = _be(self._data).broadcast_shapes(op, self.shape, other.shape)
     if tuple(shape) != tuple(self.shape):
         raise RuntimeError(
-            f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(shape)}"
+            f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(shape)} "
+            f"(other operand of shape {tuple(other.shape)})"
         )
     return self._apply_inplace(
         op,

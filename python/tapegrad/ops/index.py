@@ -23,6 +23,8 @@ def _key_item(k):
     if isinstance(k, (bool, np.bool_)):
         return np.array(k), True
     if isinstance(k, (int, np.integer)):
+        if not -(2**63) <= k < 2**63:
+            raise IndexError(f"index {k} is out of bounds (it does not fit int64)")
         return int(k), False
     if k is None or k is Ellipsis:
         return k, False
@@ -196,6 +198,8 @@ def setitem(x: Tensor, key, value) -> None:
             f"setitem: value of shape {tuple(value.shape)} cannot be assigned to a region of a tensor "
             f"of shape {tuple(x.shape)}: {e}"
         ) from None
+    except IndexError as e:
+        raise IndexError(f"setitem: {e} (indexing a tensor of shape {tuple(x.shape)})") from None
 
 
 def nonzero(x: Tensor, as_tuple: bool = False):
@@ -206,7 +210,23 @@ def nonzero(x: Tensor, as_tuple: bool = False):
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    from .._checks import tensor_arg
+
+    tensor_arg(x, "index_select")
+    tensor_arg(index, "index_select", "index")
     if index.dtype is not _dt.int64 or index.ndim > 1:
         raise IndexError(f"index_select(): index must be a 1-D int64 tensor, got {index.dtype.name} of shape {tuple(index.shape)}")
-    d = x._dim(dim) if x.ndim else 0
-    return getitem(x, (slice(None),) * d + (index,))
+    d = x._dim(dim, op="index_select")
+    n = x.shape[d] if x.ndim else 1
+    idx = for_array(index._data).to_numpy(index._data)
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        raise IndexError(
+            f"index_select(): index {int(idx[bad][0])} is out of range for dimension {d} of size {n} "
+            f"(tensor of shape {tuple(x.shape)})"
+        )
+    if x.ndim == 0:  # as PyTorch: a 0-d input gives a 0-d result, for a one-element index
+        if index.numel() != 1:
+            raise IndexError(f"index_select(): a 0-dim input takes a one-element index, got shape {tuple(index.shape)}")
+        return x.clone()
+    return getitem(x, (slice(None),) * d + (index.reshape(-1),))

@@ -7,6 +7,7 @@ whole backward (activation, both GEMMs, bias sum) is one kernel call.
 """
 from __future__ import annotations
 
+from .._checks import tensor_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
@@ -142,12 +143,10 @@ def linear(input, weight, bias=None, act="none") -> Tensor:  # noqa: A002 - PyTo
 
 
 def _linear_checked(input, weight, bias, act) -> Tensor:  # noqa: A002
-    if not isinstance(input, Tensor) or not isinstance(weight, Tensor) or (
-            bias is not None and not isinstance(bias, Tensor)):
-        raise TypeError(
-            f"linear: expected Tensors, got input {type(input).__name__}, weight "
-            f"{type(weight).__name__}, bias {type(bias).__name__}"
-        )
+    tensor_arg(input, "linear")
+    tensor_arg(weight, "linear", "weight")
+    if bias is not None:
+        tensor_arg(bias, "linear", "bias")
     if act != "none" and act not in FUSABLE_ACTIVATIONS:
         raise ValueError(f"linear: act must be one of {FUSABLE_ACTIVATIONS} or 'none', got {act!r}")
     if input.ndim == 0 or weight.ndim != 2:
@@ -177,7 +176,10 @@ def _linear_checked(input, weight, bias, act) -> Tensor:  # noqa: A002
     from .shape import reshape
 
     lead = tuple(input.shape[:-1])
-    x2 = input if input.ndim == 2 else reshape(input, (-1, input.shape[-1]))
+    rows = 1
+    for s in lead:
+        rows *= s
+    x2 = input if input.ndim == 2 else reshape(input, (rows, input.shape[-1]))  # no -1: K may be 0
     args = (x2, weight) if bias is None else (x2, weight, bias)
     out = Linear.apply(*args, act=act)
     return out if input.ndim == 2 else reshape(out, lead + (weight.shape[0],))

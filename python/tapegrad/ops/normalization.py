@@ -185,11 +185,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:  # noqa: A002
     """PyTorch's F.layer_norm: normalise over the trailing dims given by normalized_shape."""
     x = _float_input(input, "layer_norm")
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    from .._checks import int_arg
+
+    dims = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+    shape = tuple(int_arg(s, "layer_norm", "normalized_shape") for s in dims)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
         raise RuntimeError(
-            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"layer_norm: Given normalized_shape={list(shape)}, expected input with shape "
             f"[*, {', '.join(str(s) for s in shape)}], but got input of size{list(x.shape)}"
         )
     _check_param("weight", weight, shape, x, "layer_norm")

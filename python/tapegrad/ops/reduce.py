@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import dtypes as _dt
+from .._checks import dims_arg, number_arg, tensor_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
@@ -14,18 +15,23 @@ max_result = namedtuple("max", ["values", "indices"])
 min_result = namedtuple("min", ["values", "indices"])
 
 
-def normalize_dims(x: Tensor, dim) -> tuple:
-    """`dim` (None, int, or a sequence of ints) as a sorted tuple of distinct non-negative axes."""
+def normalize_dims(x: Tensor, dim, op: str, empty_means_all: bool = True) -> tuple:
+    """`dim` (None, int, or a sequence of ints) as a sorted tuple of distinct non-negative axes.
+    An empty sequence means every axis, as in PyTorch's sum/mean/var (all/any reduce none)."""
+    if dim is not None and type(dim) is not int:  # the common case skips the check
+        dim = dims_arg(dim, op)
     if dim is None:
         return tuple(range(x.ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = dim if isinstance(dim, tuple) else (dim,)
+    if not dims and empty_means_all:
+        return tuple(range(x.ndim))
     if x.ndim == 0:
         for d in dims:
-            x._dim(d)
+            x._dim(d, op=op)
         return ()
-    axes = tuple(sorted({x._dim(d) for d in dims}))
+    axes = tuple(sorted({x._dim(d, op=op) for d in dims}))
     if len(axes) != len(dims):
-        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
+        raise RuntimeError(f"{op}(): dim {dims} appears multiple times in the list of dims")
     return axes
 
 
@@ -62,22 +68,24 @@ class Sum(Function):
 
 
 def sum(x, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - PyTorch's name
+    tensor_arg(x, "sum")
     if dtype is not None:
-        x = ew.cast(x, dtype)
+        x = ew.cast(x, _dt.to_dtype(dtype, "sum"))
     elif not x.dtype.is_floating_point and x.dtype is not _dt.int64:
         x = ew.cast(x, _dt.int64)
-    return Sum.apply(x, normalize_dims(x, dim), bool(keepdim))
+    return Sum.apply(x, normalize_dims(x, dim, "sum"), bool(keepdim))
 
 
 def mean(x, dim=None, keepdim=False, *, dtype=None):
+    tensor_arg(x, "mean")
     if dtype is not None:
-        x = ew.cast(x, dtype)
+        x = ew.cast(x, _dt.to_dtype(dtype, "mean"))
     if not x.dtype.is_floating_point:
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {x.dtype.name}"
         )
-    axes = normalize_dims(x, dim)
+    axes = normalize_dims(x, dim, "mean")
     n = _numel_over(x.shape, axes)
     return ew.div(Sum.apply(x, axes, bool(keepdim)), float(n) if n else float("nan"))
 
@@ -107,11 +115,12 @@ class Prod(Function):
 
 
 def prod(x, dim=None, keepdim=False, *, dtype=None):
+    tensor_arg(x, "prod")
     if dtype is not None:
-        x = ew.cast(x, dtype)
+        x = ew.cast(x, _dt.to_dtype(dtype, "prod"))
     elif not x.dtype.is_floating_point and x.dtype is not _dt.int64:
         x = ew.cast(x, _dt.int64)
-    return Prod.apply(x, normalize_dims(x, dim), bool(keepdim))
+    return Prod.apply(x, normalize_dims(x, dim, "prod"), bool(keepdim))
 
 
 def _check_nonempty(x: Tensor, axes, op: str):
@@ -147,19 +156,19 @@ class Amin(Amax):
 
 
 def _amax_like(cls, x, dim, keepdim, op):
-    if x.dtype is _dt.bool_:
+    if tensor_arg(x, op).dtype is _dt.bool_:
         x = ew.cast(x, _dt.int64)
-    axes = normalize_dims(x, dim)
+    axes = normalize_dims(x, dim, op)
     _check_nonempty(x, axes, op)
     return cls.apply(x, axes, bool(keepdim))
 
 
 def amax(x, dim=(), keepdim=False):
-    return _amax_like(Amax, x, None if dim == () else dim, keepdim, "amax")
+    return _amax_like(Amax, x, dim, keepdim, "amax")
 
 
 def amin(x, dim=(), keepdim=False):
-    return _amax_like(Amin, x, None if dim == () else dim, keepdim, "amin")
+    return _amax_like(Amin, x, dim, keepdim, "amin")
 
 
 class MaxDim(Function):
@@ -183,6 +192,7 @@ class MaxDim(Function):
 
 
 def _max_min(x, dim, keepdim, op, result_cls, other):
+    tensor_arg(x, op)
     if other is not None:
         return (ew.maximum if op == "max" else ew.minimum)(x, other)
     if isinstance(dim, Tensor):
@@ -191,7 +201,7 @@ def _max_min(x, dim, keepdim, op, result_cls, other):
         return _amax_like(Amax if op == "max" else Amin, x, None, False, op)
     if x.dtype is _dt.bool_:
         x = ew.cast(x, _dt.int64)
-    d = x._dim(dim)
+    d = x._dim(dim, op=op)
     axes = (d,) if x.ndim else ()
     if x.ndim and x.shape[d] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; input shape {tuple(x.shape)}")
@@ -211,7 +221,7 @@ def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001 - PyTorch's na
 
 
 def _arg(x, dim, keepdim, op):
-    if x.dtype is _dt.bool_:
+    if tensor_arg(x, op).dtype is _dt.bool_:
         x = ew.cast(x, _dt.int64)
     be = for_array(x._data)
     if dim is None:
@@ -222,7 +232,9 @@ def _arg(x, dim, keepdim, op):
         if keepdim:
             out = be.reshape(out, (1,) * x.ndim)
         return Tensor._wrap(out)
-    axes = normalize_dims(x, dim)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"{op}(): argument 'dim' must be int or None, not {type(dim).__name__}")
+    axes = normalize_dims(x, dim, op)
     if axes and x.shape[axes[0]] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; input shape {tuple(x.shape)}")
     return Tensor._wrap(be.reduce(op, x._data, axes, keepdim))
@@ -237,8 +249,9 @@ def argmin(x, dim=None, keepdim=False):
 
 
 def _logic(x, dim, keepdim, op):
-    x = ew.cast(x, _dt.bool_)
-    return Tensor._wrap(for_array(x._data).reduce(op, x._data, normalize_dims(x, dim), keepdim))
+    x = ew.cast(tensor_arg(x, op), _dt.bool_)
+    axes = normalize_dims(x, dim, op, empty_means_all=False)
+    return Tensor._wrap(for_array(x._data).reduce(op, x._data, axes, keepdim))
 
 
 def all(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
@@ -250,14 +263,19 @@ def any(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
 
 
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _var(x, dim, unbiased, keepdim, correction, "var")
+
+
+def _var(x, dim, unbiased, keepdim, correction, op):
     if isinstance(dim, bool):  # var(x, unbiased)
         dim, unbiased = None, dim
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     elif unbiased is not None:
-        raise ValueError("var: pass either 'unbiased' or 'correction', not both")
-    x = ew._float_input(x, "var")
-    axes = normalize_dims(x, dim)
+        raise ValueError(f"{op}: pass either 'unbiased' or 'correction', not both")
+    correction = number_arg(correction, op, "correction")
+    x = ew._float_input(x, op)
+    axes = normalize_dims(x, dim, op)
     n = _numel_over(x.shape, axes)
     centered = ew.sub(x, mean(x, axes, keepdim=True))
     total = sum(ew.mul(centered, centered), axes, keepdim)
@@ -265,13 +283,31 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return ew.div(total, float(denom) if denom > 0 else 0.0)
 
 
+class _RootOfSquares(Function):
+    """sqrt for std: where the result is 0 (no spread) the gradient is 0, as PyTorch's, not
+    the 0 * inf = nan that the chain through sqrt would give."""
+
+    def forward(self, v):
+        y = for_array(v).unary("sqrt", v)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved_tensors
+        be = for_array(g)
+        zero = be.scalar(0, y.dtype)
+        safe = be.where(be.compare("eq", y, zero), be.scalar(1, y.dtype), y)
+        half = be.binary("div", g, be.binary("mul", safe, be.scalar(2, y.dtype)))
+        return be.where(be.compare("eq", y, zero), zero, half)
+
+
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    return _RootOfSquares.apply(_var(x, dim, unbiased, keepdim, correction, "std"))
 
 
 def logsumexp(x, dim, keepdim=False):
     x = ew._float_input(x, "logsumexp")
-    axes = normalize_dims(x, dim)
+    axes = normalize_dims(x, dim, "logsumexp")
     # Shift by the (constant) maximum; infinite maxima are left unshifted so that all -inf
     # gives -inf and +inf gives +inf instead of nan.
     m = amax(x.detach(), axes, keepdim=True) if x.numel() else ew.as_operand(0.0, x.dtype, "logsumexp")
@@ -284,19 +320,52 @@ def logsumexp(x, dim, keepdim=False):
     return out
 
 
+class PNorm(Function):
+    """(sum |x|^p)^(1/p) over `axes` for a finite p > 0. The gradient sign(x) (|x| / norm)^(p-1)
+    is 0 where the norm is 0 and, for p < 1, where x is 0 (PyTorch's conventions), instead of the
+    inf * 0 = nan a composite of pow and sum would give."""
+
+    def forward(self, x, axes, keepdim, p):
+        be = for_array(x)
+        a = be.unary("abs", x)
+        if p == 2:  # squares and a square root round better than two pows
+            out = be.unary("sqrt", be.reduce("sum", be.binary("mul", a, a), axes, keepdim=True))
+        else:
+            total = be.reduce("sum", be.binary("pow", a, be.scalar(p, x.dtype)), axes, keepdim=True)
+            out = be.binary("pow", total, be.scalar(1.0 / p, x.dtype))
+        self.save_for_backward(x, out)
+        self.axes, self.p = axes, p
+        return out if keepdim else be.reshape(out, _reduced_shape(x.shape, axes, False))
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        be = for_array(g)
+        zero, one = be.scalar(0, x.dtype), be.scalar(1, x.dtype)
+        g = be.reshape(g, out.shape)
+        a = be.unary("abs", x)
+        dead = be.binary("logical_or", be.compare("eq", out, zero), be.compare("eq", a, zero))
+        ratio = be.binary("div", a, be.where(be.compare("eq", out, zero), one, out))
+        scale = ratio if self.p == 2 else be.binary("pow", ratio, be.scalar(self.p - 1, x.dtype))
+        grad = be.binary("mul", be.binary("mul", g, be.unary("sign", x)), scale)
+        return be.where(dead, zero, grad)
+
+
 def norm(x, p="fro", dim=None, keepdim=False):
     """Vector p-norm over `dim` (all elements by default): p = 2 / 'fro', 1, inf, -inf, or any
     other positive number."""
     x = ew._float_input(x, "norm")
-    axes = normalize_dims(x, dim)
+    axes = normalize_dims(x, dim, "norm")
     if p in ("fro", 2, 2.0):
-        return ew.sqrt(sum(ew.mul(x, x), axes, keepdim))
-    if p == float("inf"):
-        return amax(ew.abs(x), axes, keepdim)
-    if p == float("-inf"):
-        return amin(ew.abs(x), axes, keepdim)
+        return PNorm.apply(x, axes, bool(keepdim), 2)
+    if p in (float("inf"), float("-inf")):
+        if _numel_over(x.shape, axes) == 0:
+            raise RuntimeError(
+                f"norm(): the {p} norm of an empty set of elements is undefined (input shape "
+                f"{tuple(x.shape)}, dims {axes}); specify a non-empty dim"
+            )
+        return (amax if p > 0 else amin)(ew.abs(x), axes, keepdim)
     if p in (1, 1.0):
         return sum(ew.abs(x), axes, keepdim)
-    if isinstance(p, (int, float)) and p > 0:
-        return ew.pow(sum(ew.pow(ew.abs(x), float(p)), axes, keepdim), 1.0 / p)
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0:
+        return PNorm.apply(x, axes, bool(keepdim), float(p))
     raise ValueError(f"norm: unsupported p={p!r}; use 'fro', a positive number, inf or -inf")

@@ -3,19 +3,19 @@ contiguous/clone. Views change metadata only (backend views); the copies that ca
 and clone need go through the copy kernel (csrc/cpu/index.cpp)."""
 from __future__ import annotations
 
+from .._checks import int_arg, tensor_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
 
 
-def _shape_arg(shape) -> tuple:
+def _shape_arg(shape, op: str, arg: str = "shape") -> tuple:
     """Accept f(2, 3), f((2, 3)) and f([2, 3]), as PyTorch does."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    try:
-        return tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
+    if all(type(s) is int for s in shape):  # the common case, checked cheaply
+        return tuple(shape)
+    return tuple(int_arg(s, op, arg) for s in shape)
 
 
 def infer_shape(shape: tuple, numel: int, op: str, in_shape) -> tuple:
@@ -50,12 +50,14 @@ class Reshape(Function):
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
-    shape = infer_shape(_shape_arg(shape), x.numel(), "reshape", x.shape)
+    tensor_arg(x, "reshape")
+    shape = infer_shape(_shape_arg(shape, "reshape"), x.numel(), "reshape", x.shape)
     return Reshape.apply(x, shape)
 
 
 def view(x: Tensor, *shape) -> Tensor:
-    shape = infer_shape(_shape_arg(shape), x.numel(), "view", x.shape)
+    tensor_arg(x, "view")
+    shape = infer_shape(_shape_arg(shape, "view"), x.numel(), "view", x.shape)
     if not for_array(x._data).can_view(x._data, shape):
         raise RuntimeError(
             f"view size is not compatible with input tensor's size and stride (shape "
@@ -65,9 +67,10 @@ def view(x: Tensor, *shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    tensor_arg(x, "flatten")
+    s, e = x._dim(start_dim, op="flatten"), x._dim(end_dim, op="flatten")
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = x._dim(start_dim), x._dim(end_dim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     n = 1
@@ -77,22 +80,23 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
-    d = x._dim(dim)
-    sizes = infer_shape(tuple(sizes), x.shape[d], "unflatten", x.shape)
+    d = tensor_arg(x, "unflatten")._dim(dim, op="unflatten")
+    sizes = infer_shape(_shape_arg((sizes,), "unflatten", "sizes"), x.shape[d], "unflatten", x.shape)
     return reshape(x, tuple(x.shape[:d]) + sizes + tuple(x.shape[d + 1:]))
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
+    tensor_arg(x, "squeeze")
     if dim is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
-        dims = {x._dim(d) for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {x._dim(d, op="squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
         shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
     return x if shape == tuple(x.shape) else Reshape.apply(x, shape)
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    d = x._dim(dim, x.ndim + 1)
+    d = tensor_arg(x, "unsqueeze")._dim(dim, x.ndim + 1, op="unsqueeze")
     shape = tuple(x.shape)
     return Reshape.apply(x, shape[:d] + (1,) + shape[d:])
 
@@ -109,38 +113,41 @@ class Permute(Function):
 
 
 def permute(x: Tensor, *dims) -> Tensor:
-    dims = _shape_arg(dims)
+    tensor_arg(x, "permute")
+    dims = _shape_arg(dims, "permute", "dims")
     if len(dims) != x.ndim:
         raise RuntimeError(
             f"permute: number of dims {len(dims)} does not match the tensor's {x.ndim} (shape {tuple(x.shape)})"
         )
-    norm = tuple(x._dim(d) for d in dims)
+    norm = tuple(x._dim(d, op="permute") for d in dims)
     if len(set(norm)) != len(norm):
         raise RuntimeError(f"permute: repeated dim in {list(dims)}")
     return Permute.apply(x, norm)
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    a, b = tensor_arg(x, "transpose")._dim(dim0, op="transpose"), x._dim(dim1, op="transpose")
     if x.ndim == 0:
-        x._dim(dim0), x._dim(dim1)
         return x
     dims = list(range(x.ndim))
-    a, b = x._dim(dim0), x._dim(dim1)
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(x, tuple(dims))
 
 
 def t(x: Tensor) -> Tensor:
-    if x.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    if tensor_arg(x, "t").ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D (shape {tuple(x.shape)})")
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
 def movedim(x: Tensor, source, destination) -> Tensor:
-    src = [x._dim(d) for d in ((source,) if isinstance(source, int) else source)]
-    dst = [x._dim(d) for d in ((destination,) if isinstance(destination, int) else destination)]
+    tensor_arg(x, "movedim")
+    src = [x._dim(d, op="movedim") for d in (source if isinstance(source, (tuple, list)) else (source,))]
+    dst = [x._dim(d, op="movedim") for d in (destination if isinstance(destination, (tuple, list)) else (destination,))]
     if len(src) != len(dst):
         raise RuntimeError("movedim: source and destination must have the same number of dims")
+    if x.ndim == 0:
+        return x
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -159,7 +166,8 @@ class Expand(Function):
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
-    sizes = _shape_arg(sizes)
+    tensor_arg(x, "expand")
+    sizes = _shape_arg(sizes, "expand", "size")
     if len(sizes) < x.ndim:
         raise RuntimeError(
             f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
@@ -173,6 +181,8 @@ def expand(x: Tensor, *sizes) -> Tensor:
             if cur is None:
                 raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
             s = cur
+        elif s < 0:
+            raise RuntimeError(f"expand: invalid size {s} in target sizes {list(sizes)} (tensor shape {tuple(x.shape)})")
         if cur is not None and cur != 1 and cur != s:
             raise RuntimeError(
                 f"expand: the expanded size of the tensor ({s}) must match the existing size ({cur}) at "
@@ -184,7 +194,7 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def broadcast_to(x: Tensor, shape) -> Tensor:
-    return expand(x, tuple(shape))
+    return expand(x, _shape_arg((shape,) if isinstance(shape, (tuple, list)) else (shape,), "broadcast_to"))
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -202,11 +212,11 @@ class Copy(Function):
 
 
 def contiguous(x: Tensor) -> Tensor:
-    return x if x.is_contiguous() else Copy.apply(x)
+    return x if tensor_arg(x, "contiguous").is_contiguous() else Copy.apply(x)
 
 
 def clone(x: Tensor) -> Tensor:
-    return Copy.apply(x)
+    return Copy.apply(tensor_arg(x, "clone"))
 
 
 class Cat(Function):
@@ -235,6 +245,8 @@ class Cat(Function):
 def cat(tensors, dim: int = 0) -> Tensor:
     from .elementwise import as_operand, result_type
 
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"cat(): argument 'tensors' must be a sequence of Tensors, not {type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -246,7 +258,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     ref = parts[0]
     if ref.ndim == 0:
         raise RuntimeError("cat(): zero-dimensional tensor (at position 0) cannot be concatenated")
-    d = ref._dim(dim)
+    d = ref._dim(dim, op="cat")
     for i, t_ in enumerate(parts):
         if t_.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t_.shape, ref.shape)) if j != d):
             raise RuntimeError(
@@ -283,6 +295,8 @@ class Stack(Function):
 def stack(tensors, dim: int = 0) -> Tensor:
     from .elementwise import as_operand, result_type
 
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"stack(): argument 'tensors' must be a sequence of Tensors, not {type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -292,7 +306,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     shapes = {tuple(t_.shape) for t_ in tensors}
     if len(shapes) > 1:
         raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes {sorted(shapes)}")
-    d = tensors[0]._dim(dim, tensors[0].ndim + 1)
+    d = tensors[0]._dim(dim, tensors[0].ndim + 1, op="stack")
     dt = result_type(*tensors)
     return Stack.apply(*[as_operand(t_, dt, "stack") for t_ in tensors], dim=d)
 
@@ -300,20 +314,33 @@ def stack(tensors, dim: int = 0) -> Tensor:
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     from .index import getitem
 
-    d = x._dim(dim)
+    d = tensor_arg(x, "narrow")._dim(dim, op="narrow")
+    start, length = int_arg(start, "narrow", "start"), int_arg(length, "narrow", "length")
+    if x.ndim == 0:
+        raise RuntimeError("narrow(): cannot be applied to a 0-dim tensor")
+    n = x.shape[d]
+    if start < 0:
+        start += n
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise RuntimeError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}) of a tensor of "
+            f"shape {tuple(x.shape)}, or is negative"
+        )
     return getitem(x, (slice(None),) * d + (slice(start, start + length),))
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
-    d = x._dim(dim)
+    d = tensor_arg(x, "split")._dim(dim, op="split")
+    if x.ndim == 0:
+        raise RuntimeError("split(): cannot split a 0-dim tensor")
     n = x.shape[d]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
+    if not isinstance(split_size_or_sections, (list, tuple)):
+        step = int_arg(split_size_or_sections, "split", "split_size")
         if step <= 0:
             raise RuntimeError(f"split: split_size must be positive, got {step}")
         sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = [int_arg(s, "split", "split_size") for s in split_size_or_sections]
         if sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
@@ -327,9 +354,13 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    d = tensor_arg(x, "chunk")._dim(dim, op="chunk")
+    chunks = int_arg(chunks, "chunk", "chunks")
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    n = x.shape[x._dim(dim)]
+    if x.ndim == 0:
+        raise RuntimeError("chunk(): cannot split a 0-dim tensor")
+    n = x.shape[d]
     size = -(-n // chunks) if n else 1
     return split(x, size, dim)
 
@@ -337,5 +368,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     from .index import getitem
 
-    d = x._dim(dim)
+    d = tensor_arg(x, "unbind")._dim(dim, op="unbind")
+    if x.ndim == 0:
+        raise IndexError("unbind(): dimension specified as 0 but tensor has no dimensions")
     return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))

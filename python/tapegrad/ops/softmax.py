@@ -5,9 +5,12 @@ Cross-entropy keeps only the per-row log-sum-exp between forward and backward; t
 kernel recomputes the probabilities on the fly."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import dtypes as _dt
+from .._checks import int_arg, number_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
@@ -38,7 +41,7 @@ def _apply_softmax(cls, x, dim, dtype, op: str):
     x = _float_input(x, op)
     if dim is None:
         raise TypeError(f"{op}(): argument 'dim' must be given (an int)")
-    d = x._dim(dim)
+    d = x._dim(dim, op=op)
     if x.ndim == 0:  # a single element: softmax over a dim of size 1
         return cls.apply(x.reshape(1), 0).reshape(())
     return cls.apply(x, d)
@@ -97,6 +100,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise TypeError("cross_entropy: size_average and reduce are deprecated; use reduction=")
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")
+    label_smoothing = number_arg(label_smoothing, "cross_entropy", "label_smoothing")
+    ignore_index = int_arg(ignore_index, "cross_entropy", "ignore_index")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     x = _float_input(input, "cross_entropy")
@@ -120,7 +125,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     c = x.shape[1]
     extra = tuple(x.shape[2:])
     if extra:
-        rows = reshape(movedim(x, 1, -1), (-1, c))
+        # an explicit row count: with no classes (c = 0) a -1 could not be inferred
+        rows = reshape(movedim(x, 1, -1), (x.numel() // c if c else x.shape[0] * math.prod(extra), c))
         flat_target = reshape(target, (-1,))
         out = CrossEntropy.apply(rows, flat_target._data, ignore_index, float(label_smoothing), reduction)
         return reshape(out, (x.shape[0],) + extra) if reduction == "none" else out
