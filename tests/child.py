@@ -8,10 +8,14 @@ import sys
 import tapegrad
 
 
+TESTS = str(pathlib.Path(__file__).resolve().parent)
+
+
 def child_env(**extra) -> dict:
-    """os.environ with this tapegrad first on PYTHONPATH, plus `extra` variables."""
+    """os.environ with this tapegrad and the tests folder (for helpers a child imports) first on
+    PYTHONPATH, plus `extra` variables."""
     package_root = str(pathlib.Path(tapegrad.__file__).resolve().parent.parent)
-    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [package_root, TESTS, os.environ.get("PYTHONPATH")]))
     return dict(os.environ, PYTHONPATH=path, **extra)
 
 
