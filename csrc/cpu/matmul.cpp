@@ -585,6 +585,7 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
       const T* bpanel = P.b + pc * P.sbk + jc * P.sbn;
       if (!direct_b) pack_b<NR, KT::simd_pack>(kc, nc, bpanel, P.sbk, P.sbn, pb);
       for (int64_t ic = m0; ic < m1; ic += MC) {
+        check_interrupt();  // an MC x KC x NC block: a few milliseconds at most
         const int64_t mc = std::min(MC, m1 - ic);
         pack_a<MR, KT::simd_pack>(mc, kc, P.a + ic * P.sam + pc * P.sak, P.sam, P.sak, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
