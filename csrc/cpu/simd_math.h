@@ -21,6 +21,10 @@
 #include <type_traits>
 #include <utility>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // declares the AVX-512 builtins exp_f32 calls
+#endif
+
 #include "common.h"
 
 // GCC warns that 32-byte vector arguments pass differently in code compiled without AVX. Every
@@ -146,6 +150,24 @@ TG_SIMD_INLINE V exp_q(const V& r) {
 // exp(hi + lo) for float lanes; see vexp.
 template <bool HasLo, class V>
 TG_SIMD_INLINE V exp_f32(const V& hi, const V& lo) {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (sizeof(V) == 64) {
+    // 16 lanes are only ever compiled for AVX-512, whose vscalefps multiplies by 2^k and rounds
+    // once, subnormal and overflowing results included: the same result as the two factors
+    // below, in one instruction instead of nine. With no integer conversion left, the clamps
+    // need not remove nan: written this way round they let it through, and the arithmetic
+    // carries it to the result.
+    V xc = hi < -104.0f ? splat<V>(-104.0f) : hi;
+    xc = xc > 89.0f ? splat<V>(89.0f) : xc;
+    V r;
+    const V kf = reduce_ln2<HasLo>(xc, lo, r);
+    const V p = (exp_q(r) * r + 1.0f) * r + 1.0f;
+    // the builtin, not _mm512_scalef_ps: GCC will not inline that intrinsic into this function,
+    // which has no target of its own, even though every caller is AVX-512 code
+    // (4: the current rounding mode)
+    return __builtin_ia32_scalefps512_mask(p, kf, p, static_cast<uint16_t>(~0u), 4);
+  }
+#endif
   // exp(-104) and exp(89) already round to 0 and inf; the clamp keeps k in the range the
   // two-factor scaling below covers and turns nan into a number (restored at the end), so
   // that the integer conversion is defined
