@@ -67,7 +67,9 @@ TG_ALWAYS_INLINE float exp_f32(float x) {
   const float p =
       1.0f + r +
       r * r * (0.49999989f + r * (0.16666518f + r * (0.04166953f + r * (0.00836892f + r * 0.00137514f))));
-  float y = p * f32_from_bits((ni + 127) << 23);
+  // In unsigned arithmetic: a NaN x reaches here with an out-of-range ni (and p NaN already),
+  // and shifting it as a signed int would be undefined.
+  float y = p * f32_from_bits(static_cast<int32_t>(static_cast<uint32_t>(ni + 127) << 23));
   y = select_f32(x > 88.3f, __builtin_huge_valf(), y);
   return select_f32(x < -87.3f, 0.0f, y);
 }

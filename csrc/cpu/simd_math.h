@@ -85,6 +85,14 @@ template <class V>
 TG_SIMD_INLINE V from_bits(const mask_t<V>& m) {
   return reinterpret_cast<V>(m);
 }
+// m + c in every lane, wrapping around as two's complement does; in signed lanes an overflow
+// is undefined behaviour, even in a lane whose result is discarded.
+template <class M, class L = std::decay_t<decltype(std::declval<M&>()[0])>>
+TG_SIMD_INLINE M wrapping_add(const M& m, L c) {
+  using UL = std::make_unsigned_t<L>;
+  typedef UL U __attribute__((vector_size(sizeof(M))));
+  return reinterpret_cast<M>(reinterpret_cast<U>(m) + static_cast<UL>(c));
+}
 template <class V>
 TG_SIMD_INLINE V splat(lane_t<V> c) {
   V v;
@@ -265,8 +273,9 @@ TG_SIMD_INLINE V vlog1p(const V& x) {
     constexpr int32_t kSqrtHalf = 0x3f3504f3;  // bits of sqrt(1/2)
     const V u = x + 1.0f;
     // u = 2^k m with m in [sqrt(1/2), sqrt(2)): offsetting the bits of u by those of 1 / sqrt(2)
-    // puts k in the exponent field; the low bits, put back on top of sqrt(1/2), give m
-    const M ub = bits_of(u) + (0x3f800000 - kSqrtHalf);
+    // puts k in the exponent field; the low bits, put back on top of sqrt(1/2), give m (the sum
+    // wraps for a nan u, a lane replaced at the end)
+    const M ub = wrapping_add(bits_of(u), 0x3f800000 - kSqrtHalf);
     const M k = (ub >> 23) - 127;
     const V m = from_bits<V>((ub & 0x007fffff) + kSqrtHalf);
     const V kf = __builtin_convertvector(k, V);
