@@ -217,7 +217,7 @@ def _unary_ref(name, dtype):
         return want.astype(dtype.np) if want.dtype.kind == "f" else want
 
 
-@pytest.mark.parametrize("name,dtype", _unary_cases())
+@pytest.mark.parametrize("name,dtype", list(_unary_cases()))
 def test_unary_special_values(name, dtype):
     fn = UNARY[name][0]
     want = _unary_ref(name, dtype)
