@@ -1,8 +1,27 @@
 // The extension module tapegrad._C. CPU kernels live in the submodule _C.cpu; each kernel
 // family registers its functions through bind_<family>() at the end of csrc/cpu/<family>.cpp.
+// Also the Python side of tg::check_interrupt: how a long kernel notices Ctrl-C.
 #include <pybind11/pybind11.h>
 
+#include "common.h"
+
 namespace py = pybind11;
+
+namespace {
+
+unsigned long g_main_thread = 0;  // threading.main_thread().ident
+
+// The interrupt hook. Python runs signal handlers only on its main thread, so elsewhere there is
+// nothing to ask (and no GIL worth waiting for). A handler that raises (SIGINT's default raises
+// KeyboardInterrupt) becomes error_already_set, which unwinds the kernel and its thread-pool
+// job; pybind11 restores it as the Python exception when the call returns.
+void check_python_signals() {
+  if (PyThread_get_thread_ident() != g_main_thread) return;
+  py::gil_scoped_acquire gil;  // no-op when the kernel kept the GIL
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
+}  // namespace
 
 namespace tg {
 void bind_runtime(py::module_& m);
@@ -17,6 +36,8 @@ void bind_optim(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "tapegrad compiled kernels";
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  tg::set_interrupt_hook(&check_python_signals);
   py::module_ cpu = m.def_submodule("cpu", "CPU kernels (C++17)");
   tg::bind_runtime(cpu);
   tg::bind_elementwise(cpu);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -133,17 +134,56 @@ inline void check_dtype(const char* op, const ArrayView& a, DType d, const char*
 }
 
 // ---------------------------------------------------------------------------------------------
+// Ctrl-C. Long kernels call check_interrupt() between coarse blocks of work (parallel_for does
+// it between slices of its range, so every kernel built on it is covered; kernels with long
+// loops of their own call it too). On the thread that called the kernel it asks the binding
+// layer's hook, at most every few tens of milliseconds, whether Python has a pending signal
+// whose handler raised (SIGINT: KeyboardInterrupt), and the hook throws that exception. On a
+// pool worker it throws when another part of the same job has failed, so the whole job stops.
+// An interrupted kernel may leave its outputs partly written.
+void check_interrupt();
+
+// Returns normally or throws; set once by the binding layer, which owns everything Python.
+using InterruptHook = void (*)();
+void set_interrupt_hook(InterruptHook hook);
+
+// Calls f on [b, e) in consecutive pieces of at most `slice`, checking for an interrupt between
+// pieces. Kernels given to parallel_for compute each index independently of how [0, n) is
+// split (that is what makes their results independent of the thread count), so slicing a range
+// changes nothing but where an interrupt can land.
+template <class F>
+inline void for_slices(int64_t b, int64_t e, int64_t slice, F&& f) {
+  while (b < e) {
+    const int64_t end = e - b > slice ? b + slice : e;
+    f(b, end);
+    b = end;
+    if (b < e) check_interrupt();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Threads. A persistent pool; parallel_for splits [0, n) into chunks of at least `grain`
-// and runs f(begin, end) on them, the calling thread included. Called from inside a worker it
-// runs serially. The first exception thrown by any chunk is rethrown in the caller.
+// and runs f(begin, end) on them, the calling thread included, each chunk in slices of
+// kSliceGrains grains with check_interrupt() between them. Called from inside a worker, or
+// while another thread is using the pool, it runs serially (still sliced). The first exception
+// thrown by any chunk stops the others at their next check and is rethrown in the caller.
 int get_num_threads();
 void set_num_threads(int n);
 void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
+// A grain is sized as the least work worth a thread (tens of microseconds); this many of them
+// run between two interrupt checks, a few milliseconds.
+constexpr int64_t kSliceGrains = 64;
+
+inline int64_t slice_of(int64_t grain) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  return grain > kMax / kSliceGrains ? kMax : std::max<int64_t>(grain, 1) * kSliceGrains;
+}
+
 template <class F>
 inline void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
-  if (n <= grain || get_num_threads() <= 1) {
+  if (n <= grain || (n <= slice_of(grain) && get_num_threads() <= 1)) {
     f(int64_t{0}, n);
     return;
   }

@@ -111,6 +111,29 @@ def test_accumulated_grad_does_not_alias_other_grads():
     np.testing.assert_array_equal(arr(y.grad), [1.0, 1.0])
 
 
+def test_leaf_grads_taken_without_copy_are_never_shared():
+    """A leaf takes a gradient array as its .grad without copying only when nothing else holds
+    it; every leaf's .grad must still be its own buffer, apart from the graph's arrays."""
+    w = f64([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    b = f64([0.5, -0.5], requires_grad=True)
+    x = f64([[1.0, -1.0]], requires_grad=True)
+    h = tg.nn.functional.linear(x, w, b)
+    h.retain_grad()
+    out = (h * 2).sum() + b.sum()
+    out.backward()
+    grads = [x.grad, w.grad, b.grad, h.grad]
+    for i, g in enumerate(grads):
+        for other in grads[i + 1:]:
+            assert not np.shares_memory(arr(g), arr(other))
+        for t in (x, w, b, h):
+            assert not np.shares_memory(arr(g), arr(t))
+    np.testing.assert_array_equal(arr(b.grad), [3.0, 3.0])
+    with tg.no_grad():
+        h.grad.mul_(0)  # must not reach b.grad, which was summed from the same upstream
+    np.testing.assert_array_equal(arr(b.grad), [3.0, 3.0])
+    np.testing.assert_array_equal(arr(w.grad), [[2.0, -2.0], [2.0, -2.0]])
+
+
 def test_retain_grad_for_non_leaf():
     x = f64([1.0, 2.0], requires_grad=True)
     h = x * 2

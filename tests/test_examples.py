@@ -1,7 +1,6 @@
 """Runs every script in examples/ in a fresh interpreter and checks the numbers it prints
 against the claims the example makes (hand gradient == autograd, accuracies, overfitting)."""
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import tapegrad
+from child import child_env
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
@@ -20,10 +19,7 @@ _outputs: dict[str, str] = {}
 def run_example(name: str, cwd: Path) -> str:
     """Runs examples/<name> with this interpreter and returns its stdout; the child imports the
     same tapegrad as this process, whether installed or from the source tree."""
-    env = dict(os.environ)
-    package_root = str(Path(tapegrad.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env,
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=child_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout

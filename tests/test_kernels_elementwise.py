@@ -57,7 +57,9 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 0.5, -0.5, 1.5, 2.5, -
 
 UNARY = {
     "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
-    "sin": np.sin, "cos": np.cos, "sign": np.sign, "round": np.round,
+    "sin": np.sin, "cos": np.cos, "round": np.round,
+    # PyTorch's sign, (0 < x) - (x < 0): 0 at nan where numpy's gives nan
+    "sign": lambda x: np.where(np.isnan(x), np.zeros_like(x), np.sign(x)),
     "reciprocal": lambda x: 1.0 / x, "square": np.square, "log1p": np.log1p,
     "expm1": np.expm1, "floor": np.floor, "ceil": np.ceil, "trunc": np.trunc,
     "rsqrt": lambda x: 1.0 / np.sqrt(x),

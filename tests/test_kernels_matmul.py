@@ -397,3 +397,62 @@ def test_isa_selection_errors():
     with pytest.raises(ValueError, match=r"_matmul_isa: unknown kernel family 'sse9'"):
         K._matmul_isa("sse9")
     assert K._matmul_isa() in ("generic", "avx2", "avx512")
+
+
+# ---- linear_backward: activation backward, both GEMMs and the bias sum in one call ----------
+
+def _act_grad_from_output(act, y):
+    if act == "relu":
+        return (y > 0).astype(np.float64)
+    if act == "sigmoid":
+        return (1 - y) * y
+    if act == "tanh":
+        return 1 - y * y
+    return np.ones_like(y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["none", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("n,i,o", [(0, 3, 4), (1, 1, 1), (5, 9, 17), (17, 3, 2), (257, 40, 23)])
+def test_linear_backward_matches_reference(isa, dtype, act, n, i, o):
+    rng = np.random.default_rng(n * 100 + i * 10 + o)
+    x = operand(rng, (n, i), dtype, "n")
+    w = operand(rng, (o, i), dtype, "n")
+    g = operand(rng, (n, o), dtype, "n")
+    y = run(x, np.ascontiguousarray(w.T), act=act if act != "none" else "none")
+    gx, gw, gb = (np.full(s, np.nan, dtype) for s in ((n, i), (o, i), (o,)))
+    K.linear_backward(g, x, w, y if act != "none" else None, act, gx, gw, gb)
+    gz = g.astype(np.float64) * _act_grad_from_output(act, y.astype(np.float64))
+    gz_k = gz.astype(dtype)  # the kernel rounds gz to the dtype before its GEMMs
+    check(gx, gz_k, w)
+    check(gw, np.ascontiguousarray(gz_k.T), x)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(gb, gz.sum(0), rtol=0, atol=4 * eps * (np.abs(gz).sum(0).max(initial=0) + 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_backward_strided_operands_and_skipped_outputs(isa, dtype):
+    rng = np.random.default_rng(7)
+    n, i, o = 19, 23, 9
+    x, w, g, y = (operand(rng, s, dtype, "s") for s in ((n, i), (o, i), (n, o), (n, o)))
+    gx = np.full((2 * n, i), np.nan, dtype)[::2]  # strided output rows
+    gb = np.full(o, np.nan, dtype)
+    K.linear_backward(g, None, w, y, "tanh", gx, None, gb)
+    gz = (g.astype(np.float64) * (1 - y.astype(np.float64) ** 2)).astype(dtype)
+    check(gx, gz, w)
+    np.testing.assert_allclose(gb, gz.astype(np.float64).sum(0), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_linear_backward_errors():
+    f = np.float32
+    g, x, w = np.ones((4, 3), f), np.ones((4, 5), f), np.ones((3, 5), f)
+    with pytest.raises(ValueError, match=r"linear_backward: gw has shape \(3, 4\), expected \(3, 5\)"):
+        K.linear_backward(g, x, w, None, "none", None, np.empty((3, 4), f), None)
+    with pytest.raises(ValueError, match="linear_backward: act 'relu' needs the output y"):
+        K.linear_backward(g, x, w, None, "relu", None, None, np.empty(3, f))
+    with pytest.raises(ValueError, match="linear_backward: act must be none, relu, sigmoid or tanh"):
+        K.linear_backward(g, x, w, g, "gelu", None, None, None)
+    with pytest.raises(ValueError, match="linear_backward: x dtype float64 does not match grad dtype float32"):
+        K.linear_backward(g, x.astype(np.float64), w, None, "none", None, np.empty((3, 5), f), None)
+    with pytest.raises(ValueError, match="outputs must not share memory with inputs"):
+        K.linear_backward(g, x, w, None, "none", None, None, w[:, 0])

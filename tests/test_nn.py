@@ -555,6 +555,59 @@ def test_sequential_indexing():
     np.testing.assert_allclose(_np(s2(x)), np.tanh([[0.5]]))
 
 
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Sigmoid, nn.Tanh])
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64])
+def test_sequential_fuses_linear_and_activation_with_the_same_results(act, dtype):
+    """Sequential runs Linear + ReLU/Sigmoid/Tanh as one GEMM with the activation in its
+    epilogue; outputs and gradients equal running the modules one by one."""
+    tg.manual_seed(3)
+    seq = nn.Sequential(nn.Linear(7, 9), act(), nn.Linear(9, 4), act()).to(dtype)
+    x = tg.randn(5, 7, dtype=dtype, requires_grad=True)
+    fused = seq(x)
+    assert fused.grad_fn.name() == "LinearBackward0"  # one node per fused pair
+    fused.sum().backward()
+    fused_grads = [_np(p.grad) for p in (x, *seq.parameters())]
+    x.grad = None
+    seq.zero_grad()
+    y = x
+    for m in seq:
+        y = m(y)
+    assert y.grad_fn.name() != "LinearBackward0"
+    y.sum().backward()
+    tol = 1e-6 if dtype is tg.float32 else 1e-14
+    np.testing.assert_allclose(_np(fused), _np(y), rtol=tol, atol=tol)
+    for got, p in zip(fused_grads, (x, *seq.parameters())):
+        np.testing.assert_allclose(got, _np(p.grad), rtol=tol, atol=tol)
+
+
+def test_sequential_fused_linear_passes_gradcheck():
+    tg.manual_seed(4)
+    seq = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2), nn.Sigmoid(), nn.Linear(2, 3),
+                        nn.ReLU()).double()
+    x = tg.randn(6, 3, dtype=tg.float64, requires_grad=True)
+    params = list(seq.parameters())
+    assert tg.autograd.gradcheck(lambda x, *ps: seq(x), (x, *params), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_sequential_does_not_fuse_subclasses_or_lone_linears():
+    class Doubled(nn.Linear):
+        def forward(self, input):  # noqa: A002
+            return super().forward(input) * 2
+
+    x = tg.randn(2, 3)
+    seq = nn.Sequential(Doubled(3, 3), nn.ReLU())
+    np.testing.assert_allclose(_np(seq(x)), np.maximum(_np(seq[0](x)), 0), rtol=1e-6)
+    lone = nn.Sequential(nn.ReLU(), nn.Linear(3, 2))
+    assert lone(tg.randn(2, 3, requires_grad=True)).grad_fn.name() == "LinearBackward0"
+    tail = nn.Sequential(nn.Linear(3, 2))
+    np.testing.assert_allclose(_np(tail(x)), _np(F.linear(x, tail[0].weight, tail[0].bias)))
+
+
+def test_linear_rejects_an_activation_it_cannot_fuse():
+    with pytest.raises(ValueError, match="linear: act must be one of"):
+        F.linear(tg.randn(2, 3), tg.randn(4, 3), act="gelu")
+
+
 def test_module_list_and_dict():
     layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
     assert len(layers) == 3 and len(list(layers.parameters())) == 6

@@ -180,9 +180,7 @@ UNARY = {
 _NOT_UNARY_OPS = {"cast", "compare", "as_operand", "inplace_binary", "inplace_unary", "result_type", "where",
                   "clip"}  # clip is clamp
 # Kernel defects, reported and waiting for a fix in csrc/ (strict: the test says when it is fixed).
-KNOWN_KERNEL_BUGS = {
-    "sign": "csrc/cpu/elementwise.cpp: sign(nan) returns nan; PyTorch returns 0",
-}
+KNOWN_KERNEL_BUGS: dict = {}
 
 
 def test_unary_table_covers_the_api():

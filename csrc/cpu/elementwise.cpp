@@ -74,9 +74,9 @@ struct Square {
   static EW_INLINE int64_t f(int64_t x) { return wrap_mul(x, x); }
 };
 struct Sign {
-  // sign(nan) = nan and sign(-0.0) = +0.0, as numpy.
+  // (0 < x) - (x < 0), as PyTorch: sign(nan) = 0 (numpy gives nan) and sign(-0.0) = +0.0.
   template <class T> static EW_INLINE T f(T x) {
-    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : (x == x ? T(0) : x));
+    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
   }
   static EW_INLINE int64_t f(int64_t x) { return (x > 0) - (x < 0); }
 };

@@ -268,7 +268,10 @@ void take_kernel(const ArrayView& src, const ArrayView& index, const ArrayView& 
 }
 
 // Serial: duplicate positions must accumulate, and a scatter is rarely large enough for
-// partitioning by destination to pay off.
+// partitioning by destination to pay off. Walked in slices of this many indices, checking for
+// Ctrl-C between them.
+constexpr int64_t kSerialSlice = kElementwiseGrain * kSliceGrains;
+
 void put_add_kernel(const ArrayView& dst, const ArrayView& index, const ArrayView& src) {
   check_dtype("put_add", index, DType::i64, "index");
   TG_CHECK(dst.dtype != DType::b8, "put_add: not supported for bool");
@@ -281,13 +284,15 @@ void put_add_kernel(const ArrayView& dst, const ArrayView& index, const ArrayVie
   const int64_t size = dst.numel();
   {
     StridedLoop<1> check(index.shape, {&index});
-    check.run(0, check.numel(), [&](char** p, int64_t n, const int64_t* st) {
-      const char* q = p[0];
-      for (int64_t i = 0; i < n; ++i, q += st[0]) {
-        const int64_t v = *reinterpret_cast<const int64_t*>(q);
-        TG_CHECK_INDEX(v >= 0 && v < size, "put_add: index ", v, " is out of bounds for size ",
-                       size);
-      }
+    for_slices(0, check.numel(), kSerialSlice, [&](int64_t b, int64_t e) {
+      check.run(b, e, [&](char** p, int64_t n, const int64_t* st) {
+        const char* q = p[0];
+        for (int64_t i = 0; i < n; ++i, q += st[0]) {
+          const int64_t v = *reinterpret_cast<const int64_t*>(q);
+          TG_CHECK_INDEX(v >= 0 && v < size, "put_add: index ", v, " is out of bounds for size ",
+                         size);
+        }
+      });
     });
   }
   std::vector<char> tmp_s, tmp_i;
@@ -298,17 +303,19 @@ void put_add_kernel(const ArrayView& dst, const ArrayView& index, const ArrayVie
     using T = storage_t<typename decltype(tag)::type>;
     if constexpr (!std::is_same_v<T, uint8_t>) {
       T* d = dst.ptr<T>();
-      loop.run(0, loop.numel(), [&](char** p, int64_t n, const int64_t* st) {
-        const char* q = p[0];
-        const char* x = p[1];
-        for (int64_t i = 0; i < n; ++i, q += st[0], x += st[1]) {
-          T& r = d[*reinterpret_cast<const int64_t*>(q)];
-          const T v = *reinterpret_cast<const T*>(x);
-          if constexpr (std::is_same_v<T, int64_t>)
-            r = static_cast<int64_t>(static_cast<uint64_t>(r) + static_cast<uint64_t>(v));
-          else
-            r += v;
-        }
+      for_slices(0, loop.numel(), kSerialSlice, [&](int64_t b, int64_t e) {
+        loop.run(b, e, [&](char** p, int64_t n, const int64_t* st) {
+          const char* q = p[0];
+          const char* x = p[1];
+          for (int64_t i = 0; i < n; ++i, q += st[0], x += st[1]) {
+            T& r = d[*reinterpret_cast<const int64_t*>(q)];
+            const T v = *reinterpret_cast<const T*>(x);
+            if constexpr (std::is_same_v<T, int64_t>)
+              r = static_cast<int64_t>(static_cast<uint64_t>(r) + static_cast<uint64_t>(v));
+            else
+              r += v;
+          }
+        });
       });
     }
   });

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -66,7 +67,9 @@ TG_ALWAYS_INLINE float exp_f32(float x) {
   const float p =
       1.0f + r +
       r * r * (0.49999989f + r * (0.16666518f + r * (0.04166953f + r * (0.00836892f + r * 0.00137514f))));
-  float y = p * f32_from_bits((ni + 127) << 23);
+  // In unsigned arithmetic: a NaN x reaches here with an out-of-range ni (and p NaN already),
+  // and shifting it as a signed int would be undefined.
+  float y = p * f32_from_bits(static_cast<int32_t>(static_cast<uint32_t>(ni + 127) << 23));
   y = select_f32(x > 88.3f, __builtin_huge_valf(), y);
   return select_f32(x < -87.3f, 0.0f, y);
 }
@@ -584,6 +587,7 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
       const T* bpanel = P.b + pc * P.sbk + jc * P.sbn;
       if (!direct_b) pack_b<NR, KT::simd_pack>(kc, nc, bpanel, P.sbk, P.sbn, pb);
       for (int64_t ic = m0; ic < m1; ic += MC) {
+        check_interrupt();  // an MC x KC x NC block: a few milliseconds at most
         const int64_t mc = std::min(MC, m1 - ic);
         pack_a<MR, KT::simd_pack>(mc, kc, P.a + ic * P.sam + pc * P.sak, P.sam, P.sak, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -774,6 +778,76 @@ bool overlaps(const ArrayView& x, const ArrayView& y) {
   return ex.first < ey.second && ey.first < ex.second;
 }
 
+// The backward of act(x @ w.T + bias) (Linear's forward) in one call, given the upstream
+// gradient g (N, out) and the output y (for act != none): gz = g * act'(y), then
+// gx = gz @ w, gw = gz.T @ x and gb = column sums of gz (any of the three may be skipped).
+// The activation derivatives, as functions of the output, match activations.cpp's backward.
+template <class T>
+void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayView& w,
+                            const ArrayView* y, Act act, const ArrayView* gx,
+                            const ArrayView* gw, const ArrayView* gb) {
+  const int64_t N = g.shape[0], O = g.shape[1];
+  // gz, C-contiguous: the GEMMs below read it as an (N, O) matrix and as its transpose.
+  std::vector<T> gz_buf(static_cast<size_t>(N * O));
+  T* gz = gz_buf.data();
+  const T* gp = g.ptr<T>();
+  const T* yp = y ? y->ptr<T>() : nullptr;
+  const int64_t gs0 = g.strides[0], gs1 = g.strides[1];
+  const int64_t ys0 = y ? y->strides[0] : 0, ys1 = y ? y->strides[1] : 0;
+  parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(O, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const T* gr = gp + i * gs0;
+      const T* yr = yp ? yp + i * ys0 : nullptr;
+      T* zr = gz + i * O;
+      switch (act) {
+        case Act::relu:
+          for (int64_t j = 0; j < O; ++j) zr[j] = yr[j * ys1] <= T(0) ? T(0) : gr[j * gs1];
+          break;
+        case Act::sigmoid:
+          for (int64_t j = 0; j < O; ++j) {
+            const T v = yr[j * ys1];
+            zr[j] = gr[j * gs1] * (T(1) - v) * v;
+          }
+          break;
+        case Act::tanh:
+          for (int64_t j = 0; j < O; ++j) {
+            const T v = yr[j * ys1];
+            zr[j] = gr[j * gs1] * (T(1) - v * v);
+          }
+          break;
+        default:
+          for (int64_t j = 0; j < O; ++j) zr[j] = gr[j * gs1];
+      }
+    }
+  });
+  const Batch<T> one{1, 0, 0, 0};
+  if (gx) {
+    const int64_t I = w.shape[1];
+    matmul_kernel(Problem<T>{N, I, O, gz, O, 1, w.ptr<T>(), w.strides[0], w.strides[1],
+                             gx->ptr<T>(), gx->strides[0], gx->strides[1], nullptr, false,
+                             Act::none, false},
+                  one);
+  }
+  if (gw) {
+    const int64_t I = x.shape[1];
+    matmul_kernel(Problem<T>{O, I, N, gz, 1, O, x.ptr<T>(), x.strides[0], x.strides[1],
+                             gw->ptr<T>(), gw->strides[0], gw->strides[1], nullptr, false,
+                             Act::none, false},
+                  one);
+  }
+  if (gb) {
+    // Row by row into double accumulators: one order for every thread count, and each column's
+    // sum carries no float rounding until the end.
+    std::vector<double> acc(static_cast<size_t>(O), 0.0);
+    for (int64_t i = 0; i < N; ++i) {
+      const T* zr = gz + i * O;
+      for (int64_t j = 0; j < O; ++j) acc[j] += double(zr[j]);
+    }
+    T* bp = gb->ptr<T>();
+    for (int64_t j = 0; j < O; ++j) bp[j * gb->strides[0]] = T(acc[j]);
+  }
+}
+
 }  // namespace
 
 void bind_matmul(py::module_& m) {
@@ -854,6 +928,70 @@ void bind_matmul(py::module_& m) {
       py::arg("act") = "none", py::arg("accumulate") = false,
       "out = act(a @ b + bias), or out += a @ b with accumulate=True. 2-D or batched 3-D operands "
       "with any strides; act is one of none, relu, gelu, gelu_tanh, sigmoid, tanh.");
+  m.def(
+      "linear_backward",
+      [](const py::array& g_arr, const py::object& x_obj, const py::object& w_obj,
+         const py::object& y_obj, const std::string& act_name, const py::object& gx_obj,
+         const py::object& gw_obj, const py::object& gb_obj) {
+        const char* op = "linear_backward";
+        auto optional = [&](const py::object& o, const char* name, bool writable) {
+          std::optional<ArrayView> v;
+          if (o.is_none()) return v;
+          TG_CHECK(py::isinstance<py::array>(o), op, ": ", name, " must be None or a numpy array");
+          v = view_of(py::reinterpret_borrow<py::array>(o), op, writable);
+          return v;
+        };
+        const ArrayView g = view_of(g_arr, op);
+        const auto x = optional(x_obj, "x", false), w = optional(w_obj, "w", false);
+        const auto y = optional(y_obj, "y", false);
+        const auto gx = optional(gx_obj, "gx", true), gw = optional(gw_obj, "gw", true);
+        const auto gb = optional(gb_obj, "gb", true);
+        const Act act = parse_act(act_name);
+        TG_CHECK(act == Act::none || act == Act::relu || act == Act::sigmoid || act == Act::tanh,
+                 op, ": act must be none, relu, sigmoid or tanh, got '", act_name, "'");
+        TG_CHECK(g.ndim() == 2, op, ": grad must be 2-D, got shape ", shape_str(g.shape));
+        TG_CHECK(g.dtype == DType::f32 || g.dtype == DType::f64, op,
+                 ": expected float32 or float64, got ", dtype_name(g.dtype));
+        const int64_t N = g.shape[0], O = g.shape[1];
+        auto check = [&](const std::optional<ArrayView>& v, const char* name,
+                         std::vector<int64_t> want) {
+          if (!v) return;
+          TG_CHECK(v->dtype == g.dtype, op, ": ", name, " dtype ", dtype_name(v->dtype),
+                   " does not match grad dtype ", dtype_name(g.dtype));
+          TG_CHECK(v->shape == want, op, ": ", name, " has shape ", shape_str(v->shape),
+                   ", expected ", shape_str(want), " for grad of shape ", shape_str(g.shape));
+        };
+        TG_CHECK(act == Act::none || y, op, ": act '", act_name, "' needs the output y");
+        TG_CHECK(!gx || w, op, ": gx needs w");
+        TG_CHECK(!gw || x, op, ": gw needs x");
+        check(y, "y", {N, O});
+        if (w) check(w, "w", {O, w->ndim() == 2 ? w->shape[1] : -1});
+        if (x) check(x, "x", {N, x->ndim() == 2 ? x->shape[1] : -1});
+        if (gx) check(gx, "gx", {N, w->shape[1]});
+        if (gw) check(gw, "gw", {O, x->shape[1]});
+        check(gb, "gb", {O});
+        for (const auto* out : {&gx, &gw, &gb}) {
+          if (!*out) continue;
+          for (const auto* in : {&x, &w, &y}) TG_CHECK(!*in || !overlaps(**out, **in), op,
+                                                        ": outputs must not share memory with inputs");
+          TG_CHECK(!overlaps(**out, g), op, ": outputs must not share memory with grad");
+        }
+        TG_CHECK(!(gx && gw && overlaps(*gx, *gw)) && !(gx && gb && overlaps(*gx, *gb)) &&
+                     !(gw && gb && overlaps(*gw, *gb)),
+                 op, ": gx, gw and gb must not share memory");
+        dispatch_float(g.dtype, op, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const ArrayView empty;
+          py::gil_scoped_release release;
+          linear_backward_kernel<T>(g, x ? *x : empty, w ? *w : empty, y ? &*y : nullptr, act,
+                                    gx ? &*gx : nullptr, gw ? &*gw : nullptr, gb ? &*gb : nullptr);
+        });
+      },
+      py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("y"), py::arg("act"), py::arg("gx"),
+      py::arg("gw"), py::arg("gb"),
+      "The backward of act(x @ w.T + b): gz = grad * act'(y) (y the forward's output), then "
+      "gx = gz @ w, gw = gz.T @ x and gb = column sums of gz, each written when given (else "
+      "None). act is none, relu, sigmoid or tanh.");
   m.def(
       "_matmul_isa",
       [](const std::string& name) {

@@ -1,10 +1,15 @@
-// Process-wide runtime: the worker thread pool behind parallel_for, run-time CPU feature
-// detection, and the build facts shown by tapegrad.show_config().
+// Process-wide runtime: the worker thread pool behind parallel_for, the interrupt check kernels
+// call between blocks, run-time CPU feature detection, and the build facts shown by
+// tapegrad.show_config().
 #include <pthread.h>
 
+#include <time.h>
+
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -51,6 +56,38 @@ bool cpu_has_avx512f() {
 
 namespace {
 
+// ---------------------------------------------------------------------------------------------
+// Interrupts (see check_interrupt in common.h).
+
+std::atomic<InterruptHook> g_interrupt_hook{nullptr};
+
+// Python runs signal handlers at most this often during a long kernel. Each check takes the
+// GIL, which is free in the common case (the caller released it) and otherwise costs a wait of
+// up to Python's switch interval (5 ms), so the period bounds that cost to a few percent.
+constexpr int64_t kInterruptPeriodNs = 40'000'000;
+
+thread_local bool t_pool_worker = false;
+// The cancel flag of the pool job this thread is working on, if any.
+thread_local const std::atomic<bool>* t_cancel = nullptr;
+thread_local int64_t t_next_interrupt_check = 0;
+
+// A clock read through the vDSO at a few nanoseconds; its millisecond resolution is plenty.
+int64_t coarse_now_ns() {
+  timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Thrown on a worker whose job another chunk has already failed; never reaches the caller,
+// which rethrows that first failure instead.
+struct JobCancelled : std::exception {
+  const char* what() const noexcept override { return "parallel job cancelled"; }
+};
+
 thread_local bool t_in_parallel_region = false;
 
 // Workers sleep on a condition variable between jobs. A job is split into `nchunks` equal
@@ -79,7 +116,9 @@ class ThreadPool {
       std::lock_guard<std::mutex> lk(mu_);
       fn_ = &f;
       n_ = n;
+      slice_ = slice_of(grain);
       nchunks_ = nchunks;
+      cancel_.store(false);
       next_chunk_.store(0);
       done_chunks_ = 0;
       error_ = nullptr;
@@ -87,35 +126,63 @@ class ThreadPool {
     }
     cv_.notify_all();
     work();
+    // The caller keeps answering Ctrl-C while the workers finish their chunks.
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return done_chunks_ == nchunks_; });
+    while (done_chunks_ != nchunks_) {
+      done_cv_.wait_for(lk, std::chrono::nanoseconds(kInterruptPeriodNs));
+      if (done_chunks_ == nchunks_ || cancel_.load()) continue;
+      lk.unlock();
+      std::exception_ptr err;
+      try {
+        check_interrupt();
+      } catch (...) {
+        err = std::current_exception();
+      }
+      lk.lock();
+      if (err) fail(err);
+    }
     fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    // The pool keeps no reference to the exception: it may own Python objects.
+    std::exception_ptr err = std::move(error_);
+    error_ = nullptr;
+    lk.unlock();
+    if (err) std::rethrow_exception(err);
     return true;
   }
 
  private:
+  // Records the job's first failure and stops its other chunks. Called with mu_ held.
+  void fail(std::exception_ptr err) {
+    if (!error_) error_ = std::move(err);
+    cancel_.store(true);
+  }
+
   void work() {
     const bool was = t_in_parallel_region;
     t_in_parallel_region = true;
+    t_cancel = &cancel_;
     for (;;) {
       int64_t c = next_chunk_.fetch_add(1);
       if (c >= nchunks_) break;
       int64_t b = n_ * c / nchunks_, e = n_ * (c + 1) / nchunks_;
       std::exception_ptr err;
-      try {
-        (*fn_)(b, e);
-      } catch (...) {
-        err = std::current_exception();
+      if (!cancel_.load(std::memory_order_relaxed)) {
+        try {
+          for_slices(b, e, slice_, *fn_);
+        } catch (...) {
+          err = std::current_exception();
+        }
       }
       std::lock_guard<std::mutex> lk(mu_);
-      if (err && !error_) error_ = err;
+      if (err) fail(err);
       if (++done_chunks_ == nchunks_) done_cv_.notify_all();
     }
+    t_cancel = nullptr;
     t_in_parallel_region = was;
   }
 
   void worker_loop() {
+    t_pool_worker = true;
     uint64_t seen = 0;
     for (;;) {
       {
@@ -137,8 +204,9 @@ class ThreadPool {
   bool stop_ = false;
   uint64_t generation_ = 0;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, nchunks_ = 0, done_chunks_ = 0;
+  int64_t n_ = 0, slice_ = 1, nchunks_ = 0, done_chunks_ = 0;
   std::atomic<int64_t> next_chunk_{0};
+  std::atomic<bool> cancel_{false};
   std::exception_ptr error_;
 };
 
@@ -148,17 +216,20 @@ int default_num_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// The pool is shared: a caller holds it for the length of its job, so set_num_threads on one
+// thread never deletes a pool that a kernel on another thread is running on (the last holder
+// destroys it).
 std::mutex g_pool_mu;
-ThreadPool* g_pool = nullptr;  // created on first use
-int g_num_threads = 0;         // 0: not yet decided
+std::shared_ptr<ThreadPool> g_pool;     // created on first use
+std::atomic<int> g_num_threads{0};      // 0: not yet decided
 
 // A forked child has the parent's pool object but none of its threads: start afresh.
 void reset_after_fork() {
-  g_pool = nullptr;  // the parent's object is deliberately leaked in the child
+  new (&g_pool) std::shared_ptr<ThreadPool>();  // the parent's pool is deliberately leaked
   new (&g_pool_mu) std::mutex();
 }
 
-ThreadPool* pool() {
+std::shared_ptr<ThreadPool> pool() {
   std::lock_guard<std::mutex> lk(g_pool_mu);
   if (g_pool == nullptr) {
     static bool atfork_registered = [] {
@@ -166,29 +237,46 @@ ThreadPool* pool() {
       return true;
     }();
     (void)atfork_registered;
-    g_pool = new ThreadPool(get_num_threads());
+    g_pool = std::make_shared<ThreadPool>(get_num_threads());
   }
   return g_pool;
 }
 
 }  // namespace
 
+void set_interrupt_hook(InterruptHook hook) { g_interrupt_hook.store(hook); }
+
+void check_interrupt() {
+  if (t_cancel != nullptr && t_cancel->load(std::memory_order_relaxed)) throw JobCancelled();
+  if (t_pool_worker) return;  // only the calling thread may enter Python
+  const int64_t now = coarse_now_ns();
+  if (now < t_next_interrupt_check) return;
+  t_next_interrupt_check = now + kInterruptPeriodNs;
+  if (const InterruptHook hook = g_interrupt_hook.load(std::memory_order_relaxed)) hook();
+}
+
 int get_num_threads() {
-  if (g_num_threads <= 0) g_num_threads = default_num_threads();
-  return g_num_threads;
+  int n = g_num_threads.load();
+  if (n <= 0) {
+    int expected = 0;
+    g_num_threads.compare_exchange_strong(expected, default_num_threads());
+    n = g_num_threads.load();
+  }
+  return n;
 }
 
 void set_num_threads(int n) {
   TG_CHECK(n >= 1, "set_num_threads: expected a positive number of threads, got ", n);
+  std::shared_ptr<ThreadPool> old;  // destroyed (its workers joined) after the lock is dropped
   std::lock_guard<std::mutex> lk(g_pool_mu);
-  if (n == g_num_threads && g_pool) return;
-  delete g_pool;
-  g_pool = nullptr;
-  g_num_threads = n;
+  if (n == g_num_threads.load() && g_pool) return;
+  old = std::move(g_pool);
+  g_num_threads.store(n);
 }
 
 void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
-  if (t_in_parallel_region || !pool()->try_run(n, grain, f)) f(0, n);
+  if (!t_in_parallel_region && get_num_threads() > 1 && pool()->try_run(n, grain, f)) return;
+  for_slices(0, n, slice_of(grain), f);
 }
 
 void bind_runtime(py::module_& m) {

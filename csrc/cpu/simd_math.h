@@ -9,7 +9,8 @@
 // Every function takes and returns a vector V of float or double lanes. float lanes are computed
 // here, branch-free, within the errors stated on each function: the largest difference from the
 // float64 result, in ulps of the result, over all 2^32 inputs with FMA (the AVX2 and AVX-512
-// variants give identical results), and over every 7th input without (the baseline SSE2 build).
+// variants, where vfma asks for it: they give identical results), and over every 7th input
+// without (the baseline SSE2 build).
 // double lanes go to libm one lane at a time: float64 is what gradcheck runs in, where accuracy
 // matters more than speed.
 #pragma once
@@ -20,6 +21,10 @@
 #include <limits>
 #include <type_traits>
 #include <utility>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // declares the AVX-512 builtins exp_f32 calls
+#endif
 
 #include "common.h"
 
@@ -80,6 +85,14 @@ template <class V>
 TG_SIMD_INLINE V from_bits(const mask_t<V>& m) {
   return reinterpret_cast<V>(m);
 }
+// m + c in every lane, wrapping around as two's complement does; in signed lanes an overflow
+// is undefined behaviour, even in a lane whose result is discarded.
+template <class M, class L = std::decay_t<decltype(std::declval<M&>()[0])>>
+TG_SIMD_INLINE M wrapping_add(const M& m, L c) {
+  using UL = std::make_unsigned_t<L>;
+  typedef UL U __attribute__((vector_size(sizeof(M))));
+  return reinterpret_cast<M>(reinterpret_cast<U>(m) + static_cast<UL>(c));
+}
 template <class V>
 TG_SIMD_INLINE V splat(lane_t<V> c) {
   V v;
@@ -105,6 +118,19 @@ TG_SIMD_INLINE V lanewise(const V& x, F&& f) {
   return r;
 }
 
+// a * b + c, rounded once where the ISA has FMA (the 8- and 16-lane float code, compiled only
+// for AVX2/FMA and AVX-512), else rounded twice. The build turns off implicit contraction (see
+// CMakeLists.txt), so the polynomials below ask for it here.
+template <class V>
+TG_SIMD_INLINE V vfma(const V& a, const V& b, const V& c) {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (is_f32_v<V> && sizeof(V) == 64)
+    return __builtin_ia32_vfmaddps512_mask(a, b, c, static_cast<uint16_t>(~0u), 4);
+  if constexpr (is_f32_v<V> && sizeof(V) == 32) return __builtin_ia32_vfmaddps256(a, b, c);
+#endif
+  return a * b + c;
+}
+
 namespace detail {
 
 // float32 pieces of the exp family. ln 2 is split so that k * kLn2Hi is exact for |k| < 2^15.
@@ -124,10 +150,10 @@ TG_SIMD_INLINE V pow2i(const mask_t<V>& k) {
 template <bool HasLo, class V>
 TG_SIMD_INLINE V reduce_ln2(const V& hi, const V& lo, V& r) {
   const V sum = HasLo ? hi + lo : hi;
-  const V kf = (sum * kLog2e + kRoundInt) - kRoundInt;
-  r = hi - kf * kLn2Hi;
+  const V kf = vfma(sum, splat<V>(kLog2e), splat<V>(kRoundInt)) - kRoundInt;
+  r = vfma(kf, splat<V>(-kLn2Hi), hi);
   if constexpr (HasLo) r = r + lo;
-  r = r - kf * kLn2Lo;
+  r = vfma(kf, splat<V>(-kLn2Lo), r);
   return kf;
 }
 
@@ -136,16 +162,34 @@ TG_SIMD_INLINE V reduce_ln2(const V& hi, const V& lo, V& r) {
 template <class V>
 TG_SIMD_INLINE V exp_q(const V& r) {
   V q = splat<V>(1.991416648e-04f);
-  q = q * r + 1.394100604e-03f;
-  q = q * r + 8.333273232e-03f;
-  q = q * r + 4.166635498e-02f;
-  q = q * r + 1.666666716e-01f;
-  return q * r + 0.5f;
+  q = vfma(q, r, splat<V>(1.394100604e-03f));
+  q = vfma(q, r, splat<V>(8.333273232e-03f));
+  q = vfma(q, r, splat<V>(4.166635498e-02f));
+  q = vfma(q, r, splat<V>(1.666666716e-01f));
+  return vfma(q, r, splat<V>(0.5f));
 }
 
 // exp(hi + lo) for float lanes; see vexp.
 template <bool HasLo, class V>
 TG_SIMD_INLINE V exp_f32(const V& hi, const V& lo) {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (sizeof(V) == 64) {
+    // 16 lanes are only ever compiled for AVX-512, whose vscalefps multiplies by 2^k and rounds
+    // once, subnormal and overflowing results included: the same result as the two factors
+    // below, in one instruction instead of nine. With no integer conversion left, the clamps
+    // need not remove nan: written this way round they let it through, and the arithmetic
+    // carries it to the result.
+    V xc = hi < -104.0f ? splat<V>(-104.0f) : hi;
+    xc = xc > 89.0f ? splat<V>(89.0f) : xc;
+    V r;
+    const V kf = reduce_ln2<HasLo>(xc, lo, r);
+    const V p = vfma(vfma(exp_q(r), r, splat<V>(1.0f)), r, splat<V>(1.0f));
+    // the builtin, not _mm512_scalef_ps: GCC will not inline that intrinsic into this function,
+    // which has no target of its own, even though every caller is AVX-512 code
+    // (4: the current rounding mode)
+    return __builtin_ia32_scalefps512_mask(p, kf, p, static_cast<uint16_t>(~0u), 4);
+  }
+#endif
   // exp(-104) and exp(89) already round to 0 and inf; the clamp keeps k in the range the
   // two-factor scaling below covers and turns nan into a number (restored at the end), so
   // that the integer conversion is defined
@@ -153,7 +197,7 @@ TG_SIMD_INLINE V exp_f32(const V& hi, const V& lo) {
   xc = xc < 89.0f ? xc : splat<V>(89.0f);
   V r;
   const V kf = reduce_ln2<HasLo>(xc, lo, r);
-  const V p = (exp_q(r) * r + 1.0f) * r + 1.0f;
+  const V p = vfma(vfma(exp_q(r), r, splat<V>(1.0f)), r, splat<V>(1.0f));
   // 2^k as two factors, each a normal float, so that a result in the subnormal range or beyond
   // FLT_MAX is rounded once, by the last multiply, as the exact value would be
   const mask_t<V> k = __builtin_convertvector(kf, mask_t<V>);  // in [-151, 129]
@@ -187,16 +231,16 @@ TG_SIMD_INLINE V expm1_f32(const V& x) {
   using M = mask_t<V>;
   V r;
   const V kf = reduce_ln2<false>(x, x, r);
-  const V p = r + (r * r) * exp_q(r);
+  const V p = vfma(r * r, exp_q(r), r);
   const M k = __builtin_convertvector(kf, M);
   if constexpr (Big) {
     const M big = k > 127;
     const V t = pow2i<V>(big ? k - 1 : k);
-    const V res = t * p + (t - 1.0f);
+    const V res = vfma(t, p, t - 1.0f);
     return big ? res * 2.0f : res;
   } else {
     const V t = pow2i<V>(k);
-    return t * p + (t - 1.0f);
+    return vfma(t, p, t - 1.0f);
   }
 }
 
@@ -210,7 +254,9 @@ TG_SIMD_INLINE V vexpm1(const V& x) {
     V xc = x > -25.0f ? x : splat<V>(-25.0f);
     xc = xc < 89.0f ? xc : splat<V>(89.0f);
     const V res = detail::expm1_f32<true>(xc);
-    return (x == 0.0f) | (x != x) ? x : res;
+    // expm1 has the sign of x, which the copy gives to res = +0 at x = -0. (A select on
+    // (x == 0) | (x != x) instead makes GCC compare the 16 lanes one at a time, 7x slower.)
+    return x == x ? vcopysign(res, x) : x;
   } else {
     return lanewise(x, [](auto v) { return std::expm1(v); });
   }
@@ -227,8 +273,9 @@ TG_SIMD_INLINE V vlog1p(const V& x) {
     constexpr int32_t kSqrtHalf = 0x3f3504f3;  // bits of sqrt(1/2)
     const V u = x + 1.0f;
     // u = 2^k m with m in [sqrt(1/2), sqrt(2)): offsetting the bits of u by those of 1 / sqrt(2)
-    // puts k in the exponent field; the low bits, put back on top of sqrt(1/2), give m
-    const M ub = bits_of(u) + (0x3f800000 - kSqrtHalf);
+    // puts k in the exponent field; the low bits, put back on top of sqrt(1/2), give m (the sum
+    // wraps for a nan u, a lane replaced at the end)
+    const M ub = wrapping_add(bits_of(u), 0x3f800000 - kSqrtHalf);
     const M k = (ub >> 23) - 127;
     const V m = from_bits<V>((ub & 0x007fffff) + kSqrtHalf);
     const V kf = __builtin_convertvector(k, V);
@@ -316,26 +363,26 @@ TG_SIMD_INLINE V vnormal_cdf(const V& x, V* pdf = nullptr) {
     // |x| < 1: Phi(x) = 1/2 + x P(x^2), P a minimax polynomial (error 2^-30)
     const V u = x * x;
     V p = splat<V>(-7.462894700e-06f);
-    p = p * u + 1.129521697e-04f;
-    p = p * u - 1.185784931e-03f;
-    p = p * u + 9.973078035e-03f;
-    p = p * u - 6.649031490e-02f;
-    p = p * u + 3.989422917e-01f;
-    const V near = 0.5f + x * p;
+    p = vfma(p, u, splat<V>(1.129521697e-04f));
+    p = vfma(p, u, splat<V>(-1.185784931e-03f));
+    p = vfma(p, u, splat<V>(9.973078035e-03f));
+    p = vfma(p, u, splat<V>(-6.649031490e-02f));
+    p = vfma(p, u, splat<V>(3.989422917e-01f));
+    const V near = vfma(x, p, splat<V>(0.5f));
     // |x| >= 1: Phi(-|x|) = exp(-x^2/2) t G(t), t = 1 / (1 + 0.35 |x|) in [0.17, 0.75], G a
     // minimax polynomial in t - 0.455 (relative error 2^-27 for |x| up to 14, past which Phi
     // underflows; centring the variable halves the rounding error of its evaluation)
-    const V t = 1.0f / (1.0f + 0.35f * a);
+    const V t = 1.0f / vfma(a, splat<V>(0.35f), splat<V>(1.0f));
     const V w = t - 0.45511612f;
     V g = splat<V>(-2.386798151e-02f);
-    g = g * w + 3.947660699e-02f;
-    g = g * w + 3.280878440e-02f;
-    g = g * w - 6.698206812e-02f;
-    g = g * w - 6.783093512e-02f;
-    g = g * w + 9.535136819e-02f;
-    g = g * w + 2.724356949e-01f;
-    g = g * w + 3.179850876e-01f;
-    g = g * w + 2.384146899e-01f;
+    g = vfma(g, w, splat<V>(3.947660699e-02f));
+    g = vfma(g, w, splat<V>(3.280878440e-02f));
+    g = vfma(g, w, splat<V>(-6.698206812e-02f));
+    g = vfma(g, w, splat<V>(-6.783093512e-02f));
+    g = vfma(g, w, splat<V>(9.535136819e-02f));
+    g = vfma(g, w, splat<V>(2.724356949e-01f));
+    g = vfma(g, w, splat<V>(3.179850876e-01f));
+    g = vfma(g, w, splat<V>(2.384146899e-01f));
     const V tail = e * (t * g);
     const V far = x < 0.0f ? tail : 1.0f - tail;
     const V res = a < 1.0f ? near : far;

@@ -3,6 +3,7 @@
 // Each row is a few passes over contiguous memory; a row with a column stride is gathered into
 // a per-thread buffer first. The row kernels use the shared vector exp of simd_math.h and are
 // compiled a second time for AVX2/FMA, picked at run time.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -182,6 +183,12 @@ struct Row {
   static TG_SIMD_INLINE void ce_grad(const T* x, T lse, T a, T c, T* out, int64_t n) {
     map(CeGrad{lse, a, c}, x, out, n);
   }
+
+  struct Exp {
+    TG_SIMD_INLINE V operator()(const V& v) const { return exp(v); }
+  };
+  // out = exp(x) over n contiguous elements (out may be x)
+  static TG_SIMD_INLINE void exp_block(const T* x, T* out, int64_t n) { map(Exp{}, x, out, n); }
 };
 
 // One table of row kernels per dtype and instruction set.
@@ -192,6 +199,7 @@ struct RowKernels {
   double (*logsumexp)(const T*, int64_t);
   double (*sum)(const T*, int64_t);
   void (*ce_grad)(const T*, T, T, T, T*, int64_t);
+  void (*exp_block)(const T*, T*, int64_t);
 };
 
 #define TG_ROW_KERNELS(ATTR, SUFFIX, T, B)                                                     \
@@ -206,22 +214,34 @@ struct RowKernels {
   ATTR void ce_grad_##SUFFIX(const T* x, T lse, T a, T c, T* o, int64_t n) {                   \
     Row<T, B>::ce_grad(x, lse, a, c, o, n);                                                    \
   }                                                                                            \
-  const RowKernels<T> kernels_##SUFFIX = {softmax_##SUFFIX, softmax_backward_##SUFFIX,         \
-                                          logsumexp_##SUFFIX, sum_##SUFFIX, ce_grad_##SUFFIX};
+  ATTR void exp_block_##SUFFIX(const T* x, T* o, int64_t n) { Row<T, B>::exp_block(x, o, n); } \
+  const RowKernels<T> kernels_##SUFFIX = {softmax_##SUFFIX,   softmax_backward_##SUFFIX,       \
+                                          logsumexp_##SUFFIX, sum_##SUFFIX,                    \
+                                          ce_grad_##SUFFIX,   exp_block_##SUFFIX};
 
 TG_ROW_KERNELS(, f32_generic, float, 16)
 TG_ROW_KERNELS(, f64_generic, double, 16)
 #if defined(__x86_64__) || defined(__i386__)
 TG_ROW_KERNELS(TG_SIMD_AVX2, f32_avx2, float, 32)
 TG_ROW_KERNELS(TG_SIMD_AVX2, f64_avx2, double, 32)
-#define TG_HAVE_AVX2_KERNELS 1
+TG_ROW_KERNELS(TG_SIMD_AVX512, f32_avx512, float, 64)
+TG_ROW_KERNELS(TG_SIMD_AVX512, f64_avx512, double, 64)
+#define TG_HAVE_X86_KERNELS 1
 #endif
 #undef TG_ROW_KERNELS
 
+// Rows at least this long use 64-byte vectors where the CPU has them; shorter rows would
+// spend more of each vector on padding than the wider vector gains.
+constexpr int64_t kWideRow = 64;
+
+// The row kernels for rows of n elements (n < 0: blocks of any length, widest vectors).
 template <class T>
-const RowKernels<T>& row_kernels() {
+const RowKernels<T>& row_kernels(int64_t n = -1) {
   constexpr bool f32 = std::is_same_v<T, float>;
-#ifdef TG_HAVE_AVX2_KERNELS
+#ifdef TG_HAVE_X86_KERNELS
+  if ((n < 0 || n >= kWideRow) && cpu_has_avx512f()) {
+    if constexpr (f32) return kernels_f32_avx512; else return kernels_f64_avx512;
+  }
   if (cpu_has_avx2_fma()) {
     if constexpr (f32) return kernels_f32_avx2; else return kernels_f64_avx2;
   }
@@ -288,7 +308,7 @@ void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
   if (n == 0) return;
   std::vector<char> tmp;
   const ArrayView x = detach_if_overlapping(x_in, out, tmp);
-  const RowKernels<T>& K = row_kernels<T>();
+  const RowKernels<T>& K = row_kernels<T>(n);
   parallel_for(R, row_grain(n), [&](int64_t b, int64_t e) {
     Rows<T> xr(x, n), orow(out, n);
     for (int64_t i = b; i < e; ++i) {
@@ -306,7 +326,7 @@ void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const A
   std::vector<char> tmp_y, tmp_g;
   const ArrayView y = detach_if_overlapping(y_in, out, tmp_y);
   const ArrayView g = detach_if_overlapping(g_in, out, tmp_g);
-  const RowKernels<T>& K = row_kernels<T>();
+  const RowKernels<T>& K = row_kernels<T>(n);
   parallel_for(R, row_grain(n), [&](int64_t b, int64_t e) {
     Rows<T> yr(y, n), gr(g, n), orow(out, n);
     for (int64_t i = b; i < e; ++i) {
@@ -316,33 +336,102 @@ void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const A
   });
 }
 
+// Rows of at most kShortRow classes (the heads of most MLP classifiers) are handled a block of
+// rows at a time: the exponentials of a whole block go through one vector loop over contiguous
+// memory, where row by row each short row would be mostly vector padding and per-row setup.
+constexpr int64_t kShortRow = 32;
+constexpr int64_t kShortBlock = 4096;  // elements per block (16 KB of float32: stays in L1)
+
+// lse = log sum_j exp(x_j) with the conventions of Row::logsumexp (max shift skipping nan; an
+// infinite max shifts by 0), for `rows` rows of C elements at x[r*C]. The shifted values x - m
+// are written to buf and replaced by their exponentials.
 template <class T>
-void ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
-                     const ArrayView& lse, int64_t ignore_index, double eps) {
+void short_rows_logsumexp(const RowKernels<T>& K, const T* x, int64_t rows, int64_t C, T* buf,
+                          double* lse) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = x + r * C;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < C; ++j) m = row[j] > m ? row[j] : m;
+    if (std::isinf(m)) m = T(0);
+    lse[r] = double(m);
+    for (int64_t j = 0; j < C; ++j) buf[r * C + j] = row[j] - m;
+  }
+  K.exp_block(buf, buf, rows * C);
+  for (int64_t r = 0; r < rows; ++r) {
+    double total = 0.0;
+    for (int64_t j = 0; j < C; ++j) total += double(buf[r * C + j]);
+    lse[r] += std::log(total);
+  }
+}
+
+// The rows [b, e) of x as contiguous blocks of at most kShortBlock elements: f(first row, row
+// count, pointer to the rows' C-contiguous values).
+template <class T, class F>
+void for_short_row_blocks(const ArrayView& x, int64_t C, int64_t b, int64_t e, T* gather,
+                          const F& f) {
+  const int64_t block_rows = std::max<int64_t>(1, kShortBlock / std::max<int64_t>(C, 1));
+  Rows<T> xr(x, C);
+  const bool dense = x.strides[1] == 1 && x.strides[0] == C;
+  for (int64_t i0 = b; i0 < e; i0 += block_rows) {
+    const int64_t rows = std::min(block_rows, e - i0);
+    const T* base = x.ptr<T>() + i0 * x.strides[0];
+    if (!dense) {
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(gather + r * C, xr.read(i0 + r), C * sizeof(T));
+      base = gather;
+    }
+    f(i0, rows, base);
+  }
+}
+
+template <class T>
+int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
+                        const ArrayView& lse, int64_t ignore_index, double eps) {
   const int64_t N = x_in.shape[0], C = x_in.shape[1];
   std::vector<char> tmp[4];
   const ArrayView x = detach_if_overlapping(detach_if_overlapping(x_in, loss, tmp[0]), lse, tmp[1]);
   const ArrayView target =
       detach_if_overlapping(detach_if_overlapping(target_in, loss, tmp[2]), lse, tmp[3]);
-  const RowKernels<T>& K = row_kernels<T>();
+  const RowKernels<T>& K = row_kernels<T>(C);
+  std::atomic<int64_t> ignored_rows{0};
+  // The loss of row i from its log-sum-exp l; counts the ignored rows.
+  auto row_loss = [&](int64_t i, const T* row, double l, int64_t& ignored) {
+    const int64_t t = at<int64_t>(target, i);
+    at_mut<T>(lse, i) = T(l);
+    double li = 0.0;
+    if (t == ignore_index) {
+      ++ignored;
+    } else {
+      check_target(t, C);
+      li = (1.0 - eps) * (l - double(row[t]));
+      // sum_j (lse - x_j) / C, skipped at eps == 0 so that -inf logits do not turn 0 into nan
+      if (eps != 0.0) li += eps * (l - K.sum(row, C) / double(C));
+    }
+    at_mut<T>(loss, i) = T(li);
+  };
+  if (C > 0 && C <= kShortRow) {
+    const RowKernels<T>& KB = row_kernels<T>();
+    parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+      std::vector<T> gather(kShortBlock + kShortRow), buf(kShortBlock + kShortRow);
+      std::vector<double> l(kShortBlock);
+      int64_t ignored_here = 0;
+      for_short_row_blocks<T>(x, C, b, e, gather.data(), [&](int64_t i0, int64_t rows, const T* xs) {
+        short_rows_logsumexp(KB, xs, rows, C, buf.data(), l.data());
+        for (int64_t r = 0; r < rows; ++r) row_loss(i0 + r, xs + r * C, l[r], ignored_here);
+      });
+      ignored_rows += ignored_here;
+    });
+    return N - ignored_rows.load();
+  }
   parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
     Rows<T> xr(x, C);
+    int64_t ignored_here = 0;
     for (int64_t i = b; i < e; ++i) {
-      const int64_t t = at<int64_t>(target, i);
-      const bool ignored = t == ignore_index;
-      if (!ignored) check_target(t, C);
       const T* row = xr.read(i);
-      const double l = K.logsumexp(row, C);
-      at_mut<T>(lse, i) = T(l);
-      double li = 0.0;
-      if (!ignored) {
-        li = (1.0 - eps) * (l - double(row[t]));
-        // sum_j (lse - x_j) / C, skipped at eps == 0 so that -inf logits do not turn 0 into nan
-        if (eps != 0.0) li += eps * (l - K.sum(row, C) / double(C));
-      }
-      at_mut<T>(loss, i) = T(li);
+      row_loss(i, row, K.logsumexp(row, C), ignored_here);
     }
+    ignored_rows += ignored_here;
   });
+  return N - ignored_rows.load();
 }
 
 template <class T>
@@ -355,8 +444,38 @@ void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const A
   const ArrayView target = detach_if_overlapping(target_in, out, tmp[1]);
   const ArrayView lse = detach_if_overlapping(lse_in, out, tmp[2]);
   const ArrayView grad = detach_if_overlapping(grad_in, out, tmp[3]);
-  const RowKernels<T>& K = row_kernels<T>();
+  const RowKernels<T>& K = row_kernels<T>(C);
   const T c = C > 0 ? T(eps / double(C)) : T(0);
+  const T c_target = c + T(1.0 - eps);
+  if (C > 0 && C <= kShortRow) {
+    // out = a (exp(x - lse) - c) as the row kernel computes it, the exponentials a block at
+    // a time; the target class subtracts c_target instead of c.
+    const RowKernels<T>& KB = row_kernels<T>();
+    parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+      std::vector<T> gather(kShortBlock + kShortRow), buf(kShortBlock + kShortRow);
+      Rows<T> orow(out, C);
+      for_short_row_blocks<T>(x, C, b, e, gather.data(), [&](int64_t i0, int64_t rows, const T* xs) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const T l = at<T>(lse, i0 + r);
+          for (int64_t j = 0; j < C; ++j) buf[r * C + j] = xs[r * C + j] - l;
+        }
+        KB.exp_block(buf.data(), buf.data(), rows * C);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r, t = at<int64_t>(target, i);
+          T* o = orow.write(i);
+          if (t == ignore_index) {
+            std::fill(o, o + C, T(0));
+          } else {
+            check_target(t, C);
+            const T a = at<T>(grad, i);
+            for (int64_t j = 0; j < C; ++j) o[j] = a * (buf[r * C + j] - (j == t ? c_target : c));
+          }
+          orow.commit(i);
+        }
+      });
+    });
+    return;
+  }
   parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
     Rows<T> xr(x, C), orow(out, C);
     for (int64_t i = b; i < e; ++i) {
@@ -370,7 +489,7 @@ void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const A
         const T a = at<T>(grad, i), l = at<T>(lse, i), xt = row[t];
         K.ce_grad(row, l, a, c, o, C);
         // the target class again, from xt read before out (which may be x) was written
-        K.ce_grad(&xt, l, a, c + T(1.0 - eps), o + t, 1);
+        K.ce_grad(&xt, l, a, c_target, o + t, 1);
       }
       orow.commit(i);
     }
@@ -440,8 +559,9 @@ void softmax_backward_kernel(const ArrayView& y, const ArrayView& g, const Array
   });
 }
 
-void ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
-                       const ArrayView& lse, int64_t ignore_index, double eps) {
+// Returns the number of rows whose target is not ignore_index (the divisor of a mean).
+int64_t ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
+                          const ArrayView& lse, int64_t ignore_index, double eps) {
   const char* op = "cross_entropy_forward";
   check_ce_args(op, x, target, eps);
   check_row_vector(op, x, "loss", loss);
@@ -449,9 +569,11 @@ void ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayV
   // two outputs: no order of writes would make overlapping ones meaningful
   TG_CHECK(!views_overlap(loss, lse), op,
            ": loss and lse must be different arrays that do not overlap");
+  int64_t counted = 0;
   dispatch_float(x.dtype, op, [&](auto tag) {
-    ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
+    counted = ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
   });
+  return counted;
 }
 
 void ce_backward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
@@ -499,19 +621,21 @@ void bind_softmax(py::module_& m) {
       "cross_entropy_forward",
       [](const py::array& logits, const py::array& target, const py::array& loss,
          const py::array& lse, int64_t ignore_index, double label_smoothing) {
+        int64_t counted = 0;
         call_kernel(
             "cross_entropy_forward",
             [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
                 const ArrayView& sv) {
-              ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
+              counted = ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
             },
             InArray{logits}, InArray{target}, OutArray{loss}, OutArray{lse});
+        return counted;
       },
       py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
       py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
       "Per-row cross-entropy of logits (N, C) with int64 class targets (N,): writes\n"
       "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
-      "0 where target == ignore_index.");
+      "0 where target == ignore_index. Returns the number of rows not ignored.");
   m.def(
       "cross_entropy_backward",
       [](const py::array& logits, const py::array& target, const py::array& lse,

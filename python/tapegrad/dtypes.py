@@ -69,6 +69,12 @@ def to_dtype(d, op: str = "dtype") -> dtype:
         raise unsupported from None
 
 
+def of_array(a) -> dtype:
+    """The tapegrad dtype of a backend array (the hot path of Tensor.dtype)."""
+    found = _BY_NP.get(a.dtype)
+    return found if found is not None else from_numpy_dtype(a.dtype)
+
+
 def from_numpy_dtype(npd) -> dtype:
     """The tapegrad dtype holding values of numpy dtype `npd` (smaller ints widen to int64)."""
     npd = np.dtype(npd)

@@ -14,6 +14,7 @@ import numpy as np
 from . import dtypes as _dt
 from .autograd.grad_mode import is_grad_enabled
 from .backend import for_array
+from .size import Size
 
 
 class Tensor:
@@ -78,8 +79,6 @@ class Tensor:
 
     @property
     def shape(self):
-        from .size import Size
-
         return Size(self._data.shape)
 
     def size(self, dim=None):
@@ -92,7 +91,7 @@ class Tensor:
 
     @property
     def dtype(self) -> _dt.dtype:
-        return _dt.from_numpy_dtype(self._data.dtype)
+        return _dt.of_array(self._data)
 
     @property
     def device(self) -> _dt.device:

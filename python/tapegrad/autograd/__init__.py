@@ -5,7 +5,9 @@ analytical gradients with central differences; functional.jacobian builds full J
 """
 from __future__ import annotations
 
-from .engine import run_backward
+from .. import tensor as _tensor  # Tensor itself is defined after this module loads
+from ..backend import for_array
+from .engine import _accumulate_grad, run_backward
 from .function import Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
@@ -22,9 +24,7 @@ def _as_tuple(x):
 
 
 def _roots(outputs, grad_outputs, op: str):
-    from ..backend import for_array
-    from ..tensor import Tensor
-
+    Tensor = _tensor.Tensor
     roots = []
     grad_outputs = _as_tuple(grad_outputs) or (None,) * len(outputs)
     if len(grad_outputs) != len(outputs):
@@ -67,8 +67,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is None:
         run_backward(roots, retain)
         return
-    from .engine import _accumulate_grad
-
     inputs = _as_tuple(inputs)
     captured = run_backward(roots, retain, capture={id(t): t for t in inputs})
     for t in inputs:
@@ -80,9 +78,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, materialize_grads=False):
     """The gradients of `outputs` with respect to `inputs`, returned (no .grad is changed)."""
-    from ..backend import for_array
-    from ..tensor import Tensor
-
+    Tensor = _tensor.Tensor
     if create_graph:
         raise NotImplementedError("grad: create_graph=True (higher-order gradients) is not supported")
     outputs = _as_tuple(outputs)

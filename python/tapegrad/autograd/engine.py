@@ -6,7 +6,10 @@ only by memory, never by Python's recursion limit.
 """
 from __future__ import annotations
 
+from sys import getrefcount
+
 from .function import Function
+from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 from ..backend import for_array
 
 
@@ -15,7 +18,7 @@ def _add(a, b):
 
 
 def _check_grad(node, i, g, expected_shape):
-    if g.shape != tuple(expected_shape):
+    if g.shape != expected_shape:
         raise RuntimeError(
             f"Function {node.name()} returned an invalid gradient at index {i} - got shape "
             f"{g.shape} but expected shape {tuple(expected_shape)}"
@@ -30,8 +33,6 @@ def run_backward(roots, retain_graph: bool, capture=None):
     Otherwise `capture` maps id(tensor) -> None for the inputs of ``autograd.grad``; their
     gradients are collected there and no ``.grad`` is touched.
     """
-    from ..tensor import Tensor
-
     deps: dict = {}
     stack = [e for e, _ in roots if isinstance(e, Function)]
     seen = set(stack)
@@ -88,9 +89,20 @@ def run_backward(roots, retain_graph: bool, capture=None):
                 if deps[e] == 0:
                     ready.append(e)
             elif gi is not None:
-                _check_grad(node, i, gi, e.shape)
-                _deliver_leaf(e, gi, capture, captured)
+                _check_grad(node, i, gi, e._data.shape)
+                if capture is None and e._grad is None and getrefcount(gi) == _SOLE_OWNER_REFS \
+                        and for_array(gi).owns_memory(gi) and gi.dtype == e._data.dtype:
+                    # Nothing but this loop holds the gradient (not the node, not another
+                    # edge, not a view's base): the leaf takes it as .grad without a copy.
+                    e._grad = _tensor.Tensor._wrap(gi)
+                else:
+                    _deliver_leaf(e, gi, capture, captured)
     return captured
+
+
+# getrefcount(gi) in run_backward when only the `grads` tuple and `gi` hold the array (the
+# call's own argument is the third reference).
+_SOLE_OWNER_REFS = 3
 
 
 def _deliver_leaf(t, g, capture, captured):
@@ -102,13 +114,11 @@ def _deliver_leaf(t, g, capture, captured):
 
 def _accumulate_grad(t, g):
     """t.grad += g, in place once t owns a gradient buffer (as PyTorch accumulates)."""
-    from ..tensor import Tensor
-
     be = for_array(g)
     if t._grad is None:
         # Always a fresh buffer: g may be shared with other gradients (add hands its incoming
         # gradient to both operands), and later in-place updates of .grad must not leak.
-        t._grad = Tensor._wrap(be.astype(g, t._data.dtype))
+        t._grad = _tensor.Tensor._wrap(be.astype(g, t._data.dtype))
     else:
         buf = t._grad._data
         if g.dtype != buf.dtype:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_state
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 
 
@@ -77,18 +77,21 @@ class Function:
     def apply(cls, *args, **kwargs):
         Tensor = _tensor.Tensor
         node = cls()
-        tensors, arrays, any_grad = [], [], False
+        tensors, arrays = [], []
+        recording = False
         for a in args:
             if isinstance(a, Tensor):
                 tensors.append(a)
                 arrays.append(a._data)
-                any_grad = any_grad or a._requires_grad
+                if a._requires_grad:
+                    recording = True
             else:
                 arrays.append(a)
-        recording = any_grad and is_grad_enabled()
-        # Known before forward, so forward saves only what the wanted gradients need.
-        if recording:
-            node.needs_input_grad = tuple(t._requires_grad for t in tensors)
+        if recording and _grad_state.enabled:
+            # Known before forward, so forward saves only what the wanted gradients need.
+            node.needs_input_grad = tuple([t._requires_grad for t in tensors])
+        else:
+            recording = False
         out = node.forward(*arrays, **kwargs)
         result = Tensor._wrap(out)
         if cls.is_view and tensors and np.may_share_memory(out, arrays[0]):
@@ -97,9 +100,7 @@ class Function:
             result._base = base if base._base is None else base._base
         if not recording:
             return result
-        node.next_edges = tuple(
-            (t.grad_fn if t.grad_fn is not None else t) if t._requires_grad else None for t in tensors
-        )
+        node.next_edges = tuple([(t.grad_fn or t) if t._requires_grad else None for t in tensors])
         if node._saved:
             node._saved_versions = _versions_of(node._saved, tensors, result)
         result._requires_grad = True

@@ -68,7 +68,26 @@ def can_view(x: np.ndarray, shape) -> bool:
 
 
 def broadcast_to(x: np.ndarray, shape) -> np.ndarray:
-    return np.broadcast_to(x, shape)
+    """A read-only view of x broadcast to `shape` (stride 0 along the broadcast dims)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    if not x.flags.c_contiguous or x.ndim > len(shape):
+        return np.broadcast_to(x, shape)  # numpy's own checks and messages for the rare cases
+    lead = len(shape) - x.ndim
+    strides = [0] * lead
+    for n, s, st in zip(shape[lead:], x.shape, x.strides):
+        if s == n:
+            strides.append(st)
+        elif s == 1:
+            strides.append(0)
+        else:
+            return np.broadcast_to(x, shape)
+    # np.broadcast_to builds the same view but costs ~10x more per call; on the hot path of
+    # small ops that is most of the op.
+    out = np.ndarray(shape, x.dtype, x, 0, strides)
+    out.flags.writeable = False
+    return out
 
 
 def permute(x: np.ndarray, dims) -> np.ndarray:
@@ -88,7 +107,7 @@ def view_index(x: np.ndarray, key) -> np.ndarray:
 def copy_(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """dst[...] = src, with dtype conversion and src broadcast to dst's shape."""
     if src.shape != dst.shape:
-        src = np.broadcast_to(src, dst.shape)
+        src = broadcast_to(src, dst.shape)
     K.copy(src, dst)
     return dst
 
@@ -97,6 +116,11 @@ def astype(x: np.ndarray, dtype) -> np.ndarray:
     out = np.empty(x.shape, dtype=dtype)
     K.copy(x, out)
     return out
+
+
+def owns_memory(x: np.ndarray) -> bool:
+    """True when x is not a view of another array (its memory is reachable only through x)."""
+    return x.base is None
 
 
 def contiguous(x: np.ndarray) -> np.ndarray:
@@ -137,9 +161,9 @@ def binary(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
             f"{op}: result of shape {tuple(shape)} does not fit the in-place target of shape {out.shape}"
         )
     if a.shape != shape:
-        a = np.broadcast_to(a, shape)
+        a = broadcast_to(a, shape)
     if b.shape != shape:
-        b = np.broadcast_to(b, shape)
+        b = broadcast_to(b, shape)
     K.binary(op, a, b, out)
     return out
 
@@ -147,14 +171,14 @@ def binary(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None)
 def compare(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     shape = a.shape if a.shape == b.shape else broadcast_shapes(op, a.shape, b.shape)
     out = np.empty(shape, dtype=np.bool_)
-    K.compare(op, np.broadcast_to(a, shape), np.broadcast_to(b, shape), out)
+    K.compare(op, broadcast_to(a, shape), broadcast_to(b, shape), out)
     return out
 
 
 def where(cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape, a.shape), b.shape)
     out = np.empty(shape, dtype=a.dtype)
-    K.where(np.broadcast_to(cond, shape), np.broadcast_to(a, shape), np.broadcast_to(b, shape), out)
+    K.where(broadcast_to(cond, shape), broadcast_to(a, shape), broadcast_to(b, shape), out)
     return out
 
 
@@ -175,7 +199,7 @@ def activation_backward(kind: str, grad: np.ndarray, saved: np.ndarray, p0: floa
                         p1: float = 0.0) -> np.ndarray:
     out = np.empty(saved.shape, dtype=saved.dtype)
     if grad.shape != saved.shape:
-        grad = np.broadcast_to(grad, saved.shape)
+        grad = broadcast_to(grad, saved.shape)
     K.activation_backward(kind, grad, saved, out, p0, p1)
     return out
 
@@ -218,6 +242,17 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None, act: st
     return out
 
 
+def linear_backward(g: np.ndarray, x, w, y, act: str, need_x: bool, need_w: bool,
+                    need_b: bool):
+    """(gx, gw, gb) of act(x @ w.T + b) from the upstream g and the output y, in one kernel
+    call; each is None unless asked for."""
+    gx = np.empty((g.shape[0], w.shape[1]), g.dtype) if need_x else None
+    gw = np.empty((g.shape[1], x.shape[1]), g.dtype) if need_w else None
+    gb = np.empty(g.shape[1:], g.dtype) if need_b else None
+    K.linear_backward(g, x, w, y, act, gx, gw, gb)
+    return gx, gw, gb
+
+
 # --- softmax and cross-entropy -------------------------------------------------------------
 
 def _rows(x: np.ndarray, dim: int) -> np.ndarray:
@@ -247,17 +282,18 @@ def softmax(x: np.ndarray, dim: int, log: bool = False) -> np.ndarray:
 def softmax_backward(y: np.ndarray, grad: np.ndarray, dim: int, log: bool = False) -> np.ndarray:
     yr = _rows(y, dim)
     out = np.empty(yr.shape, dtype=y.dtype)
-    K.softmax_backward(yr, _rows(np.broadcast_to(grad, y.shape), dim), out, log)
+    K.softmax_backward(yr, _rows(broadcast_to(grad, y.shape), dim), out, log)
     return _unrows(out, y.shape, dim)
 
 
 def cross_entropy_forward(logits: np.ndarray, target: np.ndarray, ignore_index: int,
                           label_smoothing: float):
+    """(per-row loss, per-row log-sum-exp, number of rows whose target is not ignore_index)."""
     n = logits.shape[0]
     loss = np.empty(n, dtype=logits.dtype)
     lse = np.empty(n, dtype=logits.dtype)
-    K.cross_entropy_forward(logits, target, loss, lse, ignore_index, label_smoothing)
-    return loss, lse
+    counted = K.cross_entropy_forward(logits, target, loss, lse, ignore_index, label_smoothing)
+    return loss, lse, counted
 
 
 def cross_entropy_backward(logits: np.ndarray, target: np.ndarray, lse: np.ndarray,
@@ -279,7 +315,7 @@ def take(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def put_add_(dst: np.ndarray, positions: np.ndarray, src: np.ndarray) -> np.ndarray:
     """dst.flat[positions] += src, duplicates accumulating (dst C-contiguous)."""
-    K.put_add(dst, positions, np.broadcast_to(src, positions.shape))
+    K.put_add(dst, positions, broadcast_to(src, positions.shape))
     return dst
 
 

@@ -8,7 +8,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from itertools import chain, islice
 
+from .activation import ReLU, Sigmoid, Tanh
+from .linear import Linear
 from .module import Module, _add_indent
+
+_EPILOGUE_ACTIVATIONS = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh"}
 
 
 def _abs_index(idx, size: int) -> int:
@@ -31,8 +35,20 @@ class Sequential(Module):
                 self.add_module(str(idx), module)
 
     def forward(self, input):  # noqa: A002
-        for module in self._modules.values():
+        modules = list(self._modules.values())
+        i, n = 0, len(modules)
+        while i < n:
+            module = modules[i]
+            # Linear then ReLU/Sigmoid/Tanh runs as one GEMM with the activation in its
+            # epilogue: one kernel call and one graph node instead of two.
+            if type(module) is Linear and i + 1 < n:
+                act = _EPILOGUE_ACTIVATIONS.get(type(modules[i + 1]))
+                if act is not None:
+                    input = module.forward_with_activation(input, act)  # noqa: A001
+                    i += 2
+                    continue
             input = module(input)  # noqa: A001
+            i += 1
         return input
 
     def _key_at(self, idx) -> str:

@@ -54,12 +54,17 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):  # noqa: A002
+        return self.forward_with_activation(input, "none")
+
+    def forward_with_activation(self, input, act: str):  # noqa: A002
+        """act(self(input)) in one kernel call, for act in ops.matmul.FUSABLE_ACTIVATIONS
+        (how nn.Sequential runs a Linear followed by ReLU, Sigmoid or Tanh)."""
         p = self._parameters  # one dict read instead of two __getattr__ fallbacks
         try:
             w, b = p["weight"], p["bias"]
         except KeyError:  # weight or bias replaced by a plain attribute
             w, b = self.weight, self.bias
-        return _linear(input, w, b)
+        return _linear(input, w, b, act)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

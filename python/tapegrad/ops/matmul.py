@@ -1,7 +1,9 @@
 """Matrix products (kernels: csrc/cpu/matmul.cpp): matmul with PyTorch's 1-D / 2-D / batched
-rules and broadcasting batch dims, and linear with the bias added inside the GEMM.
+rules and broadcasting batch dims, and linear with the bias (and a relu/sigmoid/tanh) applied
+inside the GEMM.
 
-Backward GEMMs read the saved operands through transposed views: no transposed copies.
+Backward GEMMs read the saved operands through transposed views: no transposed copies. Linear's
+whole backward (activation, both GEMMs, bias sum) is one kernel call.
 """
 from __future__ import annotations
 
@@ -62,6 +64,12 @@ def _as_batch3(be, x, batch):
 
 
 def matmul(a, b) -> Tensor:
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        x, y = a._data, b._data
+        # Two matrices of one float dtype that align: the common case, checked in one place.
+        if (x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[0] and x.dtype == y.dtype
+                and x.dtype.kind == "f"):
+            return MatMul.apply(a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(
             f"matmul: expected Tensor operands, got {type(a).__name__} and {type(b).__name__}"
@@ -92,32 +100,57 @@ def matmul(a, b) -> Tensor:
 
 
 class Linear(Function):
-    """x (N, in) @ w.T (w: (out, in)) + bias, the bias added in the GEMM's epilogue."""
+    """act(x (N, in) @ w.T (w: (out, in)) + bias): bias and activation applied in the GEMM's
+    epilogue. The activation is one whose derivative is a function of its output (relu,
+    sigmoid, tanh), so the output is all backward keeps of it."""
 
-    def forward(self, x, w, bias=None):
+    def forward(self, x, w, bias=None, act="none"):
         be = for_array(x)
         need_x, need_w = self.needs_input_grad[:2] if self.needs_input_grad else (False, False)
-        self.save_for_backward(x if need_w else None, w if need_x else None)
-        return be.matmul(x, be.permute(w, (1, 0)), bias=bias)
+        y = be.matmul(x, be.permute(w, (1, 0)), bias=bias, act=act)
+        self.act = act
+        self.save_for_backward(x if need_w else None, w if need_x else None,
+                               y if act != "none" and self.needs_input_grad else None)
+        return y
 
     def backward(self, g):
-        x, w = self.saved_tensors
-        be = for_array(g)
-        gx = be.matmul(g, w) if self.needs_input_grad[0] else None
-        gw = be.matmul(be.permute(g, (1, 0)), x) if self.needs_input_grad[1] else None
-        gb = None
-        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            gb = be.reduce("sum", g, (0,))
-        return gx, gw, gb
+        x, w, y = self.saved_tensors
+        needs = self.needs_input_grad
+        # activation backward, both GEMMs and the bias's column sum: one kernel call
+        return for_array(g).linear_backward(g, x, w, y, self.act, needs[0], needs[1],
+                                            len(needs) > 2 and needs[2])
 
 
-def linear(input, weight, bias=None) -> Tensor:  # noqa: A002 - PyTorch's names
+# Activations the GEMM epilogue applies and Linear's backward undoes from the output alone.
+FUSABLE_ACTIVATIONS = ("relu", "sigmoid", "tanh")
+_LINEAR_ACTS = frozenset(FUSABLE_ACTIVATIONS + ("none",))
+
+
+def linear(input, weight, bias=None, act="none") -> Tensor:  # noqa: A002 - PyTorch's names
+    """PyTorch's F.linear; `act` (one of FUSABLE_ACTIVATIONS) applies that activation in the
+    same kernel call, as nn.Sequential does for a Linear followed by ReLU/Sigmoid/Tanh."""
+    if isinstance(input, Tensor) and isinstance(weight, Tensor):
+        x, w = input._data, weight._data
+        # The common case checked in one expression; anything else takes the full checks.
+        if (x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1] and x.dtype == w.dtype
+                and x.dtype.kind == "f" and act in _LINEAR_ACTS and (bias is None or (
+                    isinstance(bias, Tensor) and bias._data.shape == w.shape[:1]
+                    and bias._data.dtype == w.dtype))):
+            if bias is None:
+                return Linear.apply(input, weight, act=act)
+            return Linear.apply(input, weight, bias, act=act)
+    return _linear_checked(input, weight, bias, act)
+
+
+def _linear_checked(input, weight, bias, act) -> Tensor:  # noqa: A002
     tensor_arg(input, "linear")
     tensor_arg(weight, "linear", "weight")
     if bias is not None:
         tensor_arg(bias, "linear", "bias")
+    if act != "none" and act not in FUSABLE_ACTIVATIONS:
+        raise ValueError(f"linear: act must be one of {FUSABLE_ACTIVATIONS} or 'none', got {act!r}")
     if input.ndim == 0 or weight.ndim != 2:
-        if weight.ndim == 1:
+        if weight.ndim == 1 and act == "none":
             out = matmul(input, weight)
             return out if bias is None else ew.add(out, bias)
         raise RuntimeError(
@@ -138,6 +171,8 @@ def linear(input, weight, bias=None) -> Tensor:  # noqa: A002 - PyTorch's names
             f"linear: expected input, weight and bias of one dtype, got {input.dtype.name}, "
             f"{weight.dtype.name}" + (f" and {bias.dtype.name}" if bias is not None else "")
         )
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"linear: integer and bool operands are not supported (got {input.dtype.name})")
     from .shape import reshape
 
     lead = tuple(input.shape[:-1])
@@ -146,5 +181,5 @@ def linear(input, weight, bias=None) -> Tensor:  # noqa: A002 - PyTorch's names
         rows *= s
     x2 = input if input.ndim == 2 else reshape(input, (rows, input.shape[-1]))  # no -1: K may be 0
     args = (x2, weight) if bias is None else (x2, weight, bias)
-    out = Linear.apply(*args)
+    out = Linear.apply(*args, act=act)
     return out if input.ndim == 2 else reshape(out, lead + (weight.shape[0],))

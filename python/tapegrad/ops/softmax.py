@@ -60,7 +60,7 @@ class CrossEntropy(Function):
 
     def forward(self, logits, target, ignore_index, label_smoothing, reduction):
         be = for_array(logits)
-        loss, lse = be.cross_entropy_forward(logits, target, ignore_index, label_smoothing)
+        loss, lse, self.count = be.cross_entropy_forward(logits, target, ignore_index, label_smoothing)
         self.save_for_backward(logits, lse)
         self.target, self.opts = target, (ignore_index, label_smoothing)
         self.reduction = reduction
@@ -69,21 +69,14 @@ class CrossEntropy(Function):
         total = be.reduce("sum", loss, (0,))
         if reduction == "sum":
             return total
-        kept = be.compare("ne", target, be.scalar(ignore_index, target.dtype))
-        valid = be.reduce("sum", be.astype(kept, target.dtype), (0,))
-        self.count = int(valid)
-        return be.binary("div", total, be.scalar(self.count if self.count else float("nan"), total.dtype))
+        return be.binary("div", total, be.scalar(self.count or float("nan"), total.dtype))
 
     def backward(self, g):
         logits, lse = self.saved_tensors
         be = for_array(g)
-        n = logits.shape[0]
-        if self.reduction == "none":
-            row = g
-        else:
-            scale = g if self.reduction == "sum" else be.binary(
-                "div", g, be.scalar(self.count or float("nan"), g.dtype))
-            row = be.broadcast_to(scale, (n,))
+        if self.reduction == "mean":
+            g = be.binary("div", g, be.scalar(self.count or float("nan"), g.dtype))
+        row = g if self.reduction == "none" else be.broadcast_to(g, logits.shape[:1])
         return be.cross_entropy_backward(logits, self.target, lse, row, *self.opts)
 
 
@@ -91,6 +84,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """PyTorch's cross_entropy: logits (N, C) or (N, C, d1, ...) or (C,), and class indices
     (N,) / (N, d1, ...) / () — or class probabilities of the logits' shape."""
+    if weight is None and size_average is None and reduce is None and isinstance(input, Tensor) \
+            and isinstance(target, Tensor) and reduction in ("mean", "sum", "none") \
+            and 0.0 <= label_smoothing <= 1.0:
+        x, t = input._data, target._data
+        # The common case, (N, C) float logits and (N,) class indices, checked in one place.
+        if x.ndim == 2 and t.ndim == 1 and x.dtype.kind == "f" and t.dtype == np.int64 \
+                and t.shape[0] == x.shape[0]:
+            return CrossEntropy.apply(input, t, ignore_index, float(label_smoothing), reduction)
     from .shape import movedim, reshape
 
     if weight is not None:

@@ -29,22 +29,13 @@ class Adagrad(Optimizer):
         state["sum"] = self._full_like(p, group["initial_accumulator_value"])
 
     def _update_group(self, group):
-        buckets: dict = {}
-        updated, writeback = [], []
-        for p in group["params"]:
-            if p._grad is None:
-                continue
-            kernels, pa, ga = self._arrays(p, writeback)
-            state = self.state[p]
+        def gather(p, state):
             if len(state) == 0:  # a parameter of a group added after construction
                 self._init_state(p, group)
-            step = self._increment_step(state)
-            lists = buckets.setdefault((kernels, step), ([], [], []))
-            lists[0].append(pa)
-            lists[1].append(ga)
-            lists[2].append(state["sum"]._data)
-            updated.append(p)
-        for (kernels, step), (params, grads, sums) in buckets.items():
+            return self._increment_step(state), (state["sum"]._data,)
+
+        def call(kernels, step, params, grads, sums):
             kernels.adagrad_step(params, grads, sums, step, group["lr"], group["lr_decay"],
                                  group["weight_decay"], group["eps"], bool(group["maximize"]))
-        self._finish(updated, writeback)
+
+        self._fused_update(group, gather, call)

@@ -31,35 +31,28 @@ class Adam(Optimizer):
 
     def _update_group(self, group):
         amsgrad = bool(group["amsgrad"])
-        buckets: dict = {}
-        updated, writeback = [], []
-        for p in group["params"]:
-            if p._grad is None:
-                continue
-            kernels, pa, ga = self._arrays(p, writeback)
-            state = self.state[p]
+
+        def gather(p, state):
             if len(state) == 0:
                 state["step"] = self._new_step()
                 state["exp_avg"] = self._zeros_like(p)
                 state["exp_avg_sq"] = self._zeros_like(p)
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = self._zeros_like(p)
-            step = self._increment_step(state)
-            lists = buckets.setdefault((kernels, step), ([], [], [], [], []))
-            lists[0].append(pa)
-            lists[1].append(ga)
-            lists[2].append(state["exp_avg"]._data)
-            lists[3].append(state["exp_avg_sq"]._data)
-            if amsgrad:
-                lists[4].append(state["max_exp_avg_sq"]._data)
-            updated.append(p)
+            # bucketed by step count: parameters added to the group later are at other steps
+            return self._increment_step(state), (
+                state["exp_avg"]._data, state["exp_avg_sq"]._data,
+                state["max_exp_avg_sq"]._data if amsgrad else None)
+
         beta1, beta2 = group["betas"]
-        for (kernels, step), (params, grads, exp_avgs, exp_avg_sqs, maxes) in buckets.items():
+
+        def call(kernels, step, params, grads, exp_avgs, exp_avg_sqs, maxes):
             kernels.adam_step(params, grads, exp_avgs, exp_avg_sqs, maxes, step, group["lr"],
                               beta1, beta2, group["eps"], group["weight_decay"],
                               bool(group["decoupled_weight_decay"]), amsgrad,
                               bool(group["maximize"]))
-        self._finish(updated, writeback)
+
+        self._fused_update(group, gather, call)
 
 
 class AdamW(Adam):

@@ -1,9 +1,10 @@
 """Optimizer: the base class of tapegrad.optim, with PyTorch's param groups, per-parameter state,
 zero_grad, step(closure) and state_dict / load_state_dict in PyTorch's format.
 
-A subclass implements `_update_group(group)`: it gathers the group's parameters that have a
-gradient, creates their state on first use, and hands the whole group to ONE fused kernel
-(`_C.<device>.<name>_step`), which updates the parameters and their state in place.
+A subclass implements `_update_group(group)` through `_fused_update`: it gathers the group's
+parameters that have a gradient, creates their state on first use, and hands the whole group to
+ONE fused kernel (`_C.<device>.<name>_step`), which updates the parameters and their state in
+place.
 """
 from __future__ import annotations
 
@@ -28,12 +29,6 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
-
-
-def _kernels(backend):
-    """The compiled kernel module of a backend (_C.cpu for numpy arrays); the fused step
-    functions have the same names on every device."""
-    return getattr(_C, backend.name)
 
 
 def _typename(obj) -> str:
@@ -172,20 +167,38 @@ class Optimizer:
         raise NotImplementedError
 
     # --- helpers for the subclasses' _update_group ----------------------------------------
-    @staticmethod
-    def _arrays(p: Tensor, writeback: list):
-        """(kernel module, param array, grad array), the arrays C-contiguous as the kernels
-        take them. A parameter that is a non-contiguous view is updated in a contiguous copy,
-        written back afterwards."""
-        a = p._data
-        be = for_array(a)
-        pa = be.contiguous(a)
-        if pa is not a:
-            writeback.append((pa, a))
-        return _kernels(be), pa, be.contiguous(p._grad._data)
-
-    @staticmethod
-    def _finish(updated: list, writeback: list) -> None:
+    def _fused_update(self, group: dict, gather, call) -> None:
+        """The shared body of `_update_group`. For each parameter of `group` that has a
+        gradient, gather(p, state) creates what state is missing and returns (bucket key,
+        tuple of state arrays; None for one the options leave out). Parameters are bucketed by
+        (kernel module, key) and call(kernels, key, params, grads, *state lists) runs once per
+        bucket (normally once per group). Arrays are C-contiguous, as the kernels take them: a
+        parameter that is a non-contiguous view is updated in a copy, written back after."""
+        buckets: dict = {}
+        updated, writeback = [], []
+        state_of = self.state
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            a, ga = p._data, g._data
+            be = for_array(a)
+            pa = be.contiguous(a)
+            if pa is not a:
+                writeback.append((pa, a))
+            key, arrays = gather(p, state_of[p])
+            bucket_key = (be.name, key)
+            lists = buckets.get(bucket_key)
+            if lists is None:
+                lists = buckets[bucket_key] = [[] for _ in range(2 + len(arrays))]
+            lists[0].append(pa)
+            lists[1].append(be.contiguous(ga))
+            for target, arr in zip(lists[2:], arrays):
+                if arr is not None:
+                    target.append(arr)
+            updated.append(p)
+        for (backend_name, key), lists in buckets.items():
+            call(getattr(_C, backend_name), key, *lists)
         for src, dst in writeback:
             for_array(dst).copy_(src, dst)
         for p in updated:
@@ -211,7 +224,7 @@ class Optimizer:
     def _increment_step(state: dict) -> int:
         """state["step"] += 1 (in float32, as PyTorch counts); returns the new count."""
         a = state["step"]._data  # always a CPU array (see _new_step and _cast_state)
-        _cpu.fill_(a, a.item() + 1)
+        a[()] = a.item() + 1  # bookkeeping on a 0-d host array, not math worth a kernel call
         return int(a.item())
 
     # --- state_dict -----------------------------------------------------------------------

@@ -23,13 +23,8 @@ class RMSprop(Optimizer):
     def _update_group(self, group):
         use_momentum = group["momentum"] > 0
         centered = bool(group["centered"])
-        buckets: dict = {}
-        updated, writeback = [], []
-        for p in group["params"]:
-            if p._grad is None:
-                continue
-            kernels, pa, ga = self._arrays(p, writeback)
-            state = self.state[p]
+
+        def gather(p, state):
             if len(state) == 0:
                 state["step"] = self._new_step()
                 state["square_avg"] = self._zeros_like(p)
@@ -37,18 +32,14 @@ class RMSprop(Optimizer):
                 state["momentum_buffer"] = self._zeros_like(p)
             if centered and "grad_avg" not in state:
                 state["grad_avg"] = self._zeros_like(p)
-            self._increment_step(state)
-            lists = buckets.setdefault(kernels, ([], [], [], [], []))
-            lists[0].append(pa)
-            lists[1].append(ga)
-            lists[2].append(state["square_avg"]._data)
-            if use_momentum:
-                lists[3].append(state["momentum_buffer"]._data)
-            if centered:
-                lists[4].append(state["grad_avg"]._data)
-            updated.append(p)
-        for kernels, (params, grads, square_avgs, bufs, grad_avgs) in buckets.items():
+            self._increment_step(state)  # kept for PyTorch's state layout; the rule ignores it
+            return None, (state["square_avg"]._data,
+                          state["momentum_buffer"]._data if use_momentum else None,
+                          state["grad_avg"]._data if centered else None)
+
+        def call(kernels, _, params, grads, square_avgs, bufs, grad_avgs):
             kernels.rmsprop_step(params, grads, square_avgs, bufs, grad_avgs, group["lr"],
                                  group["alpha"], group["eps"], group["weight_decay"],
                                  group["momentum"], centered, bool(group["maximize"]))
-        self._finish(updated, writeback)
+
+        self._fused_update(group, gather, call)

@@ -28,30 +28,21 @@ class SGD(Optimizer):
 
     def _update_group(self, group):
         momentum = group["momentum"]
-        # Parameters whose buffer is created now take the first-step rule (buf = grad), so they
-        # go to a separate call from those that already have one.
-        buckets: dict = {}
-        updated, writeback = [], []
-        for p in group["params"]:
-            if p._grad is None:
-                continue
-            kernels, pa, ga = self._arrays(p, writeback)
-            first = False
-            buf = None
-            if momentum != 0:
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = self._zeros_like(p)
-                    first = True
-            lists = buckets.setdefault((kernels, first), ([], [], []))
-            lists[0].append(pa)
-            lists[1].append(ga)
-            if buf is not None:
-                lists[2].append(buf._data)
-            updated.append(p)
-        for (kernels, first), (params, grads, bufs) in buckets.items():
+
+        def gather(p, state):
+            if momentum == 0:
+                return False, (None,)
+            buf = state.get("momentum_buffer")
+            # A buffer created now takes the first-step rule (buf = grad): such parameters go
+            # to a separate call from those that already have one.
+            first = buf is None
+            if first:
+                buf = state["momentum_buffer"] = self._zeros_like(p)
+            return first, (buf._data,)
+
+        def call(kernels, first, params, grads, bufs):
             kernels.sgd_step(params, grads, bufs, group["lr"], momentum, group["dampening"],
-                             group["weight_decay"], bool(group["nesterov"]), bool(group["maximize"]),
-                             first)
-        self._finish(updated, writeback)
+                             group["weight_decay"], bool(group["nesterov"]),
+                             bool(group["maximize"]), first)
+
+        self._fused_update(group, gather, call)

@@ -1,0 +1,295 @@
+"""Training-step benchmark: one step (zero_grad, forward, loss, backward, Adam lr 1e-3) of the
+same MLPs in tapegrad and PyTorch, and a hand-written numpy MLP (forward, backward and an SGD
+update in numpy), side by side in one run; then a check that tapegrad and PyTorch, started from
+the same weights and fed the same batches, follow the same loss trajectory.
+
+    python benchmarks/bench_mlp.py [--repeat 15] [--threads N] [--quick] [--device cpu]
+
+Ratios are peer_time / tapegrad_time: above 1 means tapegrad is faster. The FLOP floor of a
+model is the time numpy's sgemm would take for the step's GEMMs alone: per layer the forward
+GEMM and both backward GEMMs (3 x 2*M*K*N flops, without the input gradient of the first layer,
+which nothing needs), each at the GFLOP/s numpy reaches for that layer's shape in this run.
+The first step's losses come from identical weights, so they differ by float32 rounding alone.
+Later steps can drift further without a bug: Adam divides each gradient element by its running
+RMS, so an element whose gradient is near zero (around eps = 1e-8) turns a rounding difference
+into a weight difference of up to lr, and the models then see slightly different weights.
+--device cuda is for a CUDA backend: it exits with a message while tapegrad (or PyTorch) has
+none.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from _harness import bench, np_softmax_ce, parse_args, print_header, print_row, print_table_header, ratio, torch
+
+import tapegrad as tg
+
+LOSS_STEPS = 20
+QUICK_LOSS_STEPS = 5
+
+
+@dataclass
+class Model:
+    name: str
+    sizes: list  # layer widths, input first; ReLU between the Linear layers
+    batch: int
+    loss: str = "ce"  # "ce": cross-entropy over sizes[-1] classes; "mse": regression
+    max_us: Optional[float] = None  # target for tapegrad's step time
+    max_floor: Optional[float] = None  # target for tapegrad time / FLOP floor
+    quick: bool = True  # part of the --quick subset
+
+
+MODELS = [
+    Model("2-16-16-2", [2, 16, 16, 2], 12, max_us=60),
+    Model("784-256-256-10", [784, 256, 256, 10], 128, max_us=1300, max_floor=1.4),
+    Model("784-512-512-10", [784, 512, 512, 10], 1024, max_us=21000, quick=False),
+    Model("64-64-64-64-64-16", [64, 64, 64, 64, 64, 16], 4096, max_us=3000, quick=False),
+    Model("wide 1024-2048-10", [1024, 2048, 10], 256, quick=False),
+    Model("deep-narrow 10 x Linear(32, 32)", [32] * 11, 64, quick=False),
+    Model("tiny 4-8-1 regression (MSE)", [4, 8, 1], 8, loss="mse"),
+]
+
+
+def torch_mlp(sizes):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def tapegrad_mlp(sizes):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(tg.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(tg.nn.ReLU())
+    return tg.nn.Sequential(*layers)
+
+
+def initial_weights(model: Model) -> dict:
+    """PyTorch's initialisation of the model, as numpy arrays keyed like its state_dict."""
+    torch.manual_seed(0)
+    return {k: v.detach().numpy().copy() for k, v in torch_mlp(model.sizes).state_dict().items()}
+
+
+def make_models(model: Model, weights: Optional[dict], device: str):
+    """The tapegrad and PyTorch models (PyTorch's None where it is not installed), both holding
+    `weights` when given; without PyTorch tapegrad keeps its own initialisation."""
+    tmodel = tapegrad_mlp(model.sizes)
+    if weights is not None:
+        tmodel.load_state_dict({k: tg.from_numpy(v.copy()) for k, v in weights.items()})
+    pmodel = None
+    if torch is not None:
+        pmodel = torch_mlp(model.sizes)
+        pmodel.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
+    if device != "cpu":
+        tmodel.to(device)
+        if pmodel is not None:
+            pmodel.to(device)
+    return tmodel, pmodel
+
+
+def make_batch(model: Model, rng):
+    x = rng.standard_normal((model.batch, model.sizes[0]), dtype=np.float32)
+    if model.loss == "ce":
+        y = rng.integers(0, model.sizes[-1], model.batch)
+    else:
+        y = rng.standard_normal((model.batch, model.sizes[-1]), dtype=np.float32)
+    return x, y
+
+
+def train_step(lib, net, opt, loss_kind, x, y):
+    """One step with PyTorch's API, which tapegrad shares: lib is the tapegrad or torch module."""
+    opt.zero_grad()
+    out = net(x)
+    fn = lib.nn.functional.cross_entropy if loss_kind == "ce" else lib.nn.functional.mse_loss
+    loss = fn(out, y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+class NumpyMLP:
+    """The MLP written by hand in numpy: ReLU hidden layers, softmax cross-entropy or MSE, and a
+    plain SGD update, with in-place operations where numpy offers them."""
+
+    def __init__(self, weights: dict, n_layers: int, loss: str, lr: float = 1e-3) -> None:
+        self.w = [weights[f"{2 * i}.weight"].copy() for i in range(n_layers)]
+        self.b = [weights[f"{2 * i}.bias"].copy() for i in range(n_layers)]
+        self.loss, self.lr = loss, lr
+
+    def step(self, x, y) -> float:
+        acts = [x]
+        last = len(self.w) - 1
+        for i, (w, b) in enumerate(zip(self.w, self.b)):
+            h = acts[-1] @ w.T
+            h += b
+            if i < last:
+                np.maximum(h, 0, out=h)
+            acts.append(h)
+        if self.loss == "ce":
+            loss, g = np_softmax_ce(acts[-1], y)
+        else:
+            g = acts[-1] - y
+            loss = float(np.mean(g * g))
+            g *= 2 / g.size
+        for i in range(last, -1, -1):
+            gw = g.T @ acts[i]
+            gb = g.sum(axis=0)
+            if i > 0:
+                # acts[i] is the ReLU output of layer i - 1: its gradient passes where it is > 0.
+                g = g @ self.w[i]
+                g *= acts[i] > 0
+            gw *= self.lr
+            gb *= self.lr
+            self.w[i] -= gw
+            self.b[i] -= gb
+        return loss
+
+
+def flop_floor(model: Model, settings, cache: dict) -> float:
+    """Seconds numpy's sgemm needs for the step's GEMMs, at its rate for each layer's shape."""
+    total = 0.0
+    for i in range(len(model.sizes) - 1):
+        m, k, n = model.batch, model.sizes[i], model.sizes[i + 1]
+        if (m, k, n) not in cache:
+            rng = np.random.default_rng(1)
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            w = rng.standard_normal((n, k), dtype=np.float32)
+            cache[m, k, n] = 2 * m * k * n / bench(lambda a=a, w=w: a @ w.T, settings)
+        gemms = 2 if i == 0 else 3
+        total += gemms * 2 * m * k * n / cache[m, k, n]
+    return total
+
+
+def us(t: Optional[float]) -> str:
+    return "-" if t is None else f"{t * 1e6:.1f}"
+
+
+def targets(model: Model) -> str:
+    parts = []
+    if model.max_us is not None:
+        parts.append(f"<= {model.max_us:g} us")
+    if model.max_floor is not None:
+        parts.append(f"<= {model.max_floor}x floor")
+    return ", ".join(parts) or "-"
+
+
+def targets_met(model: Model, t_tg: float, floor: Optional[float]) -> str:
+    missed = []
+    if model.max_us is not None and t_tg * 1e6 > model.max_us:
+        missed.append("time")
+    if model.max_floor is not None and (floor is None or t_tg / floor > model.max_floor):
+        missed.append("floor")
+    if model.max_us is None and model.max_floor is None:
+        return "-"
+    return "MISS (" + ", ".join(missed) + ")" if missed else "pass"
+
+
+def timing_table(models, settings, device, rng) -> None:
+    columns = ["model", "batch", "tapegrad us", "torch us", "numpy-SGD us", "torch/tapegrad",
+               "numpy/tapegrad", "floor us", "tapegrad/floor", "target", "met"]
+    print("## Training step: zero_grad, forward, loss, backward, Adam (numpy: SGD)")
+    print()
+    print_table_header(columns)
+    # A CUDA step returns before the device finishes: time it up to the end of its kernels.
+    tg_sync = tg.cuda.synchronize if device == "cuda" else (lambda: None)
+    torch_sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    floors = {}
+    for model in models:
+        weights = initial_weights(model) if torch else None
+        tmodel, pmodel = make_models(model, weights, device)
+        x, y = make_batch(model, rng)
+        tx, ty = tg.from_numpy(x), tg.from_numpy(y)
+        if device != "cpu":
+            tx, ty = tx.to(device), ty.to(device)
+        topt = tg.optim.Adam(tmodel.parameters(), lr=1e-3)
+
+        def tg_step():
+            train_step(tg, tmodel, topt, model.loss, tx, ty)
+            tg_sync()
+
+        t_tg = bench(tg_step, settings)
+        t_torch = None
+        if pmodel is not None:
+            px, py = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            popt = torch.optim.Adam(pmodel.parameters(), lr=1e-3)
+
+            def torch_step():
+                train_step(torch, pmodel, popt, model.loss, px, py)
+                torch_sync()
+
+            t_torch = bench(torch_step, settings)
+        t_np = floor = None
+        if device == "cpu":
+            if weights is None:
+                weights = {k: v.detach().numpy().copy() for k, v in tmodel.state_dict().items()}
+            np_mlp = NumpyMLP(weights, len(model.sizes) - 1, model.loss)
+            t_np = bench(lambda: np_mlp.step(x, y), settings)
+            floor = flop_floor(model, settings, floors)
+        print_row([model.name, str(model.batch), us(t_tg), us(t_torch), us(t_np), ratio(t_torch, t_tg),
+                   ratio(t_np, t_tg), us(floor), "-" if floor is None else f"{t_tg / floor:.2f}x",
+                   targets(model), targets_met(model, t_tg, floor)])
+    print()
+
+
+def loss_trajectory_table(models, steps, device, rng) -> None:
+    print(f"## Loss trajectory: tapegrad vs PyTorch, same initial weights, same {steps} batches, Adam lr 1e-3")
+    print()
+    if torch is None:
+        print("(PyTorch is not installed: nothing to compare against)")
+        print()
+        return
+    print_table_header(["model", "first loss", "last loss", "first-step abs diff", "max abs diff", "max rel diff"])
+    for model in models:
+        tmodel, pmodel = make_models(model, initial_weights(model), device)
+        topt = tg.optim.Adam(tmodel.parameters(), lr=1e-3)
+        popt = torch.optim.Adam(pmodel.parameters(), lr=1e-3)
+        tg_losses, torch_losses = [], []
+        for _ in range(steps):
+            x, y = make_batch(model, rng)
+            tx, ty = tg.from_numpy(x), tg.from_numpy(y)
+            if device != "cpu":
+                tx, ty = tx.to(device), ty.to(device)
+            tg_losses.append(train_step(tg, tmodel, topt, model.loss, tx, ty).item())
+            px, py = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            torch_losses.append(train_step(torch, pmodel, popt, model.loss, px, py).item())
+        a, b = np.array(tg_losses), np.array(torch_losses)
+        diff = np.abs(a - b)
+        print_row([model.name, f"{a[0]:.6f}", f"{a[-1]:.6f}", f"{diff[0]:.2e}", f"{diff.max():.2e}",
+                   f"{(diff / np.abs(b)).max():.2e}"])
+    print()
+
+
+def check_device(device: str) -> None:
+    if device == "cpu":
+        return
+    if not tg.cuda.is_available():
+        sys.exit("bench_mlp: --device cuda needs a tapegrad built with CUDA; "
+                 "tapegrad.cuda.is_available() is False in this build")
+    if torch is not None and not torch.cuda.is_available():
+        sys.exit(f"bench_mlp: --device cuda needs a PyTorch with CUDA; torch {torch.__version__} "
+                 "reports torch.cuda.is_available() False")
+
+
+def main() -> None:
+    def add_device(parser):
+        parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                            help="where tapegrad and PyTorch train (numpy and the FLOP floor stay on the CPU)")
+
+    args, settings = parse_args(__doc__.split("\n")[0], add_device)
+    check_device(args.device)
+    models = [m for m in MODELS if m.quick or not settings.quick]
+    print_header(f"tapegrad MLP training-step benchmark (device: {args.device})", settings)
+    rng = np.random.default_rng(0)
+    timing_table(models, settings, args.device, rng)
+    loss_trajectory_table(models, QUICK_LOSS_STEPS if settings.quick else LOSS_STEPS, args.device, rng)
+
+
+if __name__ == "__main__":
+    main()
