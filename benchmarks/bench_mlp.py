@@ -53,39 +53,31 @@ MODELS = [
 ]
 
 
-def torch_mlp(sizes):
+def mlp(lib, sizes):
+    """Linear layers of `sizes` with ReLU between them, built by `lib` (tapegrad or torch)."""
     layers = []
     for i in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        layers.append(lib.nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*layers)
-
-
-def tapegrad_mlp(sizes):
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(tg.nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(tg.nn.ReLU())
-    return tg.nn.Sequential(*layers)
+            layers.append(lib.nn.ReLU())
+    return lib.nn.Sequential(*layers)
 
 
 def initial_weights(model: Model) -> dict:
     """PyTorch's initialisation of the model, as numpy arrays keyed like its state_dict."""
     torch.manual_seed(0)
-    return {k: v.detach().numpy().copy() for k, v in torch_mlp(model.sizes).state_dict().items()}
+    return {k: v.detach().numpy().copy() for k, v in mlp(torch, model.sizes).state_dict().items()}
 
 
 def make_models(model: Model, weights: Optional[dict], device: str):
     """The tapegrad and PyTorch models (PyTorch's None where it is not installed), both holding
     `weights` when given; without PyTorch tapegrad keeps its own initialisation."""
-    tmodel = tapegrad_mlp(model.sizes)
+    tmodel = mlp(tg, model.sizes)
     if weights is not None:
         tmodel.load_state_dict({k: tg.from_numpy(v.copy()) for k, v in weights.items()})
     pmodel = None
     if torch is not None:
-        pmodel = torch_mlp(model.sizes)
+        pmodel = mlp(torch, model.sizes)
         pmodel.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
     if device != "cpu":
         tmodel.to(device)
