@@ -1,5 +1,6 @@
-// The extension module tapegrad._C. CPU kernels live in the submodule _C.cpu; each kernel
-// family registers its functions through bind_<family>() at the end of csrc/cpu/<family>.cpp.
+// The extension module tapegrad._C. CPU kernels live in the submodule _C.cpu, CUDA kernels (when
+// built) in _C.cuda; each kernel family registers its functions through bind_<family>() at the
+// end of csrc/cpu/<family>.cpp or csrc/cuda/<family>.cu.
 // Also the Python side of tg::check_interrupt: how a long kernel notices Ctrl-C.
 #include <pybind11/pybind11.h>
 
@@ -34,6 +35,20 @@ void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
 }  // namespace tg
 
+#ifdef TAPEGRAD_HAS_CUDA
+namespace tg::cuda {
+void bind_runtime(py::module_& m);
+void bind_elementwise(py::module_& m);
+void bind_activations(py::module_& m);
+void bind_reduce(py::module_& m);
+void bind_matmul(py::module_& m);
+void bind_softmax(py::module_& m);
+void bind_index(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_random(py::module_& m);
+}  // namespace tg::cuda
+#endif
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "tapegrad compiled kernels";
   g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
@@ -47,5 +62,20 @@ PYBIND11_MODULE(_C, m) {
   tg::bind_softmax(cpu);
   tg::bind_index(cpu);
   tg::bind_optim(cpu);
+#ifdef TAPEGRAD_HAS_CUDA
+  // Present whenever the CUDA code was built; whether a GPU is there is _C.cuda.is_available().
+  py::module_ cuda = m.def_submodule("cuda", "CUDA kernels; the same names and arguments as _C.cpu");
+  tg::cuda::bind_runtime(cuda);
+  tg::cuda::bind_elementwise(cuda);
+  tg::cuda::bind_activations(cuda);
+  tg::cuda::bind_reduce(cuda);
+  tg::cuda::bind_matmul(cuda);
+  tg::cuda::bind_softmax(cuda);
+  tg::cuda::bind_index(cuda);
+  tg::cuda::bind_optim(cuda);
+  tg::cuda::bind_random(cuda);
+  m.attr("has_cuda") = true;
+#else
   m.attr("has_cuda") = false;
+#endif
 }

@@ -1,6 +1,8 @@
 """Shared fixtures and the run's sizing.
 
-`device` runs a test on the CPU and, where a GPU is present, on CUDA.
+`device` runs a test on the CPU and, where a GPU is present, on CUDA. Without a GPU it runs it
+a second time on device "cuda" served by a host stand-in for the CUDA kernels (id "standin",
+tests/cuda_standin.py), which checks the Python half of the CUDA backend.
 
 Property and fuzz tests come in two tiers through the `tier` fixture: the "ci" variant runs in
 every default run (100 hypothesis examples per test, 500 fuzz cases); the "slow" variant carries
@@ -14,7 +16,7 @@ from hypothesis import settings
 
 import tapegrad as tg
 
-DEVICES = ["cpu", "cuda"]
+DEVICES = ["cpu", "cuda", "standin"]
 
 # derandomize: every run draws the same examples, so a CI failure reproduces locally; the
 # database is off because derandomized runs have nothing to replay.
@@ -94,11 +96,38 @@ def count_examples(request):
     return add
 
 
+def _use_device(request, param: str) -> str:
+    if param == "cuda" and not tg.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    if param == "standin":
+        if tg.cuda.is_available():
+            pytest.skip("a real GPU runs the cuda variant")
+        request.getfixturevalue("cuda_standin")
+        return "cuda"
+    return param
+
+
 @pytest.fixture(params=DEVICES)
 def device(request):
-    if request.param == "cuda" and not tg.cuda.is_available():
-        pytest.skip("CUDA is not available")
-    return request.param
+    return _use_device(request, request.param)
+
+
+@pytest.fixture(params=["cuda", "standin"])
+def gpu(request):
+    """Device "cuda": the real GPU where there is one, else the host stand-in."""
+    return _use_device(request, request.param)
+
+
+@pytest.fixture
+def cuda_standin(monkeypatch):
+    """Device "cuda" served by the host stand-in for the CUDA kernels (tests/cuda_standin.py)."""
+    from cuda_standin import StandIn
+
+    from tapegrad.backend import cuda as cuda_backend
+
+    standin = StandIn()
+    monkeypatch.setattr(cuda_backend, "K", standin)
+    return standin
 
 
 @pytest.fixture

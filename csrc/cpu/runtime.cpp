@@ -290,7 +290,6 @@ void bind_runtime(py::module_& m) {
     d["cxx_flags"] = TAPEGRAD_BUILD_FLAGS;
     d["cxx_standard"] = 17;
     d["simd"] = cpu_has_avx512f() ? "avx512f+avx2+fma" : cpu_has_avx2_fma() ? "avx2+fma" : "generic";
-    d["cuda"] = false;
     return d;
   });
 }

@@ -84,23 +84,27 @@ def show_config() -> str:
         f"  flags: {info['cxx_flags']}",
         f"  CPU kernels: {info['simd']} (chosen at run time)",
         f"  threads: {get_num_threads()}",
-        f"  CUDA: {'yes' if info['cuda'] else 'no'}",
-    ]
+    ] + _cuda_config_lines()
     text = "\n".join(lines)
     print(text)
     return text
 
 
-class _Cuda:
-    """tapegrad.cuda in a CPU-only build: nothing is available."""
+def _cuda_config_lines() -> list:
+    if not _C.has_cuda:
+        return ["  CUDA: not built (no CUDA compiler was found at build time)"]
+    info = _C.cuda.build_info()
+    lines = [
+        f"  CUDA: built with nvcc {info['cuda_version']} for {info['archs']}",
+        f"  cuBLAS: {'yes' if info['cublas'] else 'no (tiled GEMM kernels of our own)'}",
+    ]
+    if cuda.is_available():
+        names = ", ".join(f"cuda:{i} {cuda.get_device_name(i)}" for i in range(cuda.device_count()))
+        lines.append(f"  GPUs: {names}")
+    else:
+        lines.append("  GPUs: none found")
+    return lines
 
-    @staticmethod
-    def is_available() -> bool:
-        return False
 
-    @staticmethod
-    def device_count() -> int:
-        return 0
-
-
-cuda = _Cuda()
+from . import cuda  # noqa: E402
+from . import backends  # noqa: E402,F401

@@ -155,7 +155,7 @@ def train(args) -> int:
     from tapegrad.training import EarlyStopping, evaluate, fit, plot_history
 
     device = "cuda" if args.device == "auto" and tg.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
-    tg.dtypes.to_device(device)  # a clear error for a device this build does not have
+    device = str(tg.dtypes.to_device(device, "train"))  # a clear error for a device this machine lacks
     config = {"data": args.data, "hidden": args.hidden, "act": args.act, "dropout": args.dropout,
               "opt": args.opt, "lr": args.lr, "weight_decay": args.weight_decay, "epochs": args.epochs,
               "batch_size": args.batch_size, "patience": args.patience, "seed": args.seed, "device": device,
@@ -168,7 +168,7 @@ def train(args) -> int:
     classification = task == "classification"
     n_out = int(parts[0][1].max().item()) + 1 if classification else 1
     config.update(n_in=parts[0][0].shape[1], n_out=n_out, task=task)
-    model = build_model(config["n_in"], args.hidden, n_out, args.act, args.dropout)
+    model = build_model(config["n_in"], args.hidden, n_out, args.act, args.dropout).to(device)
     loss_fn = nn.CrossEntropyLoss() if classification else nn.MSELoss()
     optimizer = build_optimizer(args.opt, model.parameters(), args.lr, args.weight_decay)
     train_loader, val_loader, test_loader = _loaders(config, parts)
@@ -182,7 +182,7 @@ def train(args) -> int:
     elapsed = time.perf_counter() - start
     summary = f"test loss {test['loss']:.4f}" + (f"  test accuracy {test['acc']:.4f}" if classification else "")
     print(f"{summary}  ({elapsed:.1f} s)")
-    tg.save({"model": model.state_dict(), "config": config}, os.path.join(out, "checkpoint.safetensors"))
+    tg.save({"model": model.cpu().state_dict(), "config": config}, os.path.join(out, "checkpoint.safetensors"))
     history.to_csv(os.path.join(out, "metrics.csv"))
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(dict(config, test=test, seconds=round(elapsed, 3)), f, indent=2)

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from ._checks import int_arg, number_arg, tensor_arg
-from .backend import cpu as _cpu
+from .backend import cpu as _cpu, cuda as _cuda, to_device
 from .random import rng
 from .tensor import Tensor
 
@@ -62,29 +62,33 @@ def _flat_first(seq):
         seq = seq[0]
 
 
-def _finish(arr, requires_grad: bool) -> Tensor:
-    t = Tensor._wrap(arr)
+def _finish(arr, requires_grad: bool, device=_dt.cpu) -> Tensor:
+    """A tensor of a new array (host data is copied to `device`, a resolved tapegrad.device)."""
+    t = Tensor._wrap(arr if device.type == "cpu" else to_device(arr, device))
     if requires_grad:
         t.requires_grad = True
     return t
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device, "tensor")
-    return _finish(_array_from(data, dtype), requires_grad)
+    dev = _dt.to_device(device, "tensor")
+    if isinstance(data, Tensor) and data.is_cuda:
+        data = data.detach().cpu()
+    return _finish(_array_from(data, dtype), requires_grad, dev)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """No copy when `data` is already a tensor or numpy array of the requested dtype."""
-    _dt.to_device(device, "as_tensor")
+    dev = None if device is None else _dt.to_device(device, "as_tensor")
     if dtype is not None:
         dtype = _dt.to_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
-        return data if dtype is None else data.to(dtype)
-    if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64, np.int64, np.bool_):
-        if dtype is None or dtype.np == data.dtype:
-            return Tensor._wrap(data)
-    return _finish(_array_from(data, dtype, "as_tensor"), False)
+        return data.to(device=dev, dtype=dtype)
+    if dev is None or dev.type == "cpu":
+        if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64, np.int64, np.bool_):
+            if dtype is None or dtype.np == data.dtype:
+                return Tensor._wrap(data)
+    return _finish(_array_from(data, dtype, "as_tensor"), False, dev or _dt.cpu)
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
@@ -142,16 +146,20 @@ def _dtype_or_default(dtype, op: str) -> _dt.dtype:
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device, "empty")
+    dev = _dt.to_device(device, "empty")
     shape, d = _size(size, "empty"), _dtype_or_default(dtype, "empty")
     with _allocating("empty"):
+        if dev.type == "cuda":
+            return _finish(_cuda.empty(shape, d.np, dev.index), requires_grad, dev)
         return _finish(_cpu.empty(shape, d.np), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device, "zeros")
+    dev = _dt.to_device(device, "zeros")
     shape, d = _size(size, "zeros"), _dtype_or_default(dtype, "zeros")
     with _allocating("zeros"):
+        if dev.type == "cuda":
+            return _finish(_cuda.zeros(shape, d.np, dev.index), requires_grad, dev)
         return _finish(_cpu.zeros(shape, d.np), requires_grad)
 
 
@@ -165,7 +173,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 
 def _full(size, fill_value, dtype, device, requires_grad, op) -> Tensor:
-    _dt.to_device(device, op)
+    dev = _dt.to_device(device, op)
     value = fill_value.item() if isinstance(fill_value, Tensor) and fill_value.numel() == 1 else fill_value
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{op}(): argument 'fill_value' must be a number, not {type(value).__name__}")
@@ -173,39 +181,42 @@ def _full(size, fill_value, dtype, device, requires_grad, op) -> Tensor:
     shape = _size((size,), op)
     with _allocating(op):
         try:
+            if dev.type == "cuda":
+                return _finish(_cuda.full(shape, value, d.np, dev.index), requires_grad, dev)
             return _finish(_cpu.full(shape, value, d.np), requires_grad)
         except ValueError as e:  # the kernel's "value does not fit the dtype"
             raise ValueError(f"{op}(): {e}") from None
 
 
-def _like(x: Tensor, dtype, op: str):
-    """x's shape, and dtype unless one is given."""
+def _like(x: Tensor, dtype, device, op: str):
+    """x's shape, and dtype and device unless they are given."""
     tensor_arg(x, op)
-    return tuple(x.shape), (x.dtype if dtype is None else _dt.to_dtype(dtype, op))
+    return (tuple(x.shape), (x.dtype if dtype is None else _dt.to_dtype(dtype, op)),
+            x.device if device is None else device)
 
 
 def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, dtype = _like(x, dtype, "empty_like")
+    shape, dtype, device = _like(x, dtype, device, "empty_like")
     return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, dtype = _like(x, dtype, "zeros_like")
+    shape, dtype, device = _like(x, dtype, device, "zeros_like")
     return zeros(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, dtype = _like(x, dtype, "ones_like")
+    shape, dtype, device = _like(x, dtype, device, "ones_like")
     return ones(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, dtype = _like(x, dtype, "full_like")
+    shape, dtype, device = _like(x, dtype, device, "full_like")
     return _full(shape, fill_value, dtype, device, requires_grad, "full_like")
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device, "arange")
+    dev = _dt.to_device(device, "arange")
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) and v.numel() == 1 else v for v in (start, end, step)]
@@ -225,11 +236,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     # Computed in float64 / int64 and then cast, as PyTorch computes start + i * step.
     with _allocating("arange"):
         arr = vals[0] + np.arange(n, dtype=np.int64 if integral else np.float64) * vals[2]
-        return _finish(_cpu.astype(arr, d.np), requires_grad)
+        return _finish(_cpu.astype(arr, d.np), requires_grad, dev)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device, "linspace")
+    dev = _dt.to_device(device, "linspace")
     lo, hi = number_arg(start, "linspace", "start"), number_arg(end, "linspace", "end")
     steps = int_arg(steps, "linspace", "steps")
     if steps < 0:
@@ -237,11 +248,11 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     shape, d = _size((steps,), "linspace"), _dtype_or_default(dtype, "linspace")
     with _allocating("linspace"):
         arr = np.linspace(lo, hi, shape[0], dtype=np.float64)
-        return _finish(_cpu.astype(arr, d.np), requires_grad)
+        return _finish(_cpu.astype(arr, d.np), requires_grad, dev)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _dt.to_device(device, "eye")
+    dev = _dt.to_device(device, "eye")
     n = int_arg(n, "eye", "n")
     m = n if m is None else int_arg(m, "eye", "m")
     if n < 0 or m < 0:
@@ -252,33 +263,40 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     k = min(n, m)
     if k:
         _cpu.fill_(np.lib.stride_tricks.as_strided(out, (k,), ((m + 1) * out.itemsize,)), 1)
-    return _finish(out, requires_grad)
+    return _finish(out, requires_grad, dev)
 
 
-def _random(op, size, dtype, device):
-    """(shape, float dtype) for rand/randn."""
-    _dt.to_device(device, op)
+def _random(kind, op, size, generator, dtype, device, requires_grad):
+    """rand ('uniform') and randn ('normal'): on the CPU from `generator` (default: the one
+    tapegrad.manual_seed seeds), on a GPU from that GPU's stream (tapegrad.cuda.manual_seed)."""
+    dev = _dt.to_device(device, op)
     d = _dtype_or_default(dtype, op)
     if not d.is_floating_point:
         raise TypeError(f"{op}: expected a floating point dtype, got {d.name}")
-    return _size(size, op), d
+    shape = _size(size, op)
+    with _allocating(op):
+        if dev.type == "cuda":
+            from .cuda import _draw
+
+            out = _cuda.empty(shape, d.np, dev.index)
+            _draw(kind, out)
+            return _finish(out, requires_grad, dev)
+        g = rng(generator)
+        arr = g.random(shape, dtype=d.np) if kind == "uniform" else g.standard_normal(shape, dtype=d.np)
+        return _finish(arr, requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, d = _random("rand", size, dtype, device)
-    with _allocating("rand"):
-        return _finish(rng(generator).random(shape, dtype=d.np), requires_grad)
+    return _random("uniform", "rand", size, generator, dtype, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, d = _random("randn", size, dtype, device)
-    with _allocating("randn"):
-        return _finish(rng(generator).standard_normal(shape, dtype=d.np), requires_grad)
+    return _random("normal", "randn", size, generator, dtype, device, requires_grad)
 
 
 def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """randint(high, size) or randint(low, high, size)."""
-    _dt.to_device(device, "randint")
+    dev = _dt.to_device(device, "randint")
     if size is not None:
         args = args + (size,)
     if len(args) == 2:
@@ -298,25 +316,25 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         raise RuntimeError(f"randint(): low={low} and high={high} do not fit int64")
     with _allocating("randint"):
         vals = rng(generator).integers(low, high, shape, dtype=np.int64)
-        return _finish(_cpu.astype(vals, d.np), requires_grad)
+        return _finish(_cpu.astype(vals, d.np), requires_grad, dev)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
-    _dt.to_device(device, "randperm")
+    dev = _dt.to_device(device, "randperm")
     n = int_arg(n, "randperm", "n")
     if n < 0:
         raise RuntimeError(f"randperm(): n must be non-negative, got {n}")
     _size((n,), "randperm")
     d = _dt.int64 if dtype is None else _dt.to_dtype(dtype, "randperm")
     with _allocating("randperm"):
-        return Tensor._wrap(_cpu.astype(rng(generator).permutation(n), d.np))
+        return _finish(_cpu.astype(rng(generator).permutation(n), d.np), False, dev)
 
 
 def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, dtype = _like(x, dtype, "rand_like")
+    shape, dtype, device = _like(x, dtype, device, "rand_like")
     return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randn_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape, dtype = _like(x, dtype, "randn_like")
+    shape, dtype, device = _like(x, dtype, device, "randn_like")
     return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad)

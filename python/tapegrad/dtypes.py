@@ -93,7 +93,7 @@ def promote(a: dtype, b: dtype) -> dtype:
 
 
 class device:
-    """A device: 'cpu' (and 'cuda[:i]' once the CUDA backend is built)."""
+    """A device: 'cpu', 'cuda' or 'cuda:i' (PyTorch's torch.device)."""
     __slots__ = ("type", "index")
 
     def __init__(self, spec, index=None):
@@ -126,19 +126,42 @@ class device:
 
 
 cpu = device("cpu")
+_CUDA_DEVICES: dict = {}
+
+
+def cuda_device(index: int) -> device:
+    """The device object of GPU `index` (one object per index, so the hot path makes none)."""
+    found = _CUDA_DEVICES.get(index)
+    if found is None:
+        found = _CUDA_DEVICES[index] = device("cuda", index)
+    return found
 
 
 def to_device(d, op: str = "device") -> device:
-    """Resolve a device argument; only the CPU exists in this build. Errors name `op`."""
+    """Resolve a device argument ('cpu', 'cuda', 'cuda:1', a device; None is the CPU). A device
+    this process does not have raises a RuntimeError naming `op`. 'cuda' without an index is the
+    current GPU, as in PyTorch."""
     if d is None:
         return cpu
+    if isinstance(d, builtins.int) and not isinstance(d, bool):
+        d = device("cuda", d)  # PyTorch reads a bare int as a GPU index
     try:
         dev = d if isinstance(d, device) else device(d)
     except (TypeError, RuntimeError) as e:
         raise type(e)(f"{op}: {e}") from None
-    if dev.type != "cpu":
+    if dev.type == "cpu":
+        return cpu
+    from .backend import cuda as _cuda_backend
+
+    k = _cuda_backend.K
+    if k is None or not k.is_available():
+        why = ("this tapegrad build has no CUDA backend" if k is None
+               else "no CUDA GPU was found")
         raise RuntimeError(
-            f"{op}: device '{dev}' is not available: this tapegrad build has no CUDA backend "
-            "(tapegrad.cuda.is_available() is False)"
+            f"{op}: device '{dev}' is not available: {why} (tapegrad.cuda.is_available() is False)"
         )
-    return cpu
+    index = k.current_device() if dev.index is None else dev.index
+    count = k.device_count()
+    if index >= count:
+        raise RuntimeError(f"{op}: device '{dev}' is not available: this machine has {count} CUDA device(s)")
+    return cuda_device(index)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import dtypes as _dt
+from .backend import for_array
 
 _THRESHOLD = 1000
 _EDGE = 3
@@ -79,7 +80,7 @@ def _nested(arr, indent, summarise, fmt, width):
 
 
 def tensor_repr(t) -> str:
-    arr = np.asarray(t._data)
+    arr = for_array(t._data).to_numpy(t._data)
     prefix = "tensor("
     suffixes = []
     if arr.size == 0:
@@ -90,6 +91,8 @@ def tensor_repr(t) -> str:
         summarise = arr.size > _THRESHOLD
         fmt, width = _formatter(_summarised(arr) if summarise else arr)
         body = _nested(arr, len(prefix), summarise, fmt, width)
+    if t.is_cuda:
+        suffixes.append(f"device='{t.device}'")
     if t.dtype not in (_dt.get_default_dtype(), _dt.int64, _dt.bool_):
         suffixes.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:

@@ -84,7 +84,7 @@ class _Encoder:
         if isinstance(obj, float):
             return _encode_float(obj)
         if isinstance(obj, Tensor):
-            node = {"tensor": self._array(obj, path, obj.detach().numpy())}
+            node = {"tensor": self._array(obj, path, obj.detach().cpu().numpy())}
             if obj.requires_grad:
                 node["requires_grad"] = True
             return node
@@ -289,9 +289,30 @@ def save(obj, f) -> None:
 
 def load(f, map_location=None, *, weights_only=None, mmap=None):
     """Read what save wrote, from a path or a binary file. Tensors come back with their dtypes,
-    shapes and requires_grad; map_location may be None, "cpu" or tapegrad.device("cpu")
-    (weights_only and mmap are accepted for PyTorch compatibility: loading never unpickles)."""
-    _check_map_location(map_location)
+    shapes and requires_grad, on the CPU, or on the device map_location names ("cuda",
+    tapegrad.device("cuda:0"), or a dict like {"cpu": "cuda"}; files hold no device, so a dict's
+    "cpu" entry, or "cuda:0" as PyTorch files from a GPU name it, decides). weights_only and mmap
+    are accepted for PyTorch compatibility: loading never unpickles."""
+    device = _check_map_location(map_location)
+    loaded = _load(f)
+    return loaded if device.type == "cpu" else _move(loaded, device)
+
+
+def _move(obj, device):
+    """obj with every tensor in it moved to `device`; leaves stay leaves."""
+    from .autograd.grad_mode import no_grad
+
+    if isinstance(obj, Tensor):
+        with no_grad():
+            return obj.to(device).requires_grad_(obj.requires_grad)
+    if isinstance(obj, dict):
+        return type(obj)((k, _move(v, device)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(_move(v, device) for v in obj)
+    return obj
+
+
+def _load(f):
     st = _safetensors()
     if hasattr(f, "read"):
         data, name = bytes(f.read()), getattr(f, "name", "<file object>")
@@ -327,12 +348,16 @@ def _call_safetensors(fn, name):
         raise ValueError(f"load: {name} is not a valid safetensors file ({e})") from None
 
 
-def _check_map_location(map_location) -> None:
+def _check_map_location(map_location):
+    """The device that load's tensors go to."""
     if map_location is None or isinstance(map_location, (str, _dt.device)):
-        _dt.to_device(map_location)
-    elif isinstance(map_location, dict):
-        for target in map_location.values():
-            _dt.to_device(target)
+        return _dt.to_device(map_location, "load")
+    if isinstance(map_location, dict):
+        targets = {}
+        for k, v in map_location.items():
+            src = _dt.device(k)  # a source device need not exist here
+            targets["cpu" if src.type == "cpu" else f"cuda:{src.index or 0}"] = _dt.to_device(v, "load")
+        return targets.get("cpu") or targets.get("cuda:0") or _dt.cpu
     else:
         raise TypeError(
             f"load: map_location must be None, a device string or tapegrad.device, or a dict of them; "

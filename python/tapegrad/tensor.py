@@ -95,11 +95,12 @@ class Tensor:
 
     @property
     def device(self) -> _dt.device:
-        return _dt.cpu
+        d = self._data
+        return _dt.cpu if type(d) is np.ndarray else _dt.cuda_device(d.device)
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return type(self._data) is not np.ndarray
 
     @property
     def ndim(self) -> int:
@@ -240,9 +241,13 @@ class Tensor:
     def numpy(self, *, force: bool = False) -> np.ndarray:
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if self.is_cuda and not force:
+            self._data.__array__()  # raises, naming the device and Tensor.cpu()
         return for_array(self._data).to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
+        if self.is_cuda:
+            self._data.__array__()  # raises, naming the device and Tensor.cpu()
         a = for_array(self._data).to_numpy(self._data)
         if dtype is not None:
             return a.astype(dtype)
@@ -312,15 +317,15 @@ class Tensor:
                 dtype, device = a.dtype, a.device
             elif isinstance(a, (_dt.dtype, type)) or (isinstance(a, np.dtype)):
                 dtype = a
-            elif isinstance(a, (str, _dt.device)):
+            elif isinstance(a, (str, _dt.device)) or (isinstance(a, int) and not isinstance(a, bool)):
                 device = a
             else:
                 raise TypeError(f"to() received an invalid argument {a!r}")
-        if device is not None:
-            _dt.to_device(device, "to")
+        from .ops.device import move
         from .ops.elementwise import cast
 
-        out = self if dtype is None else cast(self, _dt.to_dtype(dtype, "to"))
+        out = self if device is None else move(self, _dt.to_device(device, "to"))
+        out = out if dtype is None else cast(out, _dt.to_dtype(dtype, "to"))
         if copy and out is self:
             out = self.clone()
         return out
@@ -347,11 +352,13 @@ class Tensor:
         return self.to(_dt.bool_)
 
     def cpu(self):
-        return self
+        return self.to(_dt.cpu)
 
     def cuda(self, device=None):
-        _dt.to_device("cuda", "cuda")
-        return self  # pragma: no cover - to_device raises in a CPU-only build
+        dev = _dt.to_device("cuda" if device is None else device, "cuda")
+        if dev.type != "cuda":
+            raise RuntimeError(f"cuda: expected a CUDA device, got {dev}")
+        return self.to(dev)
 
     def clone(self) -> "Tensor":
         from .ops.shape import clone

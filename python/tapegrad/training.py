@@ -12,6 +12,7 @@ import math
 import sys
 import time
 
+from . import dtypes as _dt
 from . import random as _random
 from .autograd.grad_mode import no_grad
 from .tensor import Tensor
@@ -151,13 +152,23 @@ class Progress:
             self._bar.close()
 
 
+def model_device(model):
+    """The device of a model's parameters (the CPU for a model without any)."""
+    for p in model.parameters():
+        return p.device
+    return _dt.cpu
+
+
 def evaluate(model, loss_fn, loader, classification: bool = True) -> dict:
-    """Mean loss (and accuracy for classification) over a loader, in eval mode, without grad."""
+    """Mean loss (and accuracy for classification) over a loader, in eval mode, without grad.
+    Batches are moved to the model's device."""
     was_training = model.training
     model.eval()
+    device = model_device(model)
     total, correct, count = 0.0, 0, 0
     with no_grad():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             out = model(x)
             n = x.shape[0]
             total += loss_fn(out, y).item() * n
@@ -176,14 +187,16 @@ def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs: int = 
         progress: bool = True, log=print) -> History:
     """A plain training loop: per epoch, train over train_loader, then evaluate val_loader.
     With early_stopping, training stops on a stalled validation loss and the best weights are
-    restored at the end."""
+    restored at the end. Batches are moved to the model's device."""
     history = History()
+    device = model_device(model)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
         bar = Progress(len(train_loader), f"epoch {epoch}/{epochs}", enabled=progress)
         total, correct, count = 0.0, 0, 0
         for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
             optimizer.zero_grad()
             out = model(x)
             loss = loss_fn(out, y)

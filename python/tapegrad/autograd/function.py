@@ -79,14 +79,21 @@ class Function:
         node = cls()
         tensors, arrays = [], []
         recording = False
+        kind = None  # the array type of the tensor arguments: one device for all of them
         for a in args:
             if isinstance(a, Tensor):
                 tensors.append(a)
                 arrays.append(a._data)
                 if a._requires_grad:
                     recording = True
+                if kind is not type(a._data):
+                    if kind is not None:
+                        _devices_differ(cls, tensors)
+                    kind = type(a._data)
             else:
                 arrays.append(a)
+        if kind is not None and kind is not np.ndarray and len(tensors) > 1:
+            _one_gpu(cls, tensors)
         if recording and _grad_state.enabled:
             # Known before forward, so forward saves only what the wanted gradients need.
             node.needs_input_grad = tuple([t._requires_grad for t in tensors])
@@ -94,7 +101,7 @@ class Function:
             recording = False
         out = node.forward(*arrays, **kwargs)
         result = Tensor._wrap(out)
-        if cls.is_view and tensors and np.may_share_memory(out, arrays[0]):
+        if cls.is_view and tensors and _shares_memory(out, arrays[0]):
             base = tensors[0]
             result._version = base._version
             result._base = base if base._base is None else base._base
@@ -106,6 +113,30 @@ class Function:
         result._requires_grad = True
         result.grad_fn = node
         return result
+
+
+def _shares_memory(a, b) -> bool:
+    """Whether two arrays of one backend may share memory (CUDA arrays compare their device
+    address ranges, which numpy reads off their metadata)."""
+    if type(a) is not np.ndarray:
+        a, b = getattr(a, "meta", a), getattr(b, "meta", b)
+    return np.may_share_memory(a, b)
+
+
+def _devices_differ(cls, tensors):
+    devices = list(dict.fromkeys(str(t.device) for t in tensors))
+    raise RuntimeError(f"{_op_name(cls)}: expected all tensors on one device, got "
+                       f"{' and '.join(devices)}")
+
+
+def _one_gpu(cls, tensors):
+    first = tensors[0]._data.device
+    if any(t._data.device != first for t in tensors):
+        _devices_differ(cls, tensors)
+
+
+def _op_name(cls) -> str:
+    return cls.__name__.lower()
 
 
 def _versions_of(saved, tensors, result):

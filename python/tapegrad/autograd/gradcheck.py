@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import for_array, to_device
+
 
 class GradcheckError(RuntimeError):
     pass
@@ -13,23 +15,34 @@ def _outputs_tuple(out):
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
+def _host64(t):
+    """A tensor's values as a flat float64 host array."""
+    return np.array(for_array(t._data).to_numpy(t._data), dtype=np.float64).reshape(-1)  # a copy: outputs may be views of the input
+
+
 def _numerical_jacobian(fn, inputs, i, eps):
     """d outputs / d inputs[i] by central differences, one column per input element."""
     from ..autograd.grad_mode import no_grad
 
     x = inputs[i]
     arr = x._data
+    be = for_array(arr)
+    # The input is perturbed through a host copy written back whole, which works on any device.
+    host = np.array(be.to_numpy(arr))
     n = arr.size
     with no_grad():
         base = [o.detach() for o in _outputs_tuple(fn(*inputs))]
         cols = [np.zeros((o.numel(), n)) for o in base]
         for j, idx in enumerate(np.ndindex(arr.shape)):
-            orig = arr[idx]
-            arr[idx] = orig + eps
-            plus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs_tuple(fn(*inputs))]
-            arr[idx] = orig - eps
-            minus = [np.array(o._data, dtype=np.float64).reshape(-1) for o in _outputs_tuple(fn(*inputs))]
-            arr[idx] = orig
+            orig = host[idx]
+            host[idx] = orig + eps
+            be.copy_(host, arr)
+            plus = [_host64(o) for o in _outputs_tuple(fn(*inputs))]
+            host[idx] = orig - eps
+            be.copy_(host, arr)
+            minus = [_host64(o) for o in _outputs_tuple(fn(*inputs))]
+            host[idx] = orig
+            be.copy_(host, arr)
             for k in range(len(base)):
                 cols[k][:, j] = (plus[k] - minus[k]) / (2 * eps)
     return cols
@@ -52,11 +65,12 @@ def _analytical_jacobian(fn, inputs, diff_idx):
         for r in range(o.numel()):
             seed = np.zeros(o.numel(), dtype=o._data.dtype)
             seed[r] = 1
-            grads = autograd_grad(o, diff_inputs, grad_outputs=Tensor._wrap(seed.reshape(o._data.shape)),
+            seed = to_device(seed.reshape(o._data.shape), o.device)
+            grads = autograd_grad(o, diff_inputs, grad_outputs=Tensor._wrap(seed),
                                   retain_graph=True, allow_unused=True)
             for i, g in zip(diff_idx, grads):
                 if g is not None:
-                    jac[(k, i)][r] = np.asarray(g._data, dtype=np.float64).reshape(-1)
+                    jac[(k, i)][r] = _host64(g)
     return outs, jac
 
 

@@ -29,6 +29,11 @@ def full(shape, value, dtype) -> np.ndarray:
     return out
 
 
+def full_like(x: np.ndarray, value) -> np.ndarray:
+    """An array of x's shape and dtype filled with `value`."""
+    return full(x.shape, value, x.dtype)
+
+
 def asarray(x, dtype=None) -> np.ndarray:
     """Host data (numpy array, nested lists, scalars) as an array of this backend."""
     return np.asarray(x, dtype=dtype)
@@ -316,6 +321,13 @@ def take(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def put_add_(dst: np.ndarray, positions: np.ndarray, src: np.ndarray) -> np.ndarray:
     """dst.flat[positions] += src, duplicates accumulating (dst C-contiguous)."""
     K.put_add(dst, positions, broadcast_to(src, positions.shape))
+    return dst
+
+
+def put_(dst: np.ndarray, positions: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """dst[positions] = src (dst 1-D, src broadcast to positions' shape); of duplicate
+    positions the last wins, as numpy assigns."""
+    dst[positions] = broadcast_to(src, positions.shape)
     return dst
 
 

@@ -173,7 +173,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     """Zero each element with probability p and scale the kept ones by 1 / (1 - p), so the
-    expectation is unchanged; the mask comes from tapegrad's seeded generator."""
+    expectation is unchanged; the mask comes from tapegrad's seeded generator (on a GPU, from
+    that GPU's stream)."""
     tensor_arg(input, "dropout")
     p = number_arg(p, "dropout", "p")
     if p < 0.0 or p > 1.0:
@@ -185,7 +186,13 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         mask = ew.as_operand(0.0, dt, "dropout")
     else:
         be = for_array(input._data)
-        draws = rng().random(tuple(input.shape), dtype=dt.np)
+        if input.is_cuda:  # the GPU's own counter-based stream (tapegrad.cuda.manual_seed)
+            from ..cuda import _draw
+
+            draws = be.empty(tuple(input.shape), dt.np, input._data.device)
+            _draw("uniform", draws)
+        else:
+            draws = rng().random(tuple(input.shape), dtype=dt.np)
         keep = be.compare("ge", draws, be.scalar(p, dt.np))
         mask = Tensor._wrap(be.where(keep, be.scalar(1.0 / (1.0 - p), dt.np), be.scalar(0.0, dt.np)))
     if inplace:
@@ -309,7 +316,7 @@ def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # 
         out_shape = tuple(target.shape)
     c = logp.shape[1]
     if weight is None:
-        weight = ew.as_operand(1.0, logp.dtype, op).expand(c)
+        weight = ew.as_operand(1.0, logp.dtype, op).to(logp.device).expand(c)
     if tuple(weight.shape) != (c,):
         raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not match the {c} classes of the input")
     if logp.ndim > 2:

@@ -13,9 +13,8 @@ from .parameter import Parameter
 
 
 def _factory(device, dtype) -> dict:
-    """Keyword arguments for a layer's tensor factories (device is checked: CPU only)."""
-    _dt.to_device(device)
-    return {"dtype": dtype}
+    """Keyword arguments for a layer's tensor factories."""
+    return {"dtype": dtype, "device": _dt.to_device(device)}
 
 
 class Identity(Module):

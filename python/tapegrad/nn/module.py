@@ -368,20 +368,25 @@ class Module:
         for a in args:
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
-            elif isinstance(a, (str, _dt.device)):
+            elif isinstance(a, (str, _dt.device)) or (isinstance(a, int) and not isinstance(a, bool)):
                 device = a
             elif a is not None:
                 dtype = a
-        if device is not None:
-            _dt.to_device(device)
-        if dtype is None:
+        dev = None if device is None else _dt.to_device(device, "to")
+        if dtype is not None:
+            dtype = _dt.to_dtype(dtype)
+            if not dtype.is_floating_point:
+                raise TypeError(
+                    f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
+                )
+        if dtype is None and dev is None:
             return self
-        dtype = _dt.to_dtype(dtype)
-        if not dtype.is_floating_point:
-            raise TypeError(
-                f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
-            )
-        return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+        def convert(t):  # runs under no_grad: the moved or cast parameter stays a leaf
+            t = t if dev is None else t.to(dev)
+            return t.to(dtype) if dtype is not None and t.is_floating_point() else t
+
+        return self._apply(convert)
 
     def float(self) -> "Module":
         return self.to(_dt.float32)
@@ -393,11 +398,13 @@ class Module:
         return self.to(dst_type)
 
     def cpu(self) -> "Module":
-        return self
+        return self.to(_dt.cpu)
 
     def cuda(self, device=None) -> "Module":
-        _dt.to_device("cuda")
-        return self  # pragma: no cover - to_device raises in a CPU-only build
+        dev = _dt.to_device("cuda" if device is None else device, "cuda")
+        if dev.type != "cuda":
+            raise RuntimeError(f"cuda: expected a CUDA device, got {dev}")
+        return self.to(dev)
 
     # --- state_dict -----------------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix: str, keep_vars: bool) -> None:

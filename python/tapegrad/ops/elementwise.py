@@ -15,6 +15,7 @@ from .._checks import int_arg, number_arg, tensor_arg
 from ..autograd.function import Function
 from ..backend import for_array
 from ..tensor import Tensor
+from .device import move, same_device
 
 
 # --- operands and type promotion -------------------------------------------------------------
@@ -65,7 +66,7 @@ def as_operand(x, dtype: _dt.dtype, op: str) -> Tensor:
 
 def _promote_pair(a, b, op: str, floating: bool = False):
     if (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype
-            and (not floating or a._data.dtype.kind == "f")):
+            and (not floating or a._data.dtype.kind == "f") and type(a._data) is type(b._data)):
         return a, b
     if isinstance(a, np.ndarray):
         a = Tensor._wrap(a)
@@ -74,7 +75,7 @@ def _promote_pair(a, b, op: str, floating: bool = False):
     d = result_type(a, b, op=op)
     if floating and not d.is_floating_point:
         d = _dt.get_default_dtype()
-    return as_operand(a, d, op), as_operand(b, d, op)
+    return same_device(as_operand(a, d, op), as_operand(b, d, op), op)
 
 
 def _be(a):
@@ -652,6 +653,8 @@ def where(condition, input=None, other=None):  # noqa: A002
     if condition.dtype is not _dt.bool_:
         raise TypeError(f"where: expected condition to be a bool tensor, got {condition.dtype}")
     a, b = _promote_pair(input, other, "where")
+    condition, a = same_device(condition, a, "where")
+    condition, b = same_device(condition, b, "where")
     _be(a._data).broadcast_shapes("where", condition.shape, a.shape)
     _be(a._data).broadcast_shapes("where", _be(a._data).broadcast_shapes("where", condition.shape, a.shape), b.shape)
     return Where.apply(condition, a, b)
@@ -749,6 +752,11 @@ def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
         if _CATEGORY[d.name] > _CATEGORY[self.dtype.name]:
             raise RuntimeError(f"{op}: result type {d.name} can't be cast to the desired output type {self.dtype.name}")
         other = as_operand(other, self.dtype, op)
+    if type(other._data) is not type(self._data) or (self.is_cuda and other.device != self.device):
+        # copy_ takes its source from any device; other ops a number or a 0-d CPU tensor
+        # (anything else raises in apply, naming both devices)
+        if fn_cls is Overwrite or (other.ndim == 0 and not other.is_cuda):
+            other = move(other, self.device)
     shape = _be(self._data).broadcast_shapes(op, self.shape, other.shape)
     if tuple(shape) != tuple(self.shape):
         raise RuntimeError(

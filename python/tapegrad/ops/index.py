@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
-from ..backend import for_array
+from ..backend import device_of, for_array, to_device
 from ..tensor import Tensor
 
 
@@ -75,21 +75,21 @@ class BasicIndex(Function):
         return gx
 
 
-def _positions(be, shape, key):
-    """C-order flat positions of x[key] in x (numpy does the index bookkeeping and raises
-    IndexError for out-of-range indices)."""
+def _positions(x, key):
+    """C-order flat positions of x[key] in x, on x's device (numpy does the index bookkeeping
+    on the host and raises IndexError for out-of-range indices)."""
     n = 1
-    for s in shape:
+    for s in x.shape:
         n *= s
-    flat = be.reshape(be.arange(0, n, 1, np.int64), shape)
-    return np.asarray(flat[key])
+    flat = np.arange(0, n, 1, np.int64).reshape(x.shape)
+    return to_device(np.asarray(flat[key]), device_of(x))
 
 
 class AdvancedIndex(Function):
     def forward(self, x, key):
         be = for_array(x)
         self.shape, self.dtype = x.shape, x.dtype
-        self.positions = _positions(be, x.shape, key)
+        self.positions = _positions(x, key)
         return be.take(x, self.positions)
 
     def backward(self, g):
@@ -106,6 +106,7 @@ class IndexSelect(Function):
     """x[..., idx, ...] for one integer index array on one axis: a gather of whole slices."""
 
     def forward(self, x, axis, index):
+        index = to_device(index, device_of(x))
         self.shape, self.dtype, self.axis, self.index = x.shape, x.dtype, axis, index
         return for_array(x).index_select(x, axis, index)
 
@@ -157,9 +158,8 @@ class IndexPut(Function):
         if out is None:
             out = be.astype(x, x.dtype)
         if advanced:
-            self.positions = _positions(be, x.shape, key)
-            # numpy's assignment: plain data movement, the last of duplicate indices wins
-            be.reshape(out, (-1,))[self.positions] = be.broadcast_to(value, self.positions.shape)
+            self.positions = _positions(x, key)
+            be.put_(be.reshape(out, (-1,)), self.positions, value)
         else:
             be.copy_(value, be.view_index(out, key))
         return out
@@ -170,7 +170,7 @@ class IndexPut(Function):
         if self.needs_input_grad[0]:
             gx = be.astype(g, g.dtype)
             if self.advanced:
-                be.reshape(gx, (-1,))[self.positions] = 0
+                be.put_(be.reshape(gx, (-1,)), self.positions, be.scalar(0, g.dtype))
             else:
                 be.fill_(be.view_index(gx, self.key), 0)
         if self.needs_input_grad[1]:
@@ -182,8 +182,10 @@ class IndexPut(Function):
 def setitem(x: Tensor, key, value) -> None:
     from .elementwise import as_operand
 
+    from .device import move
+
     nkey, advanced = normalize_key(key)
-    value = as_operand(value, x.dtype, "setitem")
+    value = move(as_operand(value, x.dtype, "setitem"), x.device)  # from any device, as copy_
     if advanced and not x.is_contiguous():
         raise RuntimeError("setitem: advanced-index assignment needs a contiguous tensor; call .contiguous() first")
     try:

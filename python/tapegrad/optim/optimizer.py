@@ -14,7 +14,6 @@ from itertools import chain
 
 import numpy as np
 
-from .. import _C
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..backend import cpu as _cpu
 from ..backend import for_array
@@ -187,7 +186,7 @@ class Optimizer:
             if pa is not a:
                 writeback.append((pa, a))
             key, arrays = gather(p, state_of[p])
-            bucket_key = (be.name, key)
+            bucket_key = (be, key)
             lists = buckets.get(bucket_key)
             if lists is None:
                 lists = buckets[bucket_key] = [[] for _ in range(2 + len(arrays))]
@@ -197,8 +196,8 @@ class Optimizer:
                 if arr is not None:
                     target.append(arr)
             updated.append(p)
-        for (backend_name, key), lists in buckets.items():
-            call(getattr(_C, backend_name), key, *lists)
+        for (be, key), lists in buckets.items():
+            call(be.K, key, *lists)
         for src, dst in writeback:
             for_array(dst).copy_(src, dst)
         for p in updated:
@@ -208,12 +207,12 @@ class Optimizer:
     def _zeros_like(p: Tensor) -> Tensor:
         """Optimizer state for `p`: zeros of p's shape, dtype and device."""
         a = p._data
-        return Tensor._wrap(for_array(a).zeros(a.shape, a.dtype))
+        return Tensor._wrap(for_array(a).full_like(a, 0))
 
     @staticmethod
     def _full_like(p: Tensor, value) -> Tensor:
         a = p._data
-        return Tensor._wrap(for_array(a).full(a.shape, value, a.dtype))
+        return Tensor._wrap(for_array(a).full_like(a, value))
 
     @staticmethod
     def _new_step() -> Tensor:
@@ -300,7 +299,7 @@ def _cast_state(param: Tensor, value, key=None):
     dst = param._data
     be = for_array(dst)
     out = be.empty(host.shape, dst.dtype if param.is_floating_point() else host.dtype)
-    be.copy_(be.asarray(host), out)
+    be.copy_(host, out)
     return Tensor._wrap(out)
 
 

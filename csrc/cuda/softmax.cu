@@ -1,0 +1,527 @@
+// Row-wise softmax / log_softmax and the fused softmax-cross-entropy, forward and backward, on
+// the GPU. Mirrors csrc/cpu/softmax.cpp: 2-D (rows, n) CUDA arrays of any strides (the Python
+// layer moves the reduced dim last), the same checks, messages and formulas.
+//
+// A group of G threads handles one row: 8 lanes for rows of at most 32 elements (the class
+// scores of most MLP heads), a warp up to 1024, the whole block beyond. Each row is a few passes
+// (max, sum of exponentials, write), every element read and written by the same thread, so an
+// output that is its own input needs no care. Exponentials are computed in the array's dtype
+// (expf for float32), the row sums accumulated in double as the CPU's chunk totals are.
+// Cross-entropy targets are validated on the device: a small kernel counts the rows not
+// ignored and records the first out-of-range row, which the host reads back (one synchronised
+// copy) to return the count or raise the CPU's IndexError.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "cuda/common.cuh"
+
+namespace tg::cuda {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Group reduction: G consecutive threads (up to 32, or the whole block of kThreads) combine
+// their values with a commutative op; every thread of the group gets the result.
+
+template <class A>
+__device__ __forceinline__ A shfl_xor(const A& a, int mask) {
+  constexpr int W = (sizeof(A) + 3) / 4;  // any trivially copyable value, in 32-bit words
+  unsigned w[W] = {};
+  memcpy(w, &a, sizeof(A));
+#pragma unroll
+  for (int i = 0; i < W; ++i) w[i] = __shfl_xor_sync(0xffffffffu, w[i], mask);
+  A r;
+  memcpy(&r, w, sizeof(A));
+  return r;
+}
+
+// Called by every thread of the block (it may synchronise the block).
+template <int G, class A, class F>
+__device__ __forceinline__ A group_reduce(A a, F combine) {
+  static_assert(G == 8 || G == 32 || G == kThreads, "unsupported group size");
+  constexpr int kWidth = G < 32 ? G : 32;
+#pragma unroll
+  for (int o = kWidth / 2; o > 0; o /= 2) a = combine(a, shfl_xor(a, o));
+  if constexpr (G > 32) {
+    __shared__ A warp_acc[kThreads / 32];
+    __syncthreads();  // an earlier call may still be reading warp_acc
+    if (threadIdx.x % 32 == 0) warp_acc[threadIdx.x / 32] = a;
+    __syncthreads();
+    a = warp_acc[0];
+#pragma unroll
+    for (int w = 1; w < kThreads / 32; ++w) a = combine(a, warp_acc[w]);
+  }
+  return a;
+}
+
+struct Plus {
+  template <class A>
+  __device__ A operator()(A a, A b) const { return a + b; }
+};
+
+// The larger of two maxima; NaN never enters one (x > m is false for NaN x), as on the CPU.
+struct Larger {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return b > a ? b : a; }
+};
+
+__device__ __forceinline__ float dexp(float v) { return expf(v); }
+__device__ __forceinline__ double dexp(double v) { return exp(v); }
+
+// Threads per row for rows of n elements; f(std::integral_constant<int, G>).
+template <class F>
+void with_group(int64_t n, F&& f) {
+  if (n <= 32) f(std::integral_constant<int, 8>{});
+  else if (n <= 1024) f(std::integral_constant<int, 32>{});
+  else f(std::integral_constant<int, kThreads>{});
+}
+
+// Blocks for R rows taken kThreads / G at a time (grid-stride beyond 65536 blocks).
+unsigned row_blocks(int64_t R, int G) {
+  const int64_t per_block = kThreads / G;
+  return static_cast<unsigned>(std::min<int64_t>(CEIL_DIV(R, per_block), 65536));
+}
+
+// A (rows, n) view: element (i, j) at p[i * rs + j * cs].
+template <class T>
+struct Mat {
+  T* p;
+  int64_t rs, cs;
+  __device__ T& operator()(int64_t i, int64_t j) const { return p[i * rs + j * cs]; }
+};
+
+template <class T>
+Mat<T> mat(const ArrayView& v) {
+  return Mat<T>{v.ptr<T>(), v.strides[0], v.strides[1]};
+}
+
+// A per-row vector: element i at p[i * s].
+template <class T>
+struct Vec {
+  T* p;
+  int64_t s;
+  __device__ T& operator()(int64_t i) const { return p[i * s]; }
+};
+
+template <class T>
+Vec<T> vec(const ArrayView& v) {
+  return Vec<T>{v.ptr<T>(), v.strides[0]};
+}
+
+// The loop over rows shared by the row kernels: row i of group `group`, with a loop bound that
+// is uniform over the block so that every thread reaches each group_reduce.
+#define TG_FOR_ROWS(G, R)                                                                     \
+  constexpr int kGroups = kThreads / (G);                                                     \
+  const int lane = static_cast<int>(threadIdx.x) % (G);                                       \
+  const int group = static_cast<int>(threadIdx.x) / (G);                                      \
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * kGroups; first < (R);               \
+       first += static_cast<int64_t>(gridDim.x) * kGroups)
+
+// ---------------------------------------------------------------------------------------------
+// Kernels.
+
+// out = softmax(x) or log_softmax(x) per row: m = max (NaN skipped), s = sum exp(x - m), then
+// exp(x - m) * (1/s) or (x - m) - log s (x - m is exact near the max).
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+softmax_rows(Mat<const T> x, Mat<T> out, int64_t R, int64_t n, bool log) {
+  TG_FOR_ROWS(G, R) {
+    const int64_t i = first + group;
+    const bool active = i < R;
+    T m = -std::numeric_limits<T>::infinity();
+    if (active)
+      for (int64_t j = lane; j < n; j += G) {
+        const T v = x(i, j);
+        m = v > m ? v : m;
+      }
+    m = group_reduce<G>(m, Larger{});
+    double s = 0.0;
+    if (active)
+      for (int64_t j = lane; j < n; j += G) s += double(dexp(x(i, j) - m));
+    s = group_reduce<G>(s, Plus{});
+    if (!active) continue;
+    if (!log) {
+      const T inv = T(1.0 / s);
+      for (int64_t j = lane; j < n; j += G) out(i, j) = dexp(x(i, j) - m) * inv;
+    } else {
+      const T ls = T(::log(s));
+      for (int64_t j = lane; j < n; j += G) out(i, j) = (x(i, j) - m) - ls;
+    }
+  }
+}
+
+// softmax: out = y * (g - sum(g * y)); log_softmax: out = g - exp(y) * sum(g).
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+softmax_backward_rows(Mat<const T> y, Mat<const T> g, Mat<T> out, int64_t R, int64_t n,
+                      bool log) {
+  TG_FOR_ROWS(G, R) {
+    const int64_t i = first + group;
+    const bool active = i < R;
+    double d = 0.0;
+    if (active)
+      for (int64_t j = lane; j < n; j += G) d += log ? double(g(i, j)) : double(g(i, j) * y(i, j));
+    d = group_reduce<G>(d, Plus{});
+    if (!active) continue;
+    const T dt = T(d);
+    if (!log)
+      for (int64_t j = lane; j < n; j += G) out(i, j) = y(i, j) * (g(i, j) - dt);
+    else
+      for (int64_t j = lane; j < n; j += G) out(i, j) = g(i, j) - dexp(y(i, j)) * dt;
+  }
+}
+
+struct SumPair {
+  double e, x;  // sum exp(x - m), sum x
+  __device__ SumPair operator+(const SumPair& o) const { return SumPair{e + o.e, x + o.x}; }
+};
+
+// Per row: lse = log sum exp(x) (shift by the max, by 0 when that is infinite, as
+// torch.logsumexp) and loss = (1-eps)(lse - x[t]) + eps (lse - sum(x)/C), 0 where t is
+// ignore_index. Targets out of range are left to ce_check_targets (loss 0 here).
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+ce_forward_rows(Mat<const T> x, Vec<const int64_t> target, Vec<T> loss, Vec<T> lse, int64_t R,
+                int64_t C, int64_t ignore_index, double eps) {
+  TG_FOR_ROWS(G, R) {
+    const int64_t i = first + group;
+    const bool active = i < R;
+    T m = -std::numeric_limits<T>::infinity();
+    if (active)
+      for (int64_t j = lane; j < C; j += G) {
+        const T v = x(i, j);
+        m = v > m ? v : m;
+      }
+    m = group_reduce<G>(m, Larger{});
+    if (isinf(m)) m = T(0);
+    SumPair s{0.0, 0.0};
+    if (active)
+      for (int64_t j = lane; j < C; j += G) {
+        const T v = x(i, j);
+        s.e += double(dexp(v - m));
+        if (eps != 0.0) s.x += double(v);
+      }
+    s = group_reduce<G>(s, Plus{});
+    if (!active || lane != 0) continue;
+    const double l = double(m) + ::log(s.e);  // C == 0: -inf, as the CPU
+    lse(i) = T(l);
+    const int64_t t = target(i);
+    double li = 0.0;
+    if (t != ignore_index && t >= 0 && t < C) {
+      li = (1.0 - eps) * (l - double(x(i, t)));
+      // skipped at eps == 0 so that -inf logits do not turn 0 into nan
+      if (eps != 0.0) li += eps * (l - s.x / double(C));
+    }
+    loss(i) = T(li);
+  }
+}
+
+// out = g (exp(x - lse) - c) with c = eps/C, and c + (1 - eps) at the target class; 0 on rows
+// whose target is ignore_index (or out of range: ce_check_targets reports those).
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+ce_backward_rows(Mat<const T> x, Vec<const int64_t> target, Vec<const T> lse, Vec<const T> grad,
+                 Mat<T> out, int64_t R, int64_t C, int64_t ignore_index, T c, T c_target) {
+  TG_FOR_ROWS(G, R) {
+    const int64_t i = first + group;
+    if (i >= R) continue;
+    const int64_t t = target(i);
+    if (t != ignore_index && t >= 0 && t < C) {
+      const T a = grad(i), l = lse(i);
+      for (int64_t j = lane; j < C; j += G)
+        out(i, j) = a * (dexp(x(i, j) - l) - (j == t ? c_target : c));
+    } else {
+      for (int64_t j = lane; j < C; j += G) out(i, j) = T(0);
+    }
+  }
+}
+
+// stats[0] += rows whose target is not ignore_index; stats[1] = min(stats[1], first row whose
+// target is neither ignore_index nor in [0, C)).
+__global__ void __launch_bounds__(kThreads)
+ce_check_targets(Vec<const int64_t> target, int64_t R, int64_t C, int64_t ignore_index,
+                 unsigned long long* stats) {
+  unsigned long long counted = 0;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < R;
+       i += static_cast<int64_t>(gridDim.x) * kThreads) {
+    const int64_t t = target(i);
+    if (t == ignore_index) continue;
+    ++counted;
+    if (t < 0 || t >= C) atomicMin(&stats[1], static_cast<unsigned long long>(i));
+  }
+  counted = group_reduce<kThreads>(counted, Plus{});
+  if (threadIdx.x == 0 && counted != 0) atomicAdd(&stats[0], counted);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host side.
+
+int current_device() {
+  int d = 0;
+  CUDA_CHECK(cudaGetDevice(&d));  // call_cuda_kernel made the arrays' device current
+  return d;
+}
+
+// Validates the targets on the device; returns the number of rows not ignored, or throws the
+// CPU's IndexError for the first row whose target is out of range.
+int64_t check_targets(const ArrayView& target, int64_t C, int64_t ignore_index, int device) {
+  const int64_t N = target.shape[0];
+  if (N == 0) return 0;
+  Scratch tmp = scratch(2 * sizeof(unsigned long long), device);
+  auto* stats = static_cast<unsigned long long*>(tmp->ptr());
+  CUDA_CHECK(cudaMemsetAsync(stats, 0, sizeof(unsigned long long), stream()));
+  CUDA_CHECK(cudaMemsetAsync(stats + 1, 0xff, sizeof(unsigned long long), stream()));
+  ce_check_targets<<<grid_for(N), kThreads, 0, stream()>>>(vec<const int64_t>(target), N, C,
+                                                           ignore_index, stats);
+  CUDA_CHECK_LAUNCH();
+  unsigned long long host[2] = {0, 0};
+  CUDA_CHECK(cudaMemcpyAsync(host, stats, sizeof host, cudaMemcpyDeviceToHost, stream()));
+  {
+    py::gil_scoped_release nogil;  // the wait covers every kernel queued before this one
+    CUDA_CHECK(cudaStreamSynchronize(stream()));
+  }
+  if (host[1] != ~0ull) {
+    int64_t t = 0;
+    const int64_t* at = target.ptr<int64_t>() + static_cast<int64_t>(host[1]) * target.strides[0];
+    CUDA_CHECK(cudaMemcpyAsync(&t, at, sizeof t, cudaMemcpyDeviceToHost, stream()));
+    CUDA_CHECK(cudaStreamSynchronize(stream()));
+    TG_CHECK_INDEX(false, "cross_entropy: target ", t, " is out of bounds for ", C, " classes");
+  }
+  return static_cast<int64_t>(host[0]);
+}
+
+template <class T>
+void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
+  const int64_t R = x_in.shape[0], n = x_in.shape[1];
+  if (n == 0 || R == 0) return;
+  const int device = current_device();
+  Scratch tmp;
+  const ArrayView x = detach_if_overlapping(x_in, out, tmp, device);
+  with_group(n, [&](auto g) {
+    constexpr int G = decltype(g)::value;
+    softmax_rows<T, G><<<row_blocks(R, G), kThreads, 0, stream()>>>(mat<const T>(x), mat<T>(out),
+                                                                     R, n, log);
+    CUDA_CHECK_LAUNCH();
+  });
+}
+
+template <class T>
+void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const ArrayView& out,
+                           bool log) {
+  const int64_t R = y_in.shape[0], n = y_in.shape[1];
+  if (n == 0 || R == 0) return;
+  const int device = current_device();
+  Scratch tmp_y, tmp_g;
+  const ArrayView y = detach_if_overlapping(y_in, out, tmp_y, device);
+  const ArrayView g = detach_if_overlapping(g_in, out, tmp_g, device);
+  with_group(n, [&](auto grp) {
+    constexpr int G = decltype(grp)::value;
+    softmax_backward_rows<T, G><<<row_blocks(R, G), kThreads, 0, stream()>>>(
+        mat<const T>(y), mat<const T>(g), mat<T>(out), R, n, log);
+    CUDA_CHECK_LAUNCH();
+  });
+}
+
+template <class T>
+int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
+                        const ArrayView& lse, int64_t ignore_index, double eps) {
+  const int64_t N = x_in.shape[0], C = x_in.shape[1];
+  if (N == 0) return 0;
+  const int device = current_device();
+  Scratch tmp[4];
+  const ArrayView x = detach_if_overlapping(detach_if_overlapping(x_in, loss, tmp[0], device),
+                                            lse, tmp[1], device);
+  const ArrayView target = detach_if_overlapping(
+      detach_if_overlapping(target_in, loss, tmp[2], device), lse, tmp[3], device);
+  with_group(C, [&](auto g) {
+    constexpr int G = decltype(g)::value;
+    ce_forward_rows<T, G><<<row_blocks(N, G), kThreads, 0, stream()>>>(
+        mat<const T>(x), vec<const int64_t>(target), vec<T>(loss), vec<T>(lse), N, C,
+        ignore_index, eps);
+    CUDA_CHECK_LAUNCH();
+  });
+  return check_targets(target, C, ignore_index, device);
+}
+
+template <class T>
+void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& lse_in,
+                      const ArrayView& grad_in, const ArrayView& out, int64_t ignore_index,
+                      double eps) {
+  const int64_t N = x_in.shape[0], C = x_in.shape[1];
+  if (N == 0) return;
+  const int device = current_device();
+  Scratch tmp[4];
+  const ArrayView x = detach_if_overlapping(x_in, out, tmp[0], device);
+  const ArrayView target = detach_if_overlapping(target_in, out, tmp[1], device);
+  const ArrayView lse = detach_if_overlapping(lse_in, out, tmp[2], device);
+  const ArrayView grad = detach_if_overlapping(grad_in, out, tmp[3], device);
+  const T c = C > 0 ? T(eps / double(C)) : T(0);
+  const T c_target = c + T(1.0 - eps);
+  if (C > 0)
+    with_group(C, [&](auto g) {
+      constexpr int G = decltype(g)::value;
+      ce_backward_rows<T, G><<<row_blocks(N, G), kThreads, 0, stream()>>>(
+          mat<const T>(x), vec<const int64_t>(target), vec<const T>(lse), vec<const T>(grad),
+          mat<T>(out), N, C, ignore_index, c, c_target);
+      CUDA_CHECK_LAUNCH();
+    });
+  check_targets(target, C, ignore_index, device);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks, as the CPU's.
+void check_ndim(const char* op, const char* name, const ArrayView& v, int nd) {
+  TG_CHECK(v.ndim() == nd, op, ": ", name, " must be ", nd, "-D, got shape ", shape_str(v.shape));
+}
+
+void check_len(const char* op, const char* an, const ArrayView& a, const char* bn,
+               const ArrayView& b) {
+  TG_CHECK(b.shape[0] == a.shape[0], op, ": ", an, " ", shape_str(a.shape), " and ", bn, " ",
+           shape_str(b.shape), " must have the same number of rows");
+}
+
+void check_dtype_as(const char* op, const char* an, const ArrayView& a, const char* bn,
+                    const ArrayView& b) {
+  TG_CHECK(a.dtype == b.dtype, op, ": ", an, " and ", bn, " dtypes must match, got ",
+           dtype_name(a.dtype), " and ", dtype_name(b.dtype));
+}
+
+void check_label_smoothing(const char* op, double eps) {
+  TG_CHECK(eps >= 0.0 && eps <= 1.0, op, ": label_smoothing must be between 0.0 and 1.0, got ",
+           eps);
+}
+
+void check_ce_args(const char* op, const ArrayView& logits, const ArrayView& target,
+                   double label_smoothing) {
+  check_ndim(op, "logits", logits, 2);
+  check_ndim(op, "target", target, 1);
+  check_dtype(op, target, DType::i64, "target");
+  check_len(op, "logits", logits, "target", target);
+  check_label_smoothing(op, label_smoothing);
+}
+
+void check_row_vector(const char* op, const ArrayView& logits, const char* name,
+                      const ArrayView& v) {
+  check_ndim(op, name, v, 1);
+  check_len(op, "logits", logits, name, v);
+  check_dtype_as(op, "logits", logits, name, v);
+}
+
+void softmax_kernel(const ArrayView& x, const ArrayView& out, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  check_ndim(op, "x", x, 2);
+  check_match(op, "x", x, "out", out);
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    softmax_impl<typename decltype(tag)::type>(x, out, log);
+  });
+}
+
+void softmax_backward_kernel(const ArrayView& y, const ArrayView& g, const ArrayView& out,
+                             bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  check_ndim(op, "y", y, 2);
+  check_match(op, "y", y, "grad", g);
+  check_match(op, "y", y, "out", out);
+  dispatch_float(y.dtype, op, [&](auto tag) {
+    softmax_backward_impl<typename decltype(tag)::type>(y, g, out, log);
+  });
+}
+
+int64_t ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
+                          const ArrayView& lse, int64_t ignore_index, double eps) {
+  const char* op = "cross_entropy_forward";
+  check_ce_args(op, x, target, eps);
+  check_row_vector(op, x, "loss", loss);
+  check_row_vector(op, x, "lse", lse);
+  // two outputs: no order of writes would make overlapping ones meaningful
+  TG_CHECK(!views_overlap(loss, lse), op,
+           ": loss and lse must be different arrays that do not overlap");
+  int64_t counted = 0;
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    counted = ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
+  });
+  return counted;
+}
+
+void ce_backward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
+                        const ArrayView& grad, const ArrayView& out, int64_t ignore_index,
+                        double eps) {
+  const char* op = "cross_entropy_backward";
+  check_ce_args(op, x, target, eps);
+  check_row_vector(op, x, "lse", lse);
+  check_row_vector(op, x, "grad_loss", grad);
+  check_match(op, "logits", x, "out", out);
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    ce_backward_impl<typename decltype(tag)::type>(x, target, lse, grad, out, ignore_index, eps);
+  });
+}
+
+}  // namespace
+
+void bind_softmax(py::module_& m) {
+  m.def(
+      "softmax",
+      [](py::handle x, py::handle out, bool log) {
+        call_cuda_kernel(
+            log ? "log_softmax" : "softmax",
+            [log](const ArrayView& xv, const ArrayView& ov) { softmax_kernel(xv, ov, log); },
+            CudaIn{x}, CudaOut{out});
+      },
+      py::arg("x"), py::arg("out"), py::arg("log") = false,
+      "out = softmax(x) (log_softmax if log) along the last axis of 2-D CUDA x. out may be x;\n"
+      "an x that otherwise overlaps out is read before out is written.");
+  m.def(
+      "softmax_backward",
+      [](py::handle y, py::handle grad, py::handle out, bool log) {
+        call_cuda_kernel(
+            log ? "log_softmax_backward" : "softmax_backward",
+            [log](const ArrayView& yv, const ArrayView& gv, const ArrayView& ov) {
+              softmax_backward_kernel(yv, gv, ov, log);
+            },
+            CudaIn{y}, CudaIn{grad}, CudaOut{out});
+      },
+      py::arg("y"), py::arg("grad"), py::arg("out"), py::arg("log") = false,
+      "Gradient of softmax (log_softmax if log) w.r.t. its input, from its output y and the\n"
+      "upstream grad: y * (g - sum(g * y)), or g - exp(y) * sum(g). out may be y or grad;\n"
+      "inputs that otherwise overlap out are read before out is written.");
+  m.def(
+      "cross_entropy_forward",
+      [](py::handle logits, py::handle target, py::handle loss, py::handle lse,
+         int64_t ignore_index, double label_smoothing) {
+        int64_t counted = 0;
+        call_cuda_kernel(
+            "cross_entropy_forward",
+            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
+                const ArrayView& sv) {
+              counted = ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
+            },
+            CudaIn{logits}, CudaIn{target}, CudaOut{loss}, CudaOut{lse});
+        return counted;
+      },
+      py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
+      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+      "Per-row cross-entropy of CUDA logits (N, C) with int64 class targets (N,): writes\n"
+      "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
+      "0 where target == ignore_index. Returns the number of rows not ignored (waits for the\n"
+      "device).");
+  m.def(
+      "cross_entropy_backward",
+      [](py::handle logits, py::handle target, py::handle lse, py::handle grad_loss,
+         py::handle out, int64_t ignore_index, double label_smoothing) {
+        call_cuda_kernel(
+            "cross_entropy_backward",
+            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& sv,
+                const ArrayView& gv, const ArrayView& ov) {
+              ce_backward_kernel(xv, tv, sv, gv, ov, ignore_index, label_smoothing);
+            },
+            CudaIn{logits}, CudaIn{target}, CudaIn{lse}, CudaIn{grad_loss}, CudaOut{out});
+      },
+      py::arg("logits"), py::arg("target"), py::arg("lse"), py::arg("grad_loss"), py::arg("out"),
+      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+      "out = d loss / d logits scaled per row by grad_loss: g (softmax(x) - (1-eps) onehot(t)\n"
+      "- eps/C), 0 on rows whose target is ignore_index. out may be logits; inputs that\n"
+      "otherwise overlap out are read before out is written.");
+}
+
+}  // namespace tg::cuda

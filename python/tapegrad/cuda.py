@@ -1,0 +1,133 @@
+"""tapegrad.cuda: GPUs, their memory and their random numbers (PyTorch's torch.cuda).
+
+Everything here answers sensibly in a build without CUDA or on a machine without a GPU:
+is_available() is False, device_count() is 0, and the rest raise a RuntimeError saying so.
+"""
+from __future__ import annotations
+
+from .backend import cuda as _backend
+
+
+class OutOfMemoryError(RuntimeError):
+    """The GPU has no memory left for an allocation, even after the cache was emptied. The
+    process stays usable: tensors that exist keep working, and freeing some lets later
+    allocations succeed."""
+
+
+def _k():
+    k = _backend.K
+    if k is None:
+        raise RuntimeError("tapegrad.cuda: this tapegrad build has no CUDA backend")
+    if not k.is_available():
+        raise RuntimeError("tapegrad.cuda: no CUDA GPU was found")
+    return k
+
+
+def _index(device, op: str) -> int:
+    """A device argument (None, an int, 'cuda:1', a tapegrad.device) as a GPU index."""
+    from .dtypes import to_device
+
+    if device is None:
+        return _k().current_device()
+    dev = to_device(device, op)
+    if dev.type != "cuda":
+        raise ValueError(f"{op}: expected a CUDA device, got {dev}")
+    return dev.index
+
+
+def is_available() -> bool:
+    k = _backend.K
+    return k is not None and bool(k.is_available())
+
+
+def device_count() -> int:
+    k = _backend.K
+    return 0 if k is None else int(k.device_count())
+
+
+def current_device() -> int:
+    return _k().current_device()
+
+
+def set_device(device) -> None:
+    _k().set_device(_index(device, "set_device"))
+
+
+def get_device_name(device=None) -> str:
+    return _k().get_device_name(_index(device, "get_device_name"))
+
+
+def get_device_capability(device=None) -> tuple:
+    return tuple(_k().get_device_capability(_index(device, "get_device_capability")))
+
+
+def synchronize(device=None) -> None:
+    """Waits until every kernel queued on the device has finished."""
+    _k().synchronize(_index(device, "synchronize"))
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes of device memory held by tensors (rounded up to the allocator's block sizes)."""
+    return _k().memory_allocated(_index(device, "memory_allocated"))
+
+
+def max_memory_allocated(device=None) -> int:
+    return _k().max_memory_allocated(_index(device, "max_memory_allocated"))
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    _k().reset_peak_memory_stats(_index(device, "reset_peak_memory_stats"))
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes held by the caching allocator: in use plus cached for reuse."""
+    return _k().memory_reserved(_index(device, "memory_reserved"))
+
+
+def empty_cache() -> None:
+    """Returns the cached, unused device memory to the driver."""
+    if is_available():
+        _backend.K.empty_cache()
+
+
+# --- random numbers --------------------------------------------------------------------------
+# Each GPU has a counter-based (Philox) stream: a seed and an offset. Every draw of n numbers
+# reads counters [offset, offset + n) and advances the offset, so a seed fixes every later draw
+# and no two draws share a counter.
+
+_seeds: dict = {}
+_offsets: dict = {}
+_DEFAULT_SEED = 67280421310721
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the current GPU's generator (PyTorch's torch.cuda.manual_seed)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
+    index = _backend.K.current_device() if is_available() else 0
+    _seeds[index] = seed % 2**64
+    _offsets[index] = 0
+
+
+def manual_seed_all(seed: int) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed_all expected an int, got {type(seed).__name__}")
+    for index in range(max(device_count(), 1)):
+        _seeds[index] = seed % 2**64
+        _offsets[index] = 0
+
+
+def initial_seed() -> int:
+    index = _backend.K.current_device() if is_available() else 0
+    return _seeds.get(index, _DEFAULT_SEED)
+
+
+def _draw(kind: str, out) -> None:
+    """Fills the CudaArray `out` with U[0, 1) ('uniform') or N(0, 1) ('normal') numbers from
+    its GPU's stream."""
+    k = _k()
+    index = out.device
+    seed = _seeds.get(index, _DEFAULT_SEED)
+    offset = _offsets.get(index, 0)
+    (k.random_uniform if kind == "uniform" else k.random_normal)(out, seed, offset)
+    _offsets[index] = offset + k.random_bits_needed(out.size)

@@ -1,0 +1,284 @@
+"""The CUDA backend: the build, tapegrad.cuda, device placement and transfers, device errors,
+and modules, optimizers and training on device "cuda".
+
+Tests taking `gpu` run on the real GPU where there is one and otherwise on the host stand-in for
+the CUDA kernels (tests/cuda_standin.py), which checks everything but the kernels themselves.
+The op table runs on both through test_ops.py's `device` fixture.
+"""
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import _C, nn
+
+# Kernels that exist only on the CPU: the thread pool, the build report and the GEMM's
+# instruction-set switch.
+CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "_matmul_isa"}
+
+
+def _public(module):
+    return {n for n in dir(module) if not n.startswith("__")}
+
+
+# --- the build, with or without a GPU --------------------------------------------------------
+
+@pytest.mark.skipif(not _C.has_cuda, reason="built without a CUDA compiler")
+def test_cuda_module_has_every_cpu_kernel():
+    missing = (_public(_C.cpu) - CPU_ONLY) - _public(_C.cuda)
+    assert not missing, f"_C.cuda lacks {sorted(missing)}"
+
+
+@pytest.mark.skipif(not _C.has_cuda, reason="built without a CUDA compiler")
+@pytest.mark.parametrize("call", [
+    lambda k: k.unary("neg", np.zeros(3), np.zeros(3)),
+    lambda k: k.binary("add", np.zeros(3), np.zeros(3), np.zeros(3)),
+    lambda k: k.reduce("sum", np.zeros(3), [0], np.zeros(())),
+    lambda k: k.matmul(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), None, "none", False),
+    lambda k: k.copy_to_host(np.zeros(3), np.zeros(3)),
+])
+def test_cuda_kernels_refuse_host_arrays(call):
+    """Host memory passed as device memory would be read by the GPU: a TypeError instead."""
+    with pytest.raises(TypeError, match="expected a CUDA array"):
+        call(_C.cuda)
+
+
+@pytest.mark.skipif(tg.cuda.is_available(), reason="a GPU is present")
+def test_without_a_gpu_cuda_is_absent_and_says_so():
+    assert tg.cuda.is_available() is False and tg.cuda.device_count() == 0
+    for make in (lambda: tg.zeros(2, device="cuda"), lambda: tg.ones(2).cuda(),
+                 lambda: nn.Linear(2, 2).to("cuda"), lambda: tg.cuda.memory_allocated()):
+        with pytest.raises(RuntimeError, match="CUDA|cuda"):
+            make()
+    if _C.has_cuda:  # the compiled runtime answers without crashing, and refuses to allocate
+        assert _C.cuda.device_count() == 0
+        with pytest.raises(RuntimeError):
+            _C.cuda.alloc(16, 0)
+
+
+def test_show_config_reports_cuda_and_cublas(capsys):
+    text = tg.show_config()
+    assert "CUDA:" in text
+    if _C.has_cuda:
+        assert "cuBLAS:" in text
+
+
+def test_out_of_memory_error_is_a_runtime_error():
+    assert issubclass(tg.cuda.OutOfMemoryError, RuntimeError)
+
+
+def test_tf32_is_off_by_default_and_settable(gpu):
+    assert tg.backends.cuda.matmul.allow_tf32 is False
+    tg.backends.cuda.matmul.allow_tf32 = True
+    try:
+        assert tg.backends.cuda.matmul.allow_tf32 is True
+    finally:
+        tg.backends.cuda.matmul.allow_tf32 = False
+
+
+# --- devices and transfers -------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64, tg.int64, tg.bool])
+@pytest.mark.parametrize("shape", [(), (0,), (5,), (3, 4), (2, 0, 3)])
+def test_round_trip_keeps_values_dtype_and_shape(gpu, dtype, shape):
+    host = (np.random.default_rng(0).standard_normal(shape) * 10).astype(dtype.np)
+    t = tg.tensor(host)
+    g = t.to(gpu)
+    assert g.is_cuda and g.device == tg.device("cuda:0") and g.dtype is dtype and g.shape == t.shape
+    back = g.cpu()
+    assert not back.is_cuda and back.dtype is dtype
+    np.testing.assert_array_equal(back.numpy(), host)
+    assert g.tolist() == host.tolist()
+
+
+def test_views_and_non_contiguous_sources_move_correctly(gpu):
+    x = tg.arange(24.0).reshape(2, 3, 4)
+    for view in (x.transpose(0, 2), x[:, 1], x[..., ::2], x.expand(2, 2, 3, 4)):
+        np.testing.assert_array_equal(view.to(gpu).cpu().numpy(), view.numpy())
+    g = x.to(gpu)
+    for make in (lambda t: t.transpose(0, 2), lambda t: t[:, 1], lambda t: t[..., ::2],
+                 lambda t: t.permute(2, 0, 1).reshape(4, 6), lambda t: t[1:, :, 2:].contiguous()):
+        np.testing.assert_array_equal(make(g).cpu().numpy(), make(x).numpy())
+
+
+def test_device_of_results_repr_and_numpy(gpu):
+    a = tg.ones(2, 3, device=gpu)
+    assert (a * 2 + 1).device == a.device and a.sum().is_cuda
+    assert "device='cuda:0'" in repr(a)
+    with pytest.raises(TypeError, match=r"cpu\(\)"):
+        a.numpy()
+    with pytest.raises(TypeError, match=r"cpu\(\)"):
+        np.asarray(a)
+    assert a.sum().item() == 6.0 and float(a[0, 0]) == 1.0
+
+
+def test_gradients_flow_back_across_devices(gpu):
+    w = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    ((w.to(gpu) * 3).sum()).backward()
+    assert not w.grad.is_cuda and w.grad.tolist() == [3.0, 3.0, 3.0]
+    v = tg.tensor([1.0, -2.0], device=gpu, requires_grad=True)
+    (v.cpu() ** 2).sum().backward()
+    assert v.grad.is_cuda and v.grad.tolist() == [2.0, -4.0]
+
+
+@pytest.mark.parametrize("op", [
+    lambda a, b: a + b, lambda a, b: a @ b.t(), lambda a, b: tg.where(a > 0, a, b),
+    lambda a, b: tg.cat([a, b]), lambda a, b: nn.functional.mse_loss(a, b),
+])
+def test_mixing_devices_raises_naming_both(gpu, op):
+    a, b = tg.ones(2, 2), tg.ones(2, 2, device=gpu)
+    for x, y in ((a, b), (b, a)):
+        with pytest.raises(RuntimeError) as e:
+            op(x, y)
+        assert "cpu" in str(e.value) and "cuda:0" in str(e.value)
+
+
+def test_numbers_and_0d_cpu_tensors_join_the_gpu_operand(gpu):
+    a = tg.tensor([1.0, 2.0], device=gpu)
+    for out in (a + 1, 2 * a, a + tg.tensor(1.0), tg.tensor(1.0) + a, a.clamp(0, 1.5),
+                tg.where(a > 1, a, 0.0), tg.maximum(a, tg.tensor(1.5))):
+        assert out.is_cuda
+    a.add_(tg.tensor(1.0))
+    a.copy_(tg.tensor([5.0, 6.0]))  # copy_ takes its source from any device
+    a[0] = 7.0
+    assert a.tolist() == [7.0, 6.0]
+
+
+def test_factories_place_tensors_on_the_device(gpu):
+    made = [tg.zeros(2, device=gpu), tg.ones(2, device=gpu), tg.full((2,), 3.0, device=gpu),
+            tg.empty(2, device=gpu), tg.arange(3, device=gpu), tg.linspace(0, 1, 3, device=gpu),
+            tg.eye(2, device=gpu), tg.rand(2, device=gpu), tg.randn(2, device=gpu),
+            tg.randint(0, 5, (2,), device=gpu), tg.randperm(3, device=gpu),
+            tg.tensor([1, 2], device=gpu), tg.as_tensor(np.ones(2), device=gpu),
+            tg.tensor([1.0], device=tg.device("cuda", 0)), tg.zeros(1, device=0)]
+    assert all(t.is_cuda for t in made)
+    x = tg.ones(2, device=gpu)
+    assert all(t.is_cuda for t in (tg.zeros_like(x), tg.ones_like(x), tg.rand_like(x), tg.full_like(x, 2)))
+    assert not tg.zeros_like(x, device="cpu").is_cuda
+    assert tg.eye(3, device=gpu).cpu().numpy().tolist() == np.eye(3).tolist()
+    with pytest.raises(RuntimeError, match="cuda:5"):
+        tg.zeros(1, device="cuda:5")
+
+
+def test_random_numbers_follow_the_gpu_seed(gpu):
+    tg.cuda.manual_seed(123)
+    a = tg.rand(1000, device=gpu)
+    b = tg.randn(1000, device=gpu, dtype=tg.float64)
+    tg.cuda.manual_seed(123)
+    a2, b2 = tg.rand(1000, device=gpu), tg.randn(1000, device=gpu, dtype=tg.float64)
+    np.testing.assert_array_equal(a.cpu().numpy(), a2.cpu().numpy())
+    np.testing.assert_array_equal(b.cpu().numpy(), b2.cpu().numpy())
+    u = a.cpu().numpy()
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.05
+    assert not np.array_equal(u, tg.rand(1000, device=gpu).cpu().numpy())  # the stream moved on
+    n = b.cpu().numpy()
+    assert abs(n.mean()) < 0.15 and abs(n.std() - 1) < 0.1
+
+
+def test_dropout_on_the_gpu(gpu):
+    tg.cuda.manual_seed(0)
+    x = tg.ones(10_000, device=gpu, requires_grad=True)
+    y = nn.functional.dropout(x, 0.25)
+    values = y.detach().cpu().numpy()
+    kept = values != 0
+    assert y.is_cuda and abs(kept.mean() - 0.75) < 0.02
+    np.testing.assert_allclose(values[kept], 1 / 0.75, rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), y.detach().cpu().numpy(), rtol=1e-6)
+
+
+def test_memory_statistics_and_out_of_memory(gpu):
+    before = tg.cuda.memory_allocated()
+    big = tg.empty(1 << 20, device=gpu)
+    assert tg.cuda.memory_allocated() >= before + 4 * (1 << 20)
+    assert tg.cuda.max_memory_allocated() >= tg.cuda.memory_allocated()
+    del big
+    assert tg.cuda.memory_allocated() <= before + 512
+    keep = tg.arange(4.0, device=gpu)
+    with pytest.raises(tg.cuda.OutOfMemoryError):
+        tg.empty(1 << 50, device=gpu)
+    assert (keep * 2).tolist() == [0.0, 2.0, 4.0, 6.0]  # the process is still usable
+    tg.cuda.synchronize()
+    tg.cuda.empty_cache()
+
+
+# --- modules, optimizers and training --------------------------------------------------------
+
+def _mlp():
+    tg.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
+
+
+def test_module_to_moves_parameters_in_place(gpu):
+    model = _mlp()
+    params = list(model.parameters())
+    opt = tg.optim.SGD(model.parameters(), lr=0.1)  # built before the move, as PyTorch allows
+    assert model.to(gpu) is model
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params]
+    assert all(p.is_cuda and p.is_leaf and p.requires_grad for p in model.parameters())
+    out = model(tg.randn(4, 6).to(gpu))
+    out.sum().backward()
+    opt.step()
+    assert all(p.grad.is_cuda for p in params)
+    model.cpu()
+    assert not any(p.is_cuda for p in model.parameters())
+    assert nn.Linear(2, 3, device=gpu).weight.is_cuda
+    bn = nn.BatchNorm1d(3).to(gpu)
+    assert bn.running_mean.is_cuda and bn.num_batches_tracked.is_cuda
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda p: tg.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda p: tg.optim.Adam(p, lr=1e-2, amsgrad=True),
+    lambda p: tg.optim.AdamW(p, lr=1e-2),
+    lambda p: tg.optim.RMSprop(p, lr=1e-2, centered=True, momentum=0.5),
+    lambda p: tg.optim.Adagrad(p, lr=1e-1),
+])
+def test_training_on_the_gpu_matches_the_cpu(gpu, make_opt):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 6)).astype(np.float32), rng.integers(0, 3, 32)
+    losses = {}
+    for dev in ("cpu", gpu):
+        model = _mlp().to(dev)
+        opt = make_opt(model.parameters())
+        xs, ys = tg.tensor(x, device=dev), tg.tensor(y, device=dev)
+        run = []
+        for _ in range(10):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(xs), ys)
+            loss.backward()
+            opt.step()
+            run.append(loss.item())
+        losses[dev] = run
+        assert all(s.is_cuda == (dev != "cpu") for st in opt.state.values() for s in st.values()
+                   if isinstance(s, tg.Tensor) and s.ndim)
+    np.testing.assert_allclose(losses[gpu], losses["cpu"], rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoints_save_from_and_load_to_the_gpu(gpu, tmp_path):
+    model = _mlp().to(gpu)
+    tg.save(model.state_dict(), tmp_path / "m.safetensors")
+    for loc in ("cuda", tg.device("cuda:0"), {"cpu": "cuda"}):
+        sd = tg.load(tmp_path / "m.safetensors", map_location=loc)
+        assert all(t.is_cuda for t in sd.values())
+    sd = tg.load(tmp_path / "m.safetensors")
+    assert not any(t.is_cuda for t in sd.values())
+    fresh = _mlp()
+    fresh.load_state_dict(sd)
+    x = tg.randn(3, 6)
+    np.testing.assert_allclose(fresh(x).detach().numpy(), model(x.to(gpu)).detach().cpu().numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_fit_on_the_gpu_moves_batches(gpu):
+    from tapegrad.training import evaluate, fit
+    from tapegrad.utils.data import DataLoader, TensorDataset
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    loader = DataLoader(TensorDataset(tg.tensor(x), tg.tensor(y)), batch_size=16)
+    model = _mlp().to(gpu)
+    history = fit(model, tg.optim.Adam(model.parameters(), lr=1e-2), nn.CrossEntropyLoss(), loader,
+                  loader, epochs=5, progress=False, log=None)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert evaluate(model, nn.CrossEntropyLoss(), loader)["acc"] > 0.8
