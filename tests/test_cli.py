@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+import tapegrad as tg
+
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
@@ -28,7 +30,7 @@ def test_demo_loss_falls():
 def test_info_command():
     out = subprocess.run([sys.executable, "-m", "tapegrad", "info"], capture_output=True, text=True,
                          check=True, timeout=60).stdout
-    assert "tapegrad 0.1.0" in out and "CUDA: no" in out
+    assert "tapegrad 0.1.0" in out and "CUDA: " in out
 
 
 def test_bad_command_exits_2():
@@ -78,7 +80,8 @@ def test_train_seed_reproducible(tmp_path):
     (["train", "--lr", "-1"], "--lr"),
     (["train", "--data", "cifar"], "invalid choice"),
     (["train", "--dropout", "1.5"], "--dropout"),
-    (["train", "--device", "cuda"], "CUDA"),
+    pytest.param(["train", "--device", "cuda"], "CUDA", marks=pytest.mark.skipif(
+        tg.cuda.is_available(), reason="a GPU is present: training on it is tested below")),
     (["eval"], "--checkpoint"),
 ])
 def test_bad_arguments_one_line_exit_2(tmp_path, args, needle):
@@ -86,3 +89,34 @@ def test_bad_arguments_one_line_exit_2(tmp_path, args, needle):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0]
+
+
+def _test_accuracy(text: str) -> float:
+    return float(re.search(r"test accuracy (\d+\.\d+)", text).group(1))
+
+
+@pytest.mark.skipif(not tg.cuda.is_available(), reason="no GPU")
+def test_train_on_the_gpu_reaches_the_cpu_accuracy(tmp_path):
+    acc = {}
+    for dev in ("cpu", "cuda"):
+        res = _run("train", "--device", dev, "--epochs", "8", "--patience", "0", "--no-progress",
+                   "--out", str(tmp_path / dev), cwd=tmp_path, timeout=600)
+        assert res.returncode == 0, res.stderr
+        assert f"device {dev}" in res.stdout
+        acc[dev] = _test_accuracy(res.stdout)
+    assert acc["cuda"] >= acc["cpu"] - 0.02, acc
+
+
+def test_train_command_on_device_cuda_through_the_standin(cuda_standin, tmp_path, capsys):
+    """The whole command on device "cuda" (the host stand-in where there is no GPU): model,
+    batches and optimizer state on the device, the checkpoint written from it."""
+    from tapegrad.cli import main
+
+    args = ["--epochs", "3", "--patience", "0", "--no-progress", "--seed", "1"]
+    assert main(["train", "--device", "cpu", "--out", str(tmp_path / "cpu"), *args]) == 0
+    assert main(["train", "--device", "cuda", "--out", str(tmp_path / "cuda"), *args]) == 0
+    out = capsys.readouterr().out
+    assert "device cuda:0" in out
+    cpu_acc, gpu_acc = re.findall(r"test accuracy (\d+\.\d+)", out)
+    assert abs(float(cpu_acc) - float(gpu_acc)) <= 0.01
+    assert (tmp_path / "cuda" / "checkpoint.safetensors").exists()

@@ -51,7 +51,7 @@ def test_without_a_gpu_cuda_is_absent_and_says_so():
             make()
     if _C.has_cuda:  # the compiled runtime answers without crashing, and refuses to allocate
         assert _C.cuda.device_count() == 0
-        with pytest.raises(RuntimeError):
+        with pytest.raises(ValueError, match="0 CUDA devices"):
             _C.cuda.alloc(16, 0)
 
 
