@@ -13,8 +13,8 @@ The first step's losses come from identical weights, so they differ by float32 r
 Later steps can drift further without a bug: Adam divides each gradient element by its running
 RMS, so an element whose gradient is near zero (around eps = 1e-8) turns a rounding difference
 into a weight difference of up to lr, and the models then see slightly different weights.
---device cuda is for a CUDA backend: it exits with a message while tapegrad (or PyTorch) has
-none.
+--device cuda runs both libraries on the GPU (each step timed up to the end of its kernels);
+it exits with a message where tapegrad or PyTorch sees no GPU.
 """
 from __future__ import annotations
 
