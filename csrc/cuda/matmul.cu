@@ -5,10 +5,12 @@
 //
 // Two GEMM engines. Our own tiled kernel is always built (and is the only one without cuBLAS):
 // shared-memory tiles read straight through the operands' strides, double-buffered, each thread
-// accumulating an 8x8 (float) or 4x4 (double) register tile, with bias, activation and
-// accumulate applied in the epilogue. With TAPEGRAD_HAS_CUBLAS, GEMMs with K > 0 go to cuBLASLt
-// (bias and relu fused into its epilogue, other activations in a second pass); a problem
-// cuBLASLt finds no algorithm for falls back to the tiled kernel.
+// accumulating an 8x8 (float, 128x128 block tiles) or 4x4 (small float products, and double)
+// register tile, with bias, activation and accumulate applied in the epilogue; K is split
+// across blocks when the output alone cannot fill the GPU. With TAPEGRAD_HAS_CUBLAS, GEMMs with
+// K > 0 go to cuBLASLt (bias and relu fused into its epilogue, other activations in a second
+// pass); a problem cuBLASLt has no algorithm for falls back to the tiled kernel. Activations
+// (forward in the epilogue, derivatives in linear_backward) are elementwise.cuh's.
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -21,6 +23,7 @@
 #endif
 
 #include "common.cuh"
+#include "elementwise.cuh"
 
 namespace tg::cuda {
 namespace {
@@ -37,49 +40,24 @@ Act parse_act(const std::string& s) {
       "matmul: unknown activation '", s, "' (expected one of none, relu, gelu, gelu_tanh, sigmoid, tanh)"));
 }
 
+// The epilogue's activation functions are elementwise.cuh's, shared with _C.cuda.activation.
+ActKind act_kind(Act a) {
+  switch (a) {
+    case Act::none: return ActKind::none;
+    case Act::relu: return ActKind::relu;
+    case Act::gelu: return ActKind::gelu;
+    case Act::gelu_tanh: return ActKind::gelu_tanh;
+    case Act::sigmoid: return ActKind::sigmoid;
+    case Act::tanh: return ActKind::tanh;
+  }
+  return ActKind::none;
+}
+
 template <class T>
 constexpr DType dtype_v = std::is_same_v<T, float> ? DType::f32 : DType::f64;
 
 // =============================================================================================
 // Kernels
-
-// TEMPORARY: local activation forms until csrc/cuda/elementwise.cuh provides the shared device
-// functors; switch to those at integration. The formulas are the CPU's cancellation-free ones
-// (gelu through erfc, gelu_tanh as x * sigmoid(2u)), in float32 math for float and libm double
-// math for double.
-__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
-__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
-__device__ __forceinline__ float dev_erfc(float x) { return erfcf(x); }
-__device__ __forceinline__ double dev_erfc(double x) { return erfc(x); }
-__device__ __forceinline__ float dev_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double dev_tanh(double x) { return tanh(x); }
-
-template <class T>
-__device__ __forceinline__ T act_apply(int act, T v) {
-  switch (static_cast<Act>(act)) {
-    case Act::none: return v;
-    case Act::relu: return v < T(0) ? T(0) : v;  // NaN propagates, as on the CPU
-    case Act::gelu: return v * (T(0.5) * dev_erfc(v * T(-0.70710678118654752440)));
-    case Act::gelu_tanh: {
-      const T u = T(0.79788456080286535588) * (v + T(0.044715) * v * v * v);
-      return v / (T(1) + dev_exp(T(-2) * u));
-    }
-    case Act::sigmoid: return T(1) / (T(1) + dev_exp(-v));
-    case Act::tanh: return dev_tanh(v);
-  }
-  return v;
-}
-
-// g * act'(pre-activation), written in terms of the forward output y as the CPU does.
-template <class T>
-__device__ __forceinline__ T act_grad(int act, T g, T y) {
-  switch (static_cast<Act>(act)) {
-    case Act::relu: return y <= T(0) ? T(0) : g;
-    case Act::sigmoid: return g * (T(1) - y) * y;
-    case Act::tanh: return g * (T(1) - y * y);
-    default: return g;
-  }
-}
 
 // One product per batch item: C[M,N] (+)= A[M,K] @ B[K,N], element (i, j) of each at
 // x[i * s_row + j * s_col] (any strides), item z offset by z * s{a,b,c}. Epilogue, as on the
@@ -93,7 +71,7 @@ struct GemmArgs {
   int64_t M, N, K, batch;
   int64_t sam, sak, sbk, sbn, scm, scn, sbias;
   int64_t sa, sb, sc;
-  int act;  // an Act
+  ActKind act;
   bool accumulate;
   bool bias_on_rows;
   // Split K (tiled kernel only; splits == 1 otherwise): batch item z's k-range is cut into
@@ -256,7 +234,7 @@ __global__ void __launch_bounds__(C::NT) gemm_tiled(const GemmArgs<typename C::T
           if (!raw) {
             if (P.accumulate) v += *cp;
             if (P.bias) v += P.bias[(P.bias_on_rows ? gm : gn) * P.sbias];
-            v = act_apply(P.act, v);
+            v = act_forward(P.act, v);
           }
           *cp = v;
         }
@@ -279,7 +257,7 @@ __global__ void splitk_reduce(const GemmArgs<T> P) {
     T* cp = P.c + z * P.sc + i * P.scm + j * P.scn;
     if (P.accumulate) v += *cp;
     if (P.bias) v += P.bias[(P.bias_on_rows ? i : j) * P.sbias];
-    *cp = act_apply(P.act, v);
+    *cp = act_forward(P.act, v);
   }
 }
 
@@ -293,19 +271,21 @@ __global__ void bias_act_kernel(const GemmArgs<T> P) {
     T* cp = P.c + z * P.sc + i * P.scm + j * P.scn;
     T v = *cp;
     if (P.bias) v += P.bias[(P.bias_on_rows ? i : j) * P.sbias];
-    *cp = act_apply(P.act, v);
+    *cp = act_forward(P.act, v);
   }
 }
 
-// gz = act_grad(g, y) into a contiguous gz; g and y through their (merged) layouts.
+// gz = g * act'(.) into a contiguous gz, from the forward output y (relu, sigmoid and tanh, the
+// kinds linear_backward takes, all have their derivative as a function of the output, which is
+// what the CPU uses); g and y through their (merged) layouts.
 template <class T, bool Contig>
 __global__ void act_grad_kernel(T* gz, const T* g, const T* y, const Layout lg, const Layout ly,
-                                int64_t n, int act) {
+                                int64_t n, ActKind act) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const T gv = Contig ? g[i] : g[offset_of(lg, i)];
     const T yv = Contig ? y[i] : y[offset_of(ly, i)];
-    gz[i] = act_grad(act, gv, yv);
+    gz[i] = act_backward(act, gv, yv);
   }
 }
 
@@ -424,7 +404,7 @@ void tiled_gemm(const GemmArgs<T>& P, int device) {
 template <class T>
 void launch_bias_act(const GemmArgs<T>& P) {
   const int64_t n = P.batch * P.M * P.N;
-  if (n == 0 || (!P.bias && P.act == int(Act::none))) return;
+  if (n == 0 || (!P.bias && P.act == ActKind::none)) return;
   bias_act_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(P);
   CUDA_CHECK_LAUNCH();
 }
@@ -753,7 +733,7 @@ bool lt_gemm(const GemmArgs<T>& P0, int device) {
   }
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
   bool fused_bias = false, fused_act = false;
-  if (kLtFuseRelu && P.act == int(Act::relu) && (col_bias || !P.bias)) {
+  if (kLtFuseRelu && P.act == ActKind::relu && (col_bias || !P.bias)) {
     epi = col_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
     fused_bias = col_bias;
     fused_act = true;
@@ -769,7 +749,7 @@ bool lt_gemm(const GemmArgs<T>& P0, int device) {
   if (!ok) return false;
   GemmArgs<T> E = P;
   E.bias = fused_bias ? nullptr : P.bias;
-  E.act = fused_act ? int(Act::none) : P.act;
+  E.act = fused_act ? ActKind::none : P.act;
   launch_bias_act(E);
   return true;
 }
@@ -796,7 +776,7 @@ GemmArgs<T> gemm_args(int64_t M, int64_t N, int64_t K, const T* a, int64_t sam, 
   P.M = M, P.N = N, P.K = K, P.batch = 1;
   P.sam = sam, P.sak = sak, P.sbk = sbk, P.sbn = sbn, P.scm = scm, P.scn = scn, P.sbias = 0;
   P.sa = P.sb = P.sc = 0;
-  P.act = int(Act::none);
+  P.act = ActKind::none;
   P.accumulate = false;
   P.bias_on_rows = false;
   return P;
@@ -824,10 +804,10 @@ void linear_backward_cuda(const ArrayView& g, const ArrayView& x, const ArrayVie
     const Layout lg = layout_of(views[1], op), ly = layout_of(views[2], op);
     if (contig)
       act_grad_kernel<T, true><<<grid_for(N * O), kThreads, 0, stream()>>>(
-          out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O, int(act));
+          out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O, act_kind(act));
     else
       act_grad_kernel<T, false><<<grid_for(N * O), kThreads, 0, stream()>>>(
-          out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O, int(act));
+          out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O, act_kind(act));
     CUDA_CHECK_LAUNCH();
     gz = out;
     gz0 = O, gz1 = 1;
@@ -944,7 +924,7 @@ void bind_matmul(py::module_& m) {
           P.sa = batched ? a.strides[0] : 0;
           P.sb = batched ? b.strides[0] : 0;
           P.sc = batched ? out.strides[0] : 0;
-          P.act = int(act);
+          P.act = act_kind(act);
           P.accumulate = accumulate;
           P.bias_on_rows = false;
           gemm(P, device);
