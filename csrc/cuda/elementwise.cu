@@ -369,48 +369,6 @@ struct FlagBad {
   }
 };
 
-// ---------------------------------------------------------------------------------------------
-// A Python number as given, exactly the CPU's scalar_of: ints (and bools) stay exact so int64
-// arrays see every value; ints beyond int64 fall back to float64, which float arrays accept and
-// int64 ones reject.
-struct Scalar {
-  bool is_int = false;
-  int64_t i = 0;
-  double d = 0.0;
-};
-
-Scalar scalar_of(const py::handle& obj, const char* op, const char* what) {
-  Scalar s;
-  PyObject* o = obj.ptr();
-  if (PyBool_Check(o)) {
-    s.is_int = true;
-    s.i = o == Py_True ? 1 : 0;
-    s.d = static_cast<double>(s.i);
-    return s;
-  }
-  if (PyIndex_Check(o)) {
-    py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(o));
-    if (as_int) {
-      int overflow = 0;
-      const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
-      if (!overflow && !(v == -1 && PyErr_Occurred())) {
-        s.is_int = true;
-        s.i = v;
-        s.d = static_cast<double>(v);
-        return s;
-      }
-    }
-    PyErr_Clear();
-  }
-  const double d = PyFloat_AsDouble(o);
-  if (d == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    throw std::invalid_argument(detail::cat(op, ": ", what, " ", std::string(py::repr(obj)),
-                                            " is not a number that fits float64"));
-  }
-  s.d = d;
-  return s;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Validation shared by the bindings (the CPU's messages)

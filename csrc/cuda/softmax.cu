@@ -20,41 +20,6 @@
 namespace tg::cuda {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Group reduction: G consecutive threads (up to 32, or the whole block of kThreads) combine
-// their values with a commutative op; every thread of the group gets the result.
-
-template <class A>
-__device__ __forceinline__ A shfl_xor(const A& a, int mask) {
-  constexpr int W = (sizeof(A) + 3) / 4;  // any trivially copyable value, in 32-bit words
-  unsigned w[W] = {};
-  memcpy(w, &a, sizeof(A));
-#pragma unroll
-  for (int i = 0; i < W; ++i) w[i] = __shfl_xor_sync(0xffffffffu, w[i], mask);
-  A r;
-  memcpy(&r, w, sizeof(A));
-  return r;
-}
-
-// Called by every thread of the block (it may synchronise the block).
-template <int G, class A, class F>
-__device__ __forceinline__ A group_reduce(A a, F combine) {
-  static_assert(G == 8 || G == 32 || G == kThreads, "unsupported group size");
-  constexpr int kWidth = G < 32 ? G : 32;
-#pragma unroll
-  for (int o = kWidth / 2; o > 0; o /= 2) a = combine(a, shfl_xor(a, o));
-  if constexpr (G > 32) {
-    __shared__ A warp_acc[kThreads / 32];
-    __syncthreads();  // an earlier call may still be reading warp_acc
-    if (threadIdx.x % 32 == 0) warp_acc[threadIdx.x / 32] = a;
-    __syncthreads();
-    a = warp_acc[0];
-#pragma unroll
-    for (int w = 1; w < kThreads / 32; ++w) a = combine(a, warp_acc[w]);
-  }
-  return a;
-}
-
 struct Plus {
   template <class A>
   __device__ A operator()(A a, A b) const { return a + b; }
