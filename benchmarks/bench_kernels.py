@@ -1,7 +1,7 @@
 """Kernel and per-call overhead benchmark: tapegrad against numpy and PyTorch (where installed),
 side by side in one run, printed as a markdown table with the performance targets.
 
-    python benchmarks/bench_kernels.py [--repeat 15] [--threads N] [--quick]
+    python benchmarks/bench_kernels.py [--repeat 15] [--threads N] [--quick] [--no-peers]
 
 Ratios are peer_time / tapegrad_time: above 1 means tapegrad is faster. Each case names its
 target (from the CPU performance issue) and whether this run met it: a ratio against one peer
@@ -9,7 +9,8 @@ target (from the CPU performance issue) and whether this run met it: a ratio aga
 bandwidth, with numpy's ratio printed beside it. Cases marked "(_C.cpu direct)" call the kernel
 binding without the Tensor layer, against PyTorch's own backward kernels (torch.ops.aten).
 --threads N re-runs the script with OPENBLAS_NUM_THREADS=N (and OMP/MKL) so that numpy's BLAS
-uses N threads too; without it every library keeps its default.
+uses N threads too; without it every library keeps its default. --no-peers times tapegrad alone
+(benchmarks/compare_builds.py uses it to compare two builds of tapegrad).
 """
 from __future__ import annotations
 
@@ -301,7 +302,9 @@ def target_met(target, t_tg, t_np, t_torch) -> str:
 
 
 def main() -> None:
-    args, settings = parse_args(__doc__.split("\n")[0])
+    args, settings = parse_args(
+        __doc__.split("\n")[0],
+        lambda p: p.add_argument("--no-peers", action="store_true", help="time tapegrad only"))
     rng = np.random.default_rng(0)
     cases = gemm_cases(rng) + elementwise_cases(rng) + cross_entropy_cases(rng) + overhead_cases(rng)
     if settings.quick:
@@ -312,8 +315,8 @@ def main() -> None:
     rows = []
     for case in cases:
         t_tg = bench(case.tapegrad, settings)
-        t_np = bench(case.numpy, settings) if case.numpy else None
-        t_torch = bench(case.torch, settings) if case.torch else None
+        t_np = bench(case.numpy, settings) if case.numpy and not args.no_peers else None
+        t_torch = bench(case.torch, settings) if case.torch and not args.no_peers else None
 
         def fmt(t, unit=case.unit, work=case.work):
             if t is None:
