@@ -19,7 +19,7 @@ import numpy as np
 
 import tapegrad as tg
 from tapegrad import _C
-from tapegrad.backend.cuda import CudaArray
+from tapegrad.arrays.cuda import CudaArray
 
 DEVICE_COUNT = 1
 MEMORY = 1 << 30  # the stand-in device's memory: larger requests raise OutOfMemoryError
@@ -140,15 +140,23 @@ class StandIn:
         return call
 
 
-def _device_arrays(args, op):
+def _device_arrays(args, op, devices=None):
+    """The views of a kernel call's CudaArrays, which must all be on one device (as the real
+    module demands: it raises for arrays on two GPUs)."""
+    top = devices is None
+    devices = set() if top else devices
     out = []
     for a in args:
         if isinstance(a, np.ndarray):
             raise TypeError(f"{op}: expected a CUDA array, got numpy.ndarray")
         if isinstance(a, CudaArray):
+            devices.add(a.device)
             out.append(a.meta)
         elif isinstance(a, (list, tuple)):
-            out.append(type(a)(_device_arrays(a, op)))
+            out.append(type(a)(_device_arrays(a, op, devices)))
         else:
             out.append(a)
+    if top and len(devices) > 1:
+        first, second = sorted(devices)[:2]
+        raise ValueError(f"{op}: expected all arrays on one device, got cuda:{first} and cuda:{second}")
     return out

@@ -5,7 +5,7 @@ is_available() is False, device_count() is 0, and the rest raise a RuntimeError 
 """
 from __future__ import annotations
 
-from .backend import cuda as _backend
+from .arrays import cuda as _arrays
 
 
 class OutOfMemoryError(RuntimeError):
@@ -15,7 +15,7 @@ class OutOfMemoryError(RuntimeError):
 
 
 def _k():
-    k = _backend.K
+    k = _arrays.kernels
     if k is None:
         raise RuntimeError("tapegrad.cuda: this tapegrad build has no CUDA backend")
     if not k.is_available():
@@ -36,12 +36,12 @@ def _index(device, op: str) -> int:
 
 
 def is_available() -> bool:
-    k = _backend.K
+    k = _arrays.kernels
     return k is not None and bool(k.is_available())
 
 
 def device_count() -> int:
-    k = _backend.K
+    k = _arrays.kernels
     return 0 if k is None else int(k.device_count())
 
 
@@ -87,7 +87,7 @@ def memory_reserved(device=None) -> int:
 def empty_cache() -> None:
     """Returns the cached, unused device memory to the driver."""
     if is_available():
-        _backend.K.empty_cache()
+        _arrays.kernels.empty_cache()
 
 
 # --- random numbers --------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def manual_seed(seed: int) -> None:
     """Seeds the current GPU's generator (PyTorch's torch.cuda.manual_seed)."""
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
-    index = _backend.K.current_device() if is_available() else 0
+    index = _arrays.kernels.current_device() if is_available() else 0
     _seeds[index] = seed % 2**64
     _offsets[index] = 0
 
@@ -118,7 +118,7 @@ def manual_seed_all(seed: int) -> None:
 
 
 def initial_seed() -> int:
-    index = _backend.K.current_device() if is_available() else 0
+    index = _arrays.kernels.current_device() if is_available() else 0
     return _seeds.get(index, _DEFAULT_SEED)
 
 
