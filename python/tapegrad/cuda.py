@@ -5,6 +5,8 @@ is_available() is False, device_count() is 0, and the rest raise a RuntimeError 
 """
 from __future__ import annotations
 
+import threading
+
 from .arrays import cuda as _arrays
 
 
@@ -97,6 +99,7 @@ def empty_cache() -> None:
 
 _seeds: dict = {}
 _offsets: dict = {}
+_offsets_lock = threading.Lock()
 _DEFAULT_SEED = 67280421310721
 
 
@@ -105,16 +108,18 @@ def manual_seed(seed: int) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
     index = _arrays.kernels.current_device() if is_available() else 0
-    _seeds[index] = seed % 2**64
-    _offsets[index] = 0
+    with _offsets_lock:
+        _seeds[index] = seed % 2**64
+        _offsets[index] = 0
 
 
 def manual_seed_all(seed: int) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"manual_seed_all expected an int, got {type(seed).__name__}")
-    for index in range(max(device_count(), 1)):
-        _seeds[index] = seed % 2**64
-        _offsets[index] = 0
+    with _offsets_lock:
+        for index in range(max(device_count(), 1)):
+            _seeds[index] = seed % 2**64
+            _offsets[index] = 0
 
 
 def initial_seed() -> int:
@@ -127,7 +132,10 @@ def _draw(kind: str, out) -> None:
     its GPU's stream."""
     k = _k()
     index = out.device
-    seed = _seeds.get(index, _DEFAULT_SEED)
-    offset = _offsets.get(index, 0)
+    # Reading the offset and advancing it is one step under the lock: two threads drawing at
+    # once would otherwise both read one offset and get the same numbers.
+    with _offsets_lock:
+        seed = _seeds.get(index, _DEFAULT_SEED)
+        offset = _offsets.get(index, 0)
+        _offsets[index] = offset + k.random_bits_needed(out.size)
     (k.random_uniform if kind == "uniform" else k.random_normal)(out, seed, offset)
-    _offsets[index] = offset + k.random_bits_needed(out.size)
