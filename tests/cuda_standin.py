@@ -1,15 +1,16 @@
 """A host stand-in for the compiled CUDA kernels (_C.cuda), for machines without a GPU.
 
-It tests the Python half of the CUDA backend: CudaArray views and metadata, the cuda function
-table, device placement and transfers, device errors, and everything above them (Tensor, nn,
+It tests the Python half of the CUDA backend: CudaArray views and metadata (arrays/cuda.py), the
+array ops on CudaArrays (arrays/ops.py), device placement and transfers, device errors, and everything above them (Tensor, nn,
 optim, training) on device "cuda". It cannot test the CUDA kernels themselves: every kernel
 here is the CPU kernel of the same name, run on host memory that plays the device's part. The
 `device` fixture runs tests on it under the id "standin" when no real GPU is present.
 
 It keeps the real module's contract where the Python layer could break it: kernels accept only
 CUDA arrays (a numpy array in a kernel's argument is the mistake of passing host memory as
-device memory, and raises TypeError as device_view does), and host copies demand contiguous,
-same-size operands.
+device memory, and raises TypeError as device_view does), the arrays of one call must be on one
+device, and host copies demand contiguous, same-size operands. DEVICE_COUNT may be raised to
+test placement on a second device.
 """
 from __future__ import annotations
 

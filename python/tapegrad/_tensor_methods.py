@@ -50,12 +50,10 @@ _METHODS = {
     "__eq__": elementwise.eq, "__ne__": elementwise.ne, "__lt__": elementwise.lt, "__le__": elementwise.le, "__gt__": elementwise.gt, "__ge__": elementwise.ge,
     "__getitem__": index.getitem, "__setitem__": index.setitem,
     # named elementwise
-    "add": elementwise.add, "sub": elementwise.sub, "subtract": elementwise.sub, "mul": elementwise.mul, "multiply": elementwise.mul,
-    "div": elementwise.div, "divide": elementwise.div, "true_divide": elementwise.div, "pow": elementwise.pow,
-    "floor_divide": elementwise.floor_divide, "remainder": elementwise.remainder,
-    **elementwise.UNARY_FUNCTIONS,  # x.exp(), x.sin(), ...: one per row of the unary op table
-    "negative": elementwise.neg,
-    "clamp": elementwise.clamp, "clip": elementwise.clamp, "maximum": elementwise.maximum, "minimum": elementwise.minimum,
+    **elementwise.FUNCTIONS,  # x.exp(), x.add(y), ...: one per row of the op tables
+    "subtract": elementwise.sub, "multiply": elementwise.mul, "divide": elementwise.div,
+    "true_divide": elementwise.div, "negative": elementwise.neg,
+    "clamp": elementwise.clamp, "clip": elementwise.clamp,
     "where": lambda self, condition, other: elementwise.where(condition, self, other),
     "eq": elementwise.eq, "ne": elementwise.ne, "lt": elementwise.lt, "le": elementwise.le, "gt": elementwise.gt, "ge": elementwise.ge,
     "logical_and": elementwise.logical_and, "logical_or": elementwise.logical_or, "logical_xor": elementwise.logical_xor,

@@ -113,7 +113,9 @@ def _float_input(x, op) -> Tensor:
 # derivative as a formula of named array ops. A formula's parameters say what it needs: g (the
 # upstream gradient), the inputs (x; a and b) and `result` (the output), so forward saves only
 # what the wanted gradients need. A derivative of None is zero (piecewise constant ops).
-# `ints` says what an integer or bool input does: "float" (computed in the default float dtype),
+# Each row gives tapegrad.<name> and Tensor.<name> (FUNCTIONS); add, sub, mul, div, pow and
+# round wrap theirs in PyTorch's extra arguments and type rules, below the tables.
+# `ints` says what an integer or bool input of a unary op does: "float" (computed in the default float dtype),
 # "compute" (computed in its own dtype; `bools` then says "unchanged", "int64" or refuses with
 # `bool_error`), or "unchanged" (returned as it is).
 
@@ -157,6 +159,7 @@ class Binary:
     da: Callable | None  # d/da and d/db, before the sum over a's (b's) broadcast dims
     db: Callable | None
     kernel: str = ""
+    floating: bool = False  # integer operands are computed in the default float dtype
 
 
 BINARY = (
@@ -280,20 +283,29 @@ def _unary_function(row: Unary):
 def _binary_function(row: Binary):
     kernel = row.kernel or row.name
     arrays.define_binary(row.name, kernel)
-    return type(_class_name(row.name), (BinaryFunction,), {
+    fn_cls = type(_class_name(row.name), (BinaryFunction,), {
         "kernel": kernel,
         "da": staticmethod(row.da) if row.da else None,
         "db": staticmethod(row.db) if row.db else None,
         "uses": (_uses(row.da, ("a", "b", "result")), _uses(row.db, ("a", "b", "result")))})
 
+    def op(a, b):
+        a, b = _promote_pair(a, b, row.name, floating=row.floating)
+        return fn_cls.apply(a, b)
 
-UNARY_FUNCTIONS = {}  # name -> the Tensor function of each UNARY row
+    op.__name__ = op.__qualname__ = row.name
+    op.__doc__ = f"{row.name}(a, b), elementwise and broadcast (PyTorch's torch.{row.name})."
+    return fn_cls, op
+
+
+FUNCTIONS = {}  # name -> the Tensor function of each row of UNARY and BINARY
 for _row in UNARY:
-    _cls, UNARY_FUNCTIONS[_row.name] = _unary_function(_row)
+    _cls, FUNCTIONS[_row.name] = _unary_function(_row)
     globals()[_cls.__name__] = _cls
-BINARY_FUNCTIONS = {_row.name: _binary_function(_row) for _row in BINARY}  # name -> Function
-globals().update((f.__name__, f) for f in BINARY_FUNCTIONS.values())
-globals().update(UNARY_FUNCTIONS)
+for _row in BINARY:
+    _cls, FUNCTIONS[_row.name] = _binary_function(_row)
+    globals()[_cls.__name__] = _cls
+globals().update(FUNCTIONS)
 
 
 # --- binary arithmetic: PyTorch's signatures and type rules over the BINARY rows ---------------
@@ -334,16 +346,6 @@ def div(a, b, *, rounding_mode=None):
     return Div.apply(a, b)
 
 
-def floor_divide(a, b):
-    a, b = _promote_pair(a, b, "floor_divide")
-    return FloorDivide.apply(a, b)
-
-
-def remainder(a, b):
-    a, b = _promote_pair(a, b, "remainder")
-    return Remainder.apply(a, b)
-
-
 def pow(a, b):  # noqa: A001 - PyTorch's name
     a, b = _promote_pair(a, b, "pow")
     if a.dtype is _dt.bool_:
@@ -351,17 +353,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
     return Pow.apply(a, b)
 
 
-def maximum(a, b):
-    a, b = _promote_pair(a, b, "maximum")
-    return Maximum.apply(a, b)
-
-
-def minimum(a, b):
-    a, b = _promote_pair(a, b, "minimum")
-    return Minimum.apply(a, b)
-
-
-_round_row = UNARY_FUNCTIONS["round"]
+_round_row = FUNCTIONS["round"]
 
 
 def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
@@ -376,7 +368,7 @@ def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
     return _round_row(x)
 
 
-UNARY_FUNCTIONS["round"] = round
+FUNCTIONS.update(add=add, sub=sub, mul=mul, div=div, pow=pow, round=round)
 
 
 # --- clamp, where ----------------------------------------------------------------------------
@@ -458,7 +450,6 @@ def where(condition, input=None, other=None):  # noqa: A002
     a, b = _promote_pair(input, other, "where")
     condition, a = same_device(condition, a, "where")
     condition, b = same_device(condition, b, "where")
-    arrays.broadcast_shapes("where", arrays.broadcast_shapes("where", condition.shape, a.shape), b.shape)
     return Where.apply(condition, a, b)
 
 
