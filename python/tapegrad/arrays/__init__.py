@@ -8,17 +8,23 @@ place that maps an array to its device module; `to_device` moves an array betwee
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from . import cpu, cuda
 
 
+# The device module of each array type. The ops look an array's type up here first, because a
+# dict lookup costs less than a call and the small ops of a training step make dozens of them.
+DEVICES = {np.ndarray: cpu, cuda.CudaArray: cuda}
+
+
 def for_array(a):
     """The device module (arrays.cpu or arrays.cuda) of an array."""
-    if type(a) is np.ndarray:
-        return cpu
-    if type(a) is cuda.CudaArray:
-        return cuda
+    dev = DEVICES.get(type(a))
+    if dev is not None:
+        return dev
     if isinstance(a, np.ndarray):
         return cpu
     raise TypeError(f"no tapegrad device for arrays of type {type(a).__name__}")
@@ -54,11 +60,11 @@ def define_unary(name: str, kernel: str):
     """Adds the named array op arrays.<name>(x, out=None): the unary kernel `kernel`. The unary
     op table (tapegrad.ops.elementwise.UNARY) adds one for each of its rows, so that a new row
     brings its array op for the derivative formulas to use."""
-    globals()[name] = ops.named_unary(name, kernel)
+    globals()[name] = partial(ops.unary, kernel)
 
 
 def define_binary(name: str, kernel: str):
     """Adds arrays.<name>(a, b, out=None), the binary kernel `kernel`, unless ops has it: the
     binary op table (tapegrad.ops.elementwise.BINARY) calls it for each of its rows."""
     if name not in globals():
-        globals()[name] = ops.named_binary(name, kernel)
+        globals()[name] = partial(ops.binary, kernel)

@@ -96,7 +96,7 @@ def empty(shape, dtype, device: int | None = None) -> CudaArray:
     return CudaArray(buffer, meta, owns=True)
 
 
-def new(like: CudaArray, shape, dtype) -> CudaArray:
+def new(shape, dtype, like: CudaArray) -> CudaArray:
     """An uninitialised array on like's GPU."""
     return empty(shape, dtype, like.buffer.device)
 
@@ -111,7 +111,7 @@ def scalar(value, dtype, like: CudaArray) -> CudaArray:
 
 def _copy(x: CudaArray) -> CudaArray:
     """A contiguous copy of x, made by the copy kernel."""
-    out = new(x, x.shape, x.dtype)
+    out = new(x.shape, x.dtype, like=x)
     kernels.copy(x, out)
     return out
 
@@ -123,7 +123,7 @@ def asarray(x, dtype=None, device: int | None = None) -> CudaArray:
             x = asarray(to_numpy(x), device=device)
         if dtype is None or x.dtype == np.dtype(dtype):
             return x
-        out = new(x, x.shape, dtype)
+        out = new(x.shape, dtype, like=x)
         kernels.copy(x, out)
         return out
     host = np.asarray(x, dtype=dtype, order="C")  # (np.ascontiguousarray makes 0-d arrays 1-d)

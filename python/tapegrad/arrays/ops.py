@@ -1,8 +1,8 @@
 """The array ops, written once for every device.
 
-Each function finds its operand's device module (``arrays/cpu.py``, ``arrays/cuda.py``) with
-`for_array` and uses only that module's small interface: ``new`` and ``scalar`` (arrays on an
-operand's device), ``from_host``/``to_numpy`` (transfers), the views (``reshape``,
+Each function finds its operand's device module (``arrays/cpu.py``, ``arrays/cuda.py``) in
+DEVICES (or, for a subclass, with `for_array`) and uses only that module's small interface:
+``new(shape, dtype, like=a)`` and ``scalar`` (arrays on an operand's device), ``from_host``/``to_numpy`` (transfers), the views (``reshape``,
 ``broadcast_to``, ``permute``, ``moveaxis``, ``view_index``, ``can_view``), ``put_``,
 ``owns_memory``, and ``kernels``, the compiled module (``_C.cpu`` or ``_C.cuda``),
 whose functions of the same name do the math. Every array an op makes is made on its operand's
@@ -17,9 +17,11 @@ must share a dtype: type promotion is the Tensor layer's job.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from . import for_array
+from . import DEVICES, for_array
 
 _NUMBER = (int, float, np.generic)
 
@@ -28,12 +30,12 @@ _NUMBER = (int, float, np.generic)
 
 def empty(shape, dtype, like):
     """An uninitialised array of `shape` and `dtype` on like's device."""
-    return for_array(like).new(like, shape, dtype)
+    return (DEVICES.get(type(like)) or for_array(like)).new(shape, dtype, like=like)
 
 
 def full(shape, value, dtype, like):
-    dev = for_array(like)
-    out = dev.new(like, shape, dtype)
+    dev = DEVICES.get(type(like)) or for_array(like)
+    out = dev.new(shape, dtype, like=like)
     dev.kernels.fill(out, value)
     return out
 
@@ -53,7 +55,8 @@ def zeros_like(x):
 
 def scalar(value, like, dtype=None):
     """A 0-d array holding a Python number (like's dtype unless given), on like's device."""
-    return for_array(like).scalar(value, like.dtype if dtype is None else dtype, like)
+    dev = DEVICES.get(type(like)) or for_array(like)
+    return dev.scalar(value, like.dtype if dtype is None else dtype, like)
 
 
 def arange(start, stop, step, dtype, like):
@@ -62,23 +65,23 @@ def arange(start, stop, step, dtype, like):
 
 def to_numpy(x) -> np.ndarray:
     """x's values on the host (x itself for a CPU array; a copy, after a wait, for a GPU one)."""
-    return for_array(x).to_numpy(x)
+    return (DEVICES.get(type(x)) or for_array(x)).to_numpy(x)
 
 
 def from_host(x, like):
     """A host (numpy) array on like's device."""
-    return for_array(like).from_host(x, like)
+    return (DEVICES.get(type(like)) or for_array(like)).from_host(x, like)
 
 
 def owns_memory(x) -> bool:
     """True when x is not a view of another array (its memory is reachable only through x)."""
-    return for_array(x).owns_memory(x)
+    return (DEVICES.get(type(x)) or for_array(x)).owns_memory(x)
 
 
 def copy_(src, dst):
     """dst[...] = src, with dtype conversion and src broadcast to dst's shape; src may be a host
     (numpy) array."""
-    dev = for_array(dst)
+    dev = DEVICES.get(type(dst)) or for_array(dst)
     src = dev.from_host(src, dst)
     if src.shape != dst.shape:
         src = dev.broadcast_to(src, dst.shape)
@@ -87,8 +90,8 @@ def copy_(src, dst):
 
 
 def astype(x, dtype):
-    dev = for_array(x)
-    out = dev.new(x, x.shape, dtype)
+    dev = DEVICES.get(type(x)) or for_array(x)
+    out = dev.new(x.shape, dtype, like=x)
     dev.kernels.copy(x, out)
     return out
 
@@ -98,7 +101,7 @@ def contiguous(x):
 
 
 def fill_(x, value):
-    for_array(x).kernels.fill(x, value)
+    (DEVICES.get(type(x)) or for_array(x)).kernels.fill(x, value)
     return x
 
 
@@ -106,29 +109,29 @@ def fill_(x, value):
 
 def reshape(x, shape):
     """A view when the strides allow one, else a contiguous copy."""
-    return for_array(x).reshape(x, shape)
+    return (DEVICES.get(type(x)) or for_array(x)).reshape(x, shape)
 
 
 def can_view(x, shape) -> bool:
-    return for_array(x).can_view(x, shape)
+    return (DEVICES.get(type(x)) or for_array(x)).can_view(x, shape)
 
 
 def broadcast_to(x, shape):
     """A read-only view of x broadcast to `shape` (stride 0 along the broadcast dims)."""
-    return for_array(x).broadcast_to(x, shape)
+    return (DEVICES.get(type(x)) or for_array(x)).broadcast_to(x, shape)
 
 
 def permute(x, dims):
-    return for_array(x).permute(x, dims)
+    return (DEVICES.get(type(x)) or for_array(x)).permute(x, dims)
 
 
 def moveaxis(x, src, dst):
-    return for_array(x).moveaxis(x, src, dst)
+    return (DEVICES.get(type(x)) or for_array(x)).moveaxis(x, src, dst)
 
 
 def view_index(x, key):
     """x[key] for a basic key (ints, slices, None, Ellipsis): always a view."""
-    return for_array(x).view_index(x, key)
+    return (DEVICES.get(type(x)) or for_array(x)).view_index(x, key)
 
 
 # --- elementwise kernels ---------------------------------------------------------------------
@@ -143,18 +146,22 @@ def broadcast_shapes(op: str, a_shape, b_shape):
 
 
 def unary(op: str, x, out=None):
-    dev = for_array(x)
+    dev = DEVICES.get(type(x)) or for_array(x)
     if out is None:
-        out = dev.new(x, x.shape, x.dtype)
+        out = dev.new(x.shape, x.dtype, like=x)
     dev.kernels.unary(op, x, out)
     return out
 
 
 def binary(op: str, a, b, out=None):
-    dev = for_array(a)
+    """The binary kernel `op` of a and b, broadcast; either may be a Python number (a 0-d array
+    of the other's dtype, on its device)."""
+    if type(a) is not type(b):  # a number and an array (arrays of one device share a type)
+        a, b = _operands(a, b)
+    dev = DEVICES.get(type(a)) or for_array(a)
     shape = a.shape if a.shape == b.shape else broadcast_shapes(op, a.shape, b.shape)
     if out is None:
-        out = dev.new(a, shape, a.dtype)
+        out = dev.new(shape, a.dtype, like=a)
     elif out.shape != shape:
         raise ValueError(
             f"{op}: result of shape {tuple(shape)} does not fit the in-place target of shape {out.shape}"
@@ -168,27 +175,33 @@ def binary(op: str, a, b, out=None):
 
 
 def compare(op: str, a, b):
-    dev = for_array(a)
+    """The comparison `op` of a and b (a bool array); either may be a Python number."""
+    if type(a) is not type(b):  # a number and an array (arrays of one device share a type)
+        a, b = _operands(a, b)
+    dev = DEVICES.get(type(a)) or for_array(a)
     shape = a.shape if a.shape == b.shape else broadcast_shapes(op, a.shape, b.shape)
-    out = dev.new(a, shape, np.bool_)
+    out = dev.new(shape, np.bool_, like=a)
     dev.kernels.compare(op, dev.broadcast_to(a, shape), dev.broadcast_to(b, shape), out)
     return out
 
 
-def select(cond, a, b):
-    """The where kernel: a where cond, else b (all three arrays of one device)."""
-    dev = for_array(a)
+def where(cond, a, b):
+    """a where cond, else b; a or b may be a Python number (of the other's dtype, on its
+    device)."""
+    if type(a) is not type(b):  # a number and an array (arrays of one device share a type)
+        a, b = _operands(a, b)
+    dev = DEVICES.get(type(a)) or for_array(a)
     shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape, a.shape), b.shape)
-    out = dev.new(a, shape, a.dtype)
+    out = dev.new(shape, a.dtype, like=a)
     dev.kernels.where(dev.broadcast_to(cond, shape), dev.broadcast_to(a, shape),
                       dev.broadcast_to(b, shape), out)
     return out
 
 
 def clamp(x, lo, hi, out=None):
-    dev = for_array(x)
+    dev = DEVICES.get(type(x)) or for_array(x)
     if out is None:
-        out = dev.new(x, x.shape, x.dtype)
+        out = dev.new(x.shape, x.dtype, like=x)
     dev.kernels.clamp(x, lo, hi, out)
     return out
 
@@ -196,15 +209,15 @@ def clamp(x, lo, hi, out=None):
 def activation(kind: str, x, alpha: float = 0.0, beta: float = 0.0):
     """The activation `kind` of x; alpha and beta are its parameters where it has any
     (leaky_relu: negative_slope; elu: alpha; softplus: beta, threshold)."""
-    dev = for_array(x)
-    out = dev.new(x, x.shape, x.dtype)
+    dev = DEVICES.get(type(x)) or for_array(x)
+    out = dev.new(x.shape, x.dtype, like=x)
     dev.kernels.activation(kind, x, out, alpha, beta)
     return out
 
 
 def activation_backward(kind: str, grad, saved, alpha: float = 0.0, beta: float = 0.0):
-    dev = for_array(saved)
-    out = dev.new(saved, saved.shape, saved.dtype)
+    dev = DEVICES.get(type(saved)) or for_array(saved)
+    out = dev.new(saved.shape, saved.dtype, like=saved)
     if grad.shape != saved.shape:
         grad = dev.broadcast_to(grad, saved.shape)
     dev.kernels.activation_backward(kind, grad, saved, out, alpha, beta)
@@ -215,11 +228,11 @@ def activation_backward(kind: str, grad, saved, alpha: float = 0.0, beta: float 
 
 def reduce(op: str, x, axes: tuple, keepdim: bool = False, out_dtype=None):
     """Reduce over `axes` (normalised, non-negative, distinct)."""
-    dev = for_array(x)
+    dev = DEVICES.get(type(x)) or for_array(x)
     kept = tuple(s for i, s in enumerate(x.shape) if i not in axes)
     if out_dtype is None:
         out_dtype = np.int64 if op in ("argmax", "argmin") else x.dtype
-    out = dev.new(x, kept, out_dtype)
+    out = dev.new(kept, out_dtype, like=x)
     dev.kernels.reduce(op, x, list(axes), out)
     if keepdim:
         out = dev.reshape(out, tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
@@ -242,9 +255,9 @@ def sum_to_shape(g, shape: tuple):
 
 def matmul(a, b, bias=None, act: str = "none", out=None, accumulate: bool = False):
     """a @ b for 2-D or equally batched 3-D operands (any strides), + bias, then act."""
-    dev = for_array(a)
+    dev = DEVICES.get(type(a)) or for_array(a)
     if out is None:
-        out = dev.new(a, a.shape[:-1] + b.shape[-1:], a.dtype)
+        out = dev.new(a.shape[:-1] + b.shape[-1:], a.dtype, like=a)
     dev.kernels.matmul(a, b, out, bias, act, accumulate)
     return out
 
@@ -252,10 +265,10 @@ def matmul(a, b, bias=None, act: str = "none", out=None, accumulate: bool = Fals
 def linear_backward(g, x, w, y, act: str, need_x: bool, need_w: bool, need_b: bool):
     """(gx, gw, gb) of act(x @ w.T + b) from the upstream g and the output y, in one kernel
     call; each is None unless asked for."""
-    dev = for_array(g)
-    gx = dev.new(g, (g.shape[0], w.shape[1]), g.dtype) if need_x else None
-    gw = dev.new(g, (g.shape[1], x.shape[1]), g.dtype) if need_w else None
-    gb = dev.new(g, g.shape[1:], g.dtype) if need_b else None
+    dev = DEVICES.get(type(g)) or for_array(g)
+    gx = dev.new((g.shape[0], w.shape[1]), g.dtype, like=g) if need_x else None
+    gw = dev.new((g.shape[1], x.shape[1]), g.dtype, like=g) if need_w else None
+    gb = dev.new(g.shape[1:], g.dtype, like=g) if need_b else None
     dev.kernels.linear_backward(g, x, w, y, act, gx, gw, gb)
     return gx, gw, gb
 
@@ -264,7 +277,7 @@ def linear_backward(g, x, w, y, act: str, need_x: bool, need_w: bool, need_b: bo
 
 def _rows(x, dim: int):
     """x with `dim` moved last, as a 2-D (rows, n) array (a view when the strides allow)."""
-    dev = for_array(x)
+    dev = DEVICES.get(type(x)) or for_array(x)
     if dim != x.ndim - 1:
         x = dev.moveaxis(x, dim, -1)
     n = x.shape[-1] if x.ndim else 1
@@ -273,7 +286,7 @@ def _rows(x, dim: int):
 
 
 def _unrows(rows, shape: tuple, dim: int):
-    dev = for_array(rows)
+    dev = DEVICES.get(type(rows)) or for_array(rows)
     moved = shape[:dim] + shape[dim + 1:] + shape[dim:dim + 1] if shape else ()
     out = dev.reshape(rows, moved)
     if shape and dim != len(shape) - 1:
@@ -283,26 +296,26 @@ def _unrows(rows, shape: tuple, dim: int):
 
 def softmax(x, dim: int, log: bool = False):
     rows = _rows(x, dim)
-    dev = for_array(x)
-    out = dev.new(rows, rows.shape, rows.dtype)
+    dev = DEVICES.get(type(x)) or for_array(x)
+    out = dev.new(rows.shape, rows.dtype, like=rows)
     dev.kernels.softmax(rows, out, log)
     return _unrows(out, x.shape, dim)
 
 
 def softmax_backward(y, grad, dim: int, log: bool = False):
     yr = _rows(y, dim)
-    dev = for_array(y)
-    out = dev.new(yr, yr.shape, yr.dtype)
+    dev = DEVICES.get(type(y)) or for_array(y)
+    out = dev.new(yr.shape, yr.dtype, like=yr)
     dev.kernels.softmax_backward(yr, _rows(dev.broadcast_to(grad, y.shape), dim), out, log)
     return _unrows(out, y.shape, dim)
 
 
 def cross_entropy_forward(logits, target, ignore_index: int, label_smoothing: float):
     """(per-row loss, per-row log-sum-exp, number of rows whose target is not ignore_index)."""
-    dev = for_array(logits)
+    dev = DEVICES.get(type(logits)) or for_array(logits)
     n = logits.shape[0]
-    loss = dev.new(logits, (n,), logits.dtype)
-    lse = dev.new(logits, (n,), logits.dtype)
+    loss = dev.new((n,), logits.dtype, like=logits)
+    lse = dev.new((n,), logits.dtype, like=logits)
     counted = dev.kernels.cross_entropy_forward(logits, dev.from_host(target, logits), loss, lse,
                                                 ignore_index, label_smoothing)
     return loss, lse, counted
@@ -310,8 +323,8 @@ def cross_entropy_forward(logits, target, ignore_index: int, label_smoothing: fl
 
 def cross_entropy_backward(logits, target, lse, grad_loss, ignore_index: int,
                            label_smoothing: float):
-    dev = for_array(logits)
-    out = dev.new(logits, logits.shape, logits.dtype)
+    dev = DEVICES.get(type(logits)) or for_array(logits)
+    out = dev.new(logits.shape, logits.dtype, like=logits)
     dev.kernels.cross_entropy_backward(logits, dev.from_host(target, logits), lse, grad_loss, out,
                                        ignore_index, label_smoothing)
     return out
@@ -323,16 +336,16 @@ def cross_entropy_backward(logits, target, lse, grad_loss, ignore_index: int,
 
 def take(x, positions):
     """x's elements at C-order flat `positions` (int64, non-negative), shaped like positions."""
-    dev = for_array(x)
+    dev = DEVICES.get(type(x)) or for_array(x)
     positions = dev.from_host(positions, x)
-    out = dev.new(x, positions.shape, x.dtype)
+    out = dev.new(positions.shape, x.dtype, like=x)
     dev.kernels.take(x, positions, out)
     return out
 
 
 def put_add_(dst, positions, src):
     """dst.flat[positions] += src, duplicates accumulating (dst C-contiguous)."""
-    dev = for_array(dst)
+    dev = DEVICES.get(type(dst)) or for_array(dst)
     positions = dev.from_host(positions, dst)
     dev.kernels.put_add(dst, positions, dev.broadcast_to(src, positions.shape))
     return dst
@@ -341,95 +354,62 @@ def put_add_(dst, positions, src):
 def put_(dst, positions, src):
     """dst[positions] = src (dst 1-D, src broadcast to positions' shape); of duplicate
     positions the last wins."""
-    return for_array(dst).put_(dst, positions, src)
+    return (DEVICES.get(type(dst)) or for_array(dst)).put_(dst, positions, src)
 
 
 def index_select(x, axis: int, index):
-    dev = for_array(x)
+    dev = DEVICES.get(type(x)) or for_array(x)
     index = dev.from_host(index, x)
     shape = x.shape[:axis] + index.shape + x.shape[axis + 1:]
-    out = dev.new(x, x.shape[:axis] + (index.size,) + x.shape[axis + 1:], x.dtype)
+    out = dev.new(x.shape[:axis] + (index.size,) + x.shape[axis + 1:], x.dtype, like=x)
     dev.kernels.index_select(x, axis, dev.reshape(index, (-1,)), out)
     return dev.reshape(out, shape)
 
 
 def index_add_(dst, axis: int, index, src):
-    dev = for_array(dst)
+    dev = DEVICES.get(type(dst)) or for_array(dst)
     dev.kernels.index_add(dst, axis, dev.from_host(index, dst), src)
     return dst
 
 
 # --- named ops: the vocabulary of the backward formulas --------------------------------------
+# Each is its kernel function with the op's name bound (a partial: no Python call of its own);
+# the unary ones are added by the unary op table (arrays.define_unary).
 
 def _operands(a, b):
     """a and b as arrays: a Python number becomes a 0-d array of the other operand's dtype, on
     the other operand's device."""
     if isinstance(a, _NUMBER):
-        a = for_array(b).scalar(a, b.dtype, b)
+        a = (DEVICES.get(type(b)) or for_array(b)).scalar(a, b.dtype, b)
     elif isinstance(b, _NUMBER):
-        b = for_array(a).scalar(b, a.dtype, a)
+        b = (DEVICES.get(type(a)) or for_array(a)).scalar(b, a.dtype, a)
     return a, b
 
 
-def named_binary(name: str, kernel: str):
-    """The named array op `name`(a, b) = the binary kernel `kernel` of a and b (arrays or
-    numbers), broadcast."""
-    def op(a, b, out=None):
-        a, b = _operands(a, b)
-        return binary(kernel, a, b, out)
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"The {kernel} kernel of a and b (arrays or numbers), broadcast."
-    return op
+add = partial(binary, "add")
+sub = partial(binary, "sub")
+mul = partial(binary, "mul")
+div = partial(binary, "div")
+pow = partial(binary, "pow")  # noqa: A001 - PyTorch's name
+maximum = partial(binary, "maximum")
+minimum = partial(binary, "minimum")
+floor_divide = partial(binary, "floor_divide")
+remainder = partial(binary, "remainder")
+logical_and = partial(binary, "logical_and")
+logical_or = partial(binary, "logical_or")
+logical_xor = partial(binary, "logical_xor")
 
-
-def _compare_op(name: str):
-    def op(a, b):
-        a, b = _operands(a, b)
-        return compare(name, a, b)
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"a {name} b, elementwise (a bool array)."
-    return op
-
-
-add = named_binary("add", "add")
-sub = named_binary("sub", "sub")
-mul = named_binary("mul", "mul")
-div = named_binary("div", "div")
-pow = named_binary("pow", "pow")  # noqa: A001 - PyTorch's name
-maximum = named_binary("maximum", "maximum")
-minimum = named_binary("minimum", "minimum")
-floor_divide = named_binary("floor_divide", "floor_divide")
-remainder = named_binary("remainder", "remainder")
-logical_and = named_binary("logical_and", "logical_and")
-logical_or = named_binary("logical_or", "logical_or")
-logical_xor = named_binary("logical_xor", "logical_xor")
-
-eq = _compare_op("eq")
-ne = _compare_op("ne")
-lt = _compare_op("lt")
-le = _compare_op("le")
-gt = _compare_op("gt")
-ge = _compare_op("ge")
-
-
-def where(cond, a, b):
-    """a where cond, else b; a or b may be a number (of the other's dtype, on its device)."""
-    a, b = _operands(a, b)
-    return select(cond, a, b)
+eq = partial(compare, "eq")
+ne = partial(compare, "ne")
+lt = partial(compare, "lt")
+le = partial(compare, "le")
+gt = partial(compare, "gt")
+ge = partial(compare, "ge")
 
 
 def sum(x, axes, keepdim: bool = False):  # noqa: A001 - PyTorch's name
     return reduce("sum", x, tuple(axes), keepdim)
 
 
-def named_unary(name: str, kernel: str):
-    """The named array op `name`(x) = the unary kernel `kernel` of x."""
-    def op(x, out=None):
-        return unary(kernel, x, out)
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"The {kernel} kernel of x, elementwise."
-    return op
-
-
 __all__ = [n for n in list(globals()) if not n.startswith("_")
-           and n not in ("annotations", "np", "for_array", "named_unary", "named_binary")]
+           and n not in ("annotations", "np", "partial", "DEVICES", "for_array")]

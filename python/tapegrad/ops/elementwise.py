@@ -198,56 +198,73 @@ def _uses(formula, names: tuple) -> tuple:
     return tuple(names.index(p) for p in code.co_varnames[1:code.co_argcount])
 
 
+def _bound(formula, uses: tuple):
+    """formula as a function of (g, saved), passing it saved[i] for each i in `uses`. Spelled
+    out for one and two arguments: unpacking a computed argument list costs more than the rest
+    of a small op's backward."""
+    if formula is None:
+        return None
+    if not uses:
+        return lambda g, saved: formula(g)
+    if len(uses) == 1:
+        (i,) = uses
+        return lambda g, saved: formula(g, saved[i])
+    if len(uses) == 2:
+        i, j = uses
+        return lambda g, saved: formula(g, saved[i], saved[j])
+    return lambda g, saved: formula(g, *[saved[i] for i in uses])
+
+
 class UnaryFunction(Function):
     """An op of one array made from a Unary row (see UNARY)."""
     kernel = ""
-    derivative = None
+    derivative = None  # the row's, as a function of (g, saved)
     uses: tuple = ()  # positions in (x, result) the derivative needs
+    keeps_x = keeps_result = False
 
     def forward(self, x, out=None):
         result = arrays.unary(self.kernel, x, out)
         self.spec = (x.shape, x.dtype)
         if self.needs_input_grad and self.uses:
-            both = (x, result)
-            self.save_for_backward(*(both[i] for i in self.uses))
+            self.save_for_backward(x if self.keeps_x else None, result if self.keeps_result else None)
         return result
 
     def backward(self, g):
         if self.derivative is None:
             return arrays.zeros(*self.spec, g)
-        return self.derivative(g, *self.saved_arrays)
+        return self.derivative(g, self.saved_arrays if self.uses else ())
 
 
 class BinaryFunction(Function):
     """An op of two arrays made from a Binary row (see BINARY); each gradient is summed back
     to its operand's shape (the gradient of broadcasting)."""
     kernel = ""
-    da = db = None
-    uses = ((), ())  # positions in (a, b, result) that d/da and d/db need
+    gradients = (None, None)  # d/da and d/db as functions of (g, saved (a, b, result))
+    saves = False  # whether either needs any of a, b, result
+    keeps: dict = {}  # needs_input_grad -> which of (a, b, result) forward saves (None: none)
 
     def forward(self, a, b, out=None):
         result = arrays.binary(self.kernel, a, b, out)
         self.specs = ((a.shape, a.dtype), (b.shape, b.dtype))
-        need = self.needs_input_grad
-        if need:
-            wanted = set(self.uses[0] if need[0] else ()) | set(self.uses[1] if need[1] else ())
-            if wanted:
-                # Each gradient saves only what it needs: x.mul_(2) must not save x itself.
-                self.save_for_backward(*(v if i in wanted else None for i, v in enumerate((a, b, result))))
+        keep = self.keeps.get(self.needs_input_grad)
+        if keep is not None:
+            # Each gradient saves only what it needs: x.mul_(2) must not save x itself.
+            self.save_for_backward(a if keep[0] else None, b if keep[1] else None,
+                                   result if keep[2] else None)
         return result
 
     def backward(self, g):
-        saved = self.saved_arrays
-        grads = []
-        for need, formula, uses, (shape, dtype) in zip(self.needs_input_grad, (self.da, self.db),
-                                                       self.uses, self.specs):
-            if not need:
-                grads.append(None)
-            elif formula is None:
-                grads.append(arrays.zeros(shape, dtype, g))
-            else:
-                grads.append(arrays.sum_to_shape(formula(g, *(saved[i] for i in uses)), shape))
-        return tuple(grads)
+        saved = self.saved_arrays if self.saves else ()
+        need_a, need_b = self.needs_input_grad
+        return (self._gradient(0, g, saved) if need_a else None,
+                self._gradient(1, g, saved) if need_b else None)
+
+    def _gradient(self, k: int, g, saved):
+        shape, dtype = self.specs[k]
+        gradient = self.gradients[k]
+        if gradient is None:
+            return arrays.zeros(shape, dtype, g)
+        return arrays.sum_to_shape(gradient(g, saved), shape)
 
 
 def _class_name(name: str) -> str:
@@ -258,9 +275,11 @@ def _class_name(name: str) -> str:
 def _unary_function(row: Unary):
     kernel = row.kernel or row.name
     arrays.define_unary(row.name, kernel)
+    uses = _uses(row.derivative, ("x", "result"))
+    derivative = _bound(row.derivative, uses)
     fn_cls = type(_class_name(row.name), (UnaryFunction,), {
-        "kernel": kernel, "derivative": staticmethod(row.derivative) if row.derivative else None,
-        "uses": _uses(row.derivative, ("x", "result"))})
+        "kernel": kernel, "derivative": None if derivative is None else staticmethod(derivative),
+        "uses": uses, "keeps_x": 0 in uses, "keeps_result": 1 in uses})
 
     def op(x):
         if not tensor_arg(x, row.name).dtype.is_floating_point:
@@ -283,11 +302,14 @@ def _unary_function(row: Unary):
 def _binary_function(row: Binary):
     kernel = row.kernel or row.name
     arrays.define_binary(row.name, kernel)
+    uses = (_uses(row.da, ("a", "b", "result")), _uses(row.db, ("a", "b", "result")))
+    keeps = {}
+    for need in ((True, True), (True, False), (False, True)):
+        wanted = {i for k in (0, 1) if need[k] for i in uses[k]}
+        keeps[need] = tuple(i in wanted for i in range(3)) if wanted else None
     fn_cls = type(_class_name(row.name), (BinaryFunction,), {
-        "kernel": kernel,
-        "da": staticmethod(row.da) if row.da else None,
-        "db": staticmethod(row.db) if row.db else None,
-        "uses": (_uses(row.da, ("a", "b", "result")), _uses(row.db, ("a", "b", "result")))})
+        "kernel": kernel, "gradients": (_bound(row.da, uses[0]), _bound(row.db, uses[1])),
+        "saves": any(uses), "keeps": keeps})
 
     def op(a, b):
         a, b = _promote_pair(a, b, row.name, floating=row.floating)
