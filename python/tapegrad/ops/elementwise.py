@@ -224,14 +224,14 @@ class UnaryFunction(Function):
 
     def forward(self, x, out=None):
         result = arrays.unary(self.kernel, x, out)
-        self.spec = (x.shape, x.dtype)
+        self.shape = x.shape
         if self.needs_input_grad and self.uses:
             self.save_for_backward(x if self.keeps_x else None, result if self.keeps_result else None)
         return result
 
     def backward(self, g):
         if self.derivative is None:
-            return arrays.zeros(*self.spec, g)
+            return arrays.zeros(self.shape, g.dtype, g)
         return self.derivative(g, self.saved_arrays if self.uses else ())
 
 
@@ -245,7 +245,7 @@ class BinaryFunction(Function):
 
     def forward(self, a, b, out=None):
         result = arrays.binary(self.kernel, a, b, out)
-        self.specs = ((a.shape, a.dtype), (b.shape, b.dtype))
+        self.shapes = (a.shape, b.shape)
         keep = self.keeps.get(self.needs_input_grad)
         if keep is not None:
             # Each gradient saves only what it needs: x.mul_(2) must not save x itself.
@@ -260,10 +260,10 @@ class BinaryFunction(Function):
                 self._gradient(1, g, saved) if need_b else None)
 
     def _gradient(self, k: int, g, saved):
-        shape, dtype = self.specs[k]
+        shape = self.shapes[k]
         gradient = self.gradients[k]
-        if gradient is None:
-            return arrays.zeros(shape, dtype, g)
+        if gradient is None:  # (the operands have the result's dtype, so g's)
+            return arrays.zeros(shape, g.dtype, g)
         return arrays.sum_to_shape(gradient(g, saved), shape)
 
 
