@@ -115,9 +115,9 @@ def _float_input(x, op) -> Tensor:
 # what the wanted gradients need. A derivative of None is zero (piecewise constant ops).
 # Each row gives tapegrad.<name> and Tensor.<name> (FUNCTIONS); add, sub, mul, div, pow and
 # round wrap theirs in PyTorch's extra arguments and type rules, below the tables.
-# `ints` says what an integer or bool input of a unary op does: "float" (computed in the default float dtype),
-# "compute" (computed in its own dtype; `bools` then says "unchanged", "int64" or refuses with
-# `bool_error`), or "unchanged" (returned as it is).
+# `ints` says what an integer or bool input of a unary op does: "float" (computed in the default
+# float dtype), "compute" (computed in its own dtype; `bools` then says "unchanged", "int64" or
+# refuses with `bool_error`), or "unchanged" (returned as it is).
 
 @dataclass(frozen=True)
 class Unary:
