@@ -123,10 +123,10 @@ def cuda_standin(monkeypatch):
     """Device "cuda" served by the host stand-in for the CUDA kernels (tests/cuda_standin.py)."""
     from cuda_standin import StandIn
 
-    from tapegrad.backend import cuda as cuda_backend
+    from tapegrad.arrays import cuda as cuda_arrays
 
     standin = StandIn()
-    monkeypatch.setattr(cuda_backend, "K", standin)
+    monkeypatch.setattr(cuda_arrays, "kernels", standin)
     return standin
 
 

@@ -1,15 +1,16 @@
 """A host stand-in for the compiled CUDA kernels (_C.cuda), for machines without a GPU.
 
-It tests the Python half of the CUDA backend: CudaArray views and metadata, the cuda function
-table, device placement and transfers, device errors, and everything above them (Tensor, nn,
+It tests the Python half of the CUDA backend: CudaArray views and metadata (arrays/cuda.py), the
+array ops on CudaArrays (arrays/ops.py), device placement and transfers, device errors, and everything above them (Tensor, nn,
 optim, training) on device "cuda". It cannot test the CUDA kernels themselves: every kernel
 here is the CPU kernel of the same name, run on host memory that plays the device's part. The
 `device` fixture runs tests on it under the id "standin" when no real GPU is present.
 
 It keeps the real module's contract where the Python layer could break it: kernels accept only
 CUDA arrays (a numpy array in a kernel's argument is the mistake of passing host memory as
-device memory, and raises TypeError as device_view does), and host copies demand contiguous,
-same-size operands.
+device memory, and raises TypeError as device_view does), the arrays of one call must be on one
+device, and host copies demand contiguous, same-size operands. DEVICE_COUNT may be raised to
+test placement on a second device.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 
 import tapegrad as tg
 from tapegrad import _C
-from tapegrad.backend.cuda import CudaArray
+from tapegrad.arrays.cuda import CudaArray
 
 DEVICE_COUNT = 1
 MEMORY = 1 << 30  # the stand-in device's memory: larger requests raise OutOfMemoryError
@@ -140,15 +141,23 @@ class StandIn:
         return call
 
 
-def _device_arrays(args, op):
+def _device_arrays(args, op, devices=None):
+    """The views of a kernel call's CudaArrays, which must all be on one device (as the real
+    module demands: it raises for arrays on two GPUs)."""
+    top = devices is None
+    devices = set() if top else devices
     out = []
     for a in args:
         if isinstance(a, np.ndarray):
             raise TypeError(f"{op}: expected a CUDA array, got numpy.ndarray")
         if isinstance(a, CudaArray):
+            devices.add(a.device)
             out.append(a.meta)
         elif isinstance(a, (list, tuple)):
-            out.append(type(a)(_device_arrays(a, op)))
+            out.append(type(a)(_device_arrays(a, op, devices)))
         else:
             out.append(a)
+    if top and len(devices) > 1:
+        first, second = sorted(devices)[:2]
+        raise ValueError(f"{op}: expected all arrays on one device, got cuda:{first} and cuda:{second}")
     return out

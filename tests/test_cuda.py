@@ -282,3 +282,87 @@ def test_fit_on_the_gpu_moves_batches(gpu):
                   loader, epochs=5, progress=False, log=None)
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert evaluate(model, nn.CrossEntropyLoss(), loader)["acc"] > 0.8
+
+
+def _on_two_standin_gpus(standin, monkeypatch) -> list:
+    """Gives the stand-in two devices; returns the list of the devices its allocations are
+    made on, from now on."""
+    import cuda_standin
+
+    monkeypatch.setattr(cuda_standin, "DEVICE_COUNT", 2)
+    made = []
+    alloc = standin.alloc
+
+    def recording_alloc(nbytes, device):
+        made.append(device)
+        return alloc(nbytes, device)
+
+    monkeypatch.setattr(standin, "alloc", recording_alloc)
+    return made
+
+
+def _second_gpu_step(x, w):
+    y = (x.exp() * 2 + x.sin() / (x ** 2 + 1)).clamp(-5, 5)
+    y = y + tg.maximum(x, 1.0) - tg.where(x > 1, x, 0.5) + x.rsqrt() + x.log1p() - x.sqrt() * x.abs()
+    h = (y @ w).relu()
+    return (h.sum() + y.prod(1).sum() + y.norm() + y.max(1).values.sum() + y.std()
+            + nn.functional.log_softmax(y, 1).mean() + nn.functional.cross_entropy(h, tg.tensor([0, 1, 1], device=x.device)))
+
+
+def test_backward_on_a_second_gpu_makes_every_array_there(cuda_standin, monkeypatch):
+    """Every array an op and its backward make, the 0-d constants of the gradient formulas
+    included, is made on the operands' GPU, not on the current one."""
+    made = _on_two_standin_gpus(cuda_standin, monkeypatch)
+    rng = np.random.default_rng(0)
+    xn, wn = rng.uniform(0.5, 2.0, (3, 4)), rng.standard_normal((4, 2))
+    x = tg.tensor(xn, device="cuda:1", requires_grad=True)
+    w = tg.tensor(wn, device="cuda:1", requires_grad=True)
+    tg.cuda.set_device(0)
+    loss = _second_gpu_step(x, w)
+    loss.backward()
+    assert made and set(made) == {1}
+    assert x.grad.device == tg.device("cuda:1") and w.grad.device == tg.device("cuda:1")
+    assert tg.cuda.current_device() == 0
+    xc, wc = tg.tensor(xn, requires_grad=True), tg.tensor(wn, requires_grad=True)
+    _second_gpu_step(xc, wc).backward()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xc.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.grad.cpu().numpy(), wc.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_arrays_on_two_gpus_in_one_kernel_raise(cuda_standin, monkeypatch):
+    _on_two_standin_gpus(cuda_standin, monkeypatch)
+    a, b = tg.ones(2, device="cuda:0"), tg.ones(2, device="cuda:1")
+    with pytest.raises(RuntimeError, match="cuda:0 and cuda:1"):
+        a + b
+
+
+def test_concurrent_draws_never_share_random_numbers(cuda_standin, monkeypatch):
+    """Each draw takes its own counter range of the GPU's Philox stream, even when threads draw
+    at once (the kernel is slowed down so that draws overlap in time)."""
+    import threading
+    import time
+
+    draws = []
+    uniform = cuda_standin.random_uniform
+
+    def slow_uniform(out, seed, offset):
+        time.sleep(0.001)
+        draws.append((offset, cuda_standin.random_bits_needed(out.size)))
+        uniform(out, seed, offset)
+
+    monkeypatch.setattr(cuda_standin, "random_uniform", slow_uniform)
+    tg.cuda.manual_seed(7)
+
+    def worker():
+        for _ in range(20):
+            tg.rand(5, device="cuda")
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(draws) == 120
+    draws.sort()
+    for (start, n), (next_start, _) in zip(draws, draws[1:]):
+        assert start + n <= next_start, "two draws read the same counters"

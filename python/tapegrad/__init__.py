@@ -20,10 +20,11 @@ from .creation import (  # noqa: F401
 from .random import Generator, default_generator, initial_seed, manual_seed, seed  # noqa: F401
 from .random import get_rng_state, set_rng_state  # noqa: F401
 from .ops.elementwise import (  # noqa: F401
-    abs, add, ceil, clamp, clip, cos, div, eq, exp, expm1, floor, floor_divide, ge, gt, isfinite, isinf,
-    isnan, le, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, ne, neg, pow,
-    reciprocal, remainder, round, rsqrt, sign, sin, sqrt, square, sub, trunc, where,
+    clamp, clip, eq, ge, gt, isfinite, isinf, isnan, le, logical_and, logical_not, logical_or,
+    logical_xor, lt, ne, where,
 )
+from .ops.elementwise import FUNCTIONS as _ELEMENTWISE
+globals().update(_ELEMENTWISE)  # tapegrad.exp, tapegrad.add, ...: one per row of the op tables
 from .ops.activations import relu, sigmoid, tanh  # noqa: F401
 from .ops.reduce import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,

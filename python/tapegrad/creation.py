@@ -10,7 +10,8 @@ import numpy as np
 
 from . import dtypes as _dt
 from ._checks import int_arg, number_arg, tensor_arg
-from .backend import cpu as _cpu, cuda as _cuda, to_device
+from . import arrays
+from .arrays import for_device, to_device
 from .random import rng
 from .tensor import Tensor
 
@@ -53,7 +54,7 @@ def _array_from(data, dtype=None, op: str = "tensor") -> np.ndarray:
         raise TypeError(f"{op}: could not build a tensor from data of numpy dtype {src.dtype}")
     if src.dtype not in (np.float32, np.float64, np.int64, np.bool_):
         src = src.astype(d.np)
-    return _cpu.astype(src, d.np)
+    return arrays.astype(src, d.np)
 
 
 def _flat_first(seq):
@@ -149,18 +150,15 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     dev = _dt.to_device(device, "empty")
     shape, d = _size(size, "empty"), _dtype_or_default(dtype, "empty")
     with _allocating("empty"):
-        if dev.type == "cuda":
-            return _finish(_cuda.empty(shape, d.np, dev.index), requires_grad, dev)
-        return _finish(_cpu.empty(shape, d.np), requires_grad)
+        return _finish(for_device(dev).empty(shape, d.np, dev.index), requires_grad, dev)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
     dev = _dt.to_device(device, "zeros")
     shape, d = _size(size, "zeros"), _dtype_or_default(dtype, "zeros")
     with _allocating("zeros"):
-        if dev.type == "cuda":
-            return _finish(_cuda.zeros(shape, d.np, dev.index), requires_grad, dev)
-        return _finish(_cpu.zeros(shape, d.np), requires_grad)
+        out = arrays.fill_(for_device(dev).empty(shape, d.np, dev.index), 0)
+        return _finish(out, requires_grad, dev)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -181,9 +179,8 @@ def _full(size, fill_value, dtype, device, requires_grad, op) -> Tensor:
     shape = _size((size,), op)
     with _allocating(op):
         try:
-            if dev.type == "cuda":
-                return _finish(_cuda.full(shape, value, d.np, dev.index), requires_grad, dev)
-            return _finish(_cpu.full(shape, value, d.np), requires_grad)
+            out = arrays.fill_(for_device(dev).empty(shape, d.np, dev.index), value)
+            return _finish(out, requires_grad, dev)
         except ValueError as e:  # the kernel's "value does not fit the dtype"
             raise ValueError(f"{op}(): {e}") from None
 
@@ -236,7 +233,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     # Computed in float64 / int64 and then cast, as PyTorch computes start + i * step.
     with _allocating("arange"):
         arr = vals[0] + np.arange(n, dtype=np.int64 if integral else np.float64) * vals[2]
-        return _finish(_cpu.astype(arr, d.np), requires_grad, dev)
+        return _finish(arrays.astype(arr, d.np), requires_grad, dev)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -248,7 +245,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     shape, d = _size((steps,), "linspace"), _dtype_or_default(dtype, "linspace")
     with _allocating("linspace"):
         arr = np.linspace(lo, hi, shape[0], dtype=np.float64)
-        return _finish(_cpu.astype(arr, d.np), requires_grad, dev)
+        return _finish(arrays.astype(arr, d.np), requires_grad, dev)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -259,10 +256,10 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
         raise RuntimeError(f"eye: n and m must be non-negative, got {n} and {m}")
     shape, d = _size((n, m), "eye"), _dtype_or_default(dtype, "eye")
     with _allocating("eye"):
-        out = _cpu.zeros(shape, d.np)
+        out = arrays.fill_(np.empty(shape, d.np), 0)
     k = min(n, m)
     if k:
-        _cpu.fill_(np.lib.stride_tricks.as_strided(out, (k,), ((m + 1) * out.itemsize,)), 1)
+        arrays.fill_(np.lib.stride_tricks.as_strided(out, (k,), ((m + 1) * out.itemsize,)), 1)
     return _finish(out, requires_grad, dev)
 
 
@@ -278,7 +275,7 @@ def _random(kind, op, size, generator, dtype, device, requires_grad):
         if dev.type == "cuda":
             from .cuda import _draw
 
-            out = _cuda.empty(shape, d.np, dev.index)
+            out = for_device(dev).empty(shape, d.np, dev.index)
             _draw(kind, out)
             return _finish(out, requires_grad, dev)
         g = rng(generator)
@@ -316,7 +313,7 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         raise RuntimeError(f"randint(): low={low} and high={high} do not fit int64")
     with _allocating("randint"):
         vals = rng(generator).integers(low, high, shape, dtype=np.int64)
-        return _finish(_cpu.astype(vals, d.np), requires_grad, dev)
+        return _finish(arrays.astype(vals, d.np), requires_grad, dev)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
@@ -327,7 +324,7 @@ def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     _size((n,), "randperm")
     d = _dt.int64 if dtype is None else _dt.to_dtype(dtype, "randperm")
     with _allocating("randperm"):
-        return _finish(_cpu.astype(rng(generator).permutation(n), d.np), False, dev)
+        return _finish(arrays.astype(rng(generator).permutation(n), d.np), False, dev)
 
 
 def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -5,7 +5,9 @@ is_available() is False, device_count() is 0, and the rest raise a RuntimeError 
 """
 from __future__ import annotations
 
-from .backend import cuda as _backend
+import threading
+
+from .arrays import cuda as _arrays
 
 
 class OutOfMemoryError(RuntimeError):
@@ -15,7 +17,7 @@ class OutOfMemoryError(RuntimeError):
 
 
 def _k():
-    k = _backend.K
+    k = _arrays.kernels
     if k is None:
         raise RuntimeError("tapegrad.cuda: this tapegrad build has no CUDA backend")
     if not k.is_available():
@@ -36,12 +38,12 @@ def _index(device, op: str) -> int:
 
 
 def is_available() -> bool:
-    k = _backend.K
+    k = _arrays.kernels
     return k is not None and bool(k.is_available())
 
 
 def device_count() -> int:
-    k = _backend.K
+    k = _arrays.kernels
     return 0 if k is None else int(k.device_count())
 
 
@@ -87,7 +89,7 @@ def memory_reserved(device=None) -> int:
 def empty_cache() -> None:
     """Returns the cached, unused device memory to the driver."""
     if is_available():
-        _backend.K.empty_cache()
+        _arrays.kernels.empty_cache()
 
 
 # --- random numbers --------------------------------------------------------------------------
@@ -97,6 +99,7 @@ def empty_cache() -> None:
 
 _seeds: dict = {}
 _offsets: dict = {}
+_offsets_lock = threading.Lock()
 _DEFAULT_SEED = 67280421310721
 
 
@@ -104,21 +107,23 @@ def manual_seed(seed: int) -> None:
     """Seeds the current GPU's generator (PyTorch's torch.cuda.manual_seed)."""
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"manual_seed expected an int, got {type(seed).__name__}")
-    index = _backend.K.current_device() if is_available() else 0
-    _seeds[index] = seed % 2**64
-    _offsets[index] = 0
+    index = _arrays.kernels.current_device() if is_available() else 0
+    with _offsets_lock:
+        _seeds[index] = seed % 2**64
+        _offsets[index] = 0
 
 
 def manual_seed_all(seed: int) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"manual_seed_all expected an int, got {type(seed).__name__}")
-    for index in range(max(device_count(), 1)):
-        _seeds[index] = seed % 2**64
-        _offsets[index] = 0
+    with _offsets_lock:
+        for index in range(max(device_count(), 1)):
+            _seeds[index] = seed % 2**64
+            _offsets[index] = 0
 
 
 def initial_seed() -> int:
-    index = _backend.K.current_device() if is_available() else 0
+    index = _arrays.kernels.current_device() if is_available() else 0
     return _seeds.get(index, _DEFAULT_SEED)
 
 
@@ -127,7 +132,10 @@ def _draw(kind: str, out) -> None:
     its GPU's stream."""
     k = _k()
     index = out.device
-    seed = _seeds.get(index, _DEFAULT_SEED)
-    offset = _offsets.get(index, 0)
+    # Reading the offset and advancing it is one step under the lock: two threads drawing at
+    # once would otherwise both read one offset and get the same numbers.
+    with _offsets_lock:
+        seed = _seeds.get(index, _DEFAULT_SEED)
+        offset = _offsets.get(index, 0)
+        _offsets[index] = offset + k.random_bits_needed(out.size)
     (k.random_uniform if kind == "uniform" else k.random_normal)(out, seed, offset)
-    _offsets[index] = offset + k.random_bits_needed(out.size)

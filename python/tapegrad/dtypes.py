@@ -151,9 +151,9 @@ def to_device(d, op: str = "device") -> device:
         raise type(e)(f"{op}: {e}") from None
     if dev.type == "cpu":
         return cpu
-    from .backend import cuda as _cuda_backend
+    from .arrays import cuda as _cuda_arrays
 
-    k = _cuda_backend.K
+    k = _cuda_arrays.kernels
     if k is None or not k.is_available():
         why = ("this tapegrad build has no CUDA backend" if k is None
                else "no CUDA GPU was found")

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import dtypes as _dt
-from .backend import for_array
+from . import arrays
 
 _THRESHOLD = 1000
 _EDGE = 3
@@ -80,7 +80,7 @@ def _nested(arr, indent, summarise, fmt, width):
 
 
 def tensor_repr(t) -> str:
-    arr = for_array(t._data).to_numpy(t._data)
+    arr = arrays.to_numpy(t._data)
     prefix = "tensor("
     suffixes = []
     if arr.size == 0:

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .autograd.grad_mode import is_grad_enabled
-from .backend import for_array
+from . import arrays
 from .size import Size
 
 
@@ -243,12 +243,12 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if self.is_cuda and not force:
             self._data.__array__()  # raises, naming the device and Tensor.cpu()
-        return for_array(self._data).to_numpy(self._data)
+        return arrays.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None):
         if self.is_cuda:
             self._data.__array__()  # raises, naming the device and Tensor.cpu()
-        a = for_array(self._data).to_numpy(self._data)
+        a = arrays.to_numpy(self._data)
         if dtype is not None:
             return a.astype(dtype)
         return np.array(a, copy=True) if copy else a
@@ -258,10 +258,10 @@ class Tensor:
             raise RuntimeError(
                 f"item(): a Tensor with {self._data.size} elements cannot be converted to Scalar"
             )
-        return for_array(self._data).to_numpy(self._data).reshape(()).item()
+        return arrays.to_numpy(self._data).reshape(()).item()
 
     def tolist(self):
-        return for_array(self._data).to_numpy(self._data).tolist()
+        return arrays.to_numpy(self._data).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -297,7 +297,7 @@ class Tensor:
     def __deepcopy__(self, memo):
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user support the deepcopy protocol")
-        t = Tensor._wrap(for_array(self._data).astype(self._data, self._data.dtype))
+        t = Tensor._wrap(arrays.astype(self._data, self._data.dtype))
         t._requires_grad = self._requires_grad
         if self._grad is not None:
             t._grad = self._grad.__deepcopy__(memo)
@@ -411,7 +411,7 @@ class Tensor:
                 write()
             self._version[0] += 1
             return self
-        snapshot = Tensor._wrap(for_array(self._data).astype(self._data, self._data.dtype))
+        snapshot = Tensor._wrap(arrays.astype(self._data, self._data.dtype))
         snapshot.grad_fn, snapshot._requires_grad = self.grad_fn, self._requires_grad
         value = compute(snapshot)
         if self._base is not None:
@@ -426,7 +426,7 @@ class Tensor:
             setitem(self._base, self._view_key, value)
             history = getitem(self._base, self._view_key).grad_fn
         else:
-            for_array(self._data).copy_(value._data, self._data)
+            arrays.copy_(value._data, self._data)
             self._version[0] += 1
             history = value.grad_fn
         if self._retains_grad and self.grad_fn is not None:

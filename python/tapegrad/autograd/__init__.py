@@ -6,7 +6,7 @@ analytical gradients with central differences; functional.jacobian builds full J
 from __future__ import annotations
 
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
-from ..backend import for_array
+from .. import arrays
 from .engine import _accumulate_grad, run_backward
 from .function import Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -36,14 +36,13 @@ def _roots(outputs, grad_outputs, op: str):
             raise RuntimeError(
                 f"{op}: element 0 of tensors does not require grad and does not have a grad_fn"
             )
-        be = for_array(out._data)
         if g is None:
             if out.numel() != 1:
                 raise RuntimeError(
                     f"{op}: grad can be implicitly created only for scalar outputs; got an output of "
                     f"shape {tuple(out.shape)} (pass gradient=)"
                 )
-            garr = be.full(out._data.shape, 1, out._data.dtype)
+            garr = arrays.full_like(out._data, 1)
         else:
             if not isinstance(g, Tensor):
                 raise TypeError(f"{op}: gradient must be a Tensor, got {type(g).__name__}")
@@ -52,7 +51,7 @@ def _roots(outputs, grad_outputs, op: str):
                     f"{op}: mismatch in shape: grad_output has a shape of {tuple(g.shape)} and "
                     f"output has a shape of {tuple(out.shape)}"
                 )
-            garr = g._data if g.dtype is out.dtype else be.astype(g._data, out._data.dtype)
+            garr = g._data if g.dtype is out.dtype else arrays.astype(g._data, out._data.dtype)
         roots.append((out.grad_fn if out.grad_fn is not None else out, garr))
     return roots
 
@@ -93,7 +92,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         g = captured.get(id(t))
         if g is None:
             if materialize_grads:
-                result.append(Tensor._wrap(for_array(t._data).zeros(t._data.shape, t._data.dtype)))
+                result.append(Tensor._wrap(arrays.zeros_like(t._data)))
                 continue
             if not allow_unused:
                 raise RuntimeError(
@@ -103,6 +102,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             result.append(None)
         else:
             if g.dtype != t._data.dtype:
-                g = for_array(g).astype(g, t._data.dtype)
+                g = arrays.astype(g, t._data.dtype)
             result.append(Tensor._wrap(g))
     return tuple(result)

@@ -10,11 +10,11 @@ from sys import getrefcount
 
 from .function import Function
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
-from ..backend import for_array
+from .. import arrays
 
 
 def _add(a, b):
-    return for_array(a).binary("add", a, b)
+    return arrays.add(a, b)
 
 
 def _check_grad(node, i, g, expected_shape):
@@ -91,7 +91,7 @@ def run_backward(roots, retain_graph: bool, capture=None):
             elif gi is not None:
                 _check_grad(node, i, gi, e._data.shape)
                 if capture is None and e._grad is None and getrefcount(gi) == _SOLE_OWNER_REFS \
-                        and for_array(gi).owns_memory(gi) and gi.dtype == e._data.dtype:
+                        and arrays.owns_memory(gi) and gi.dtype == e._data.dtype:
                     # Nothing but this loop holds the gradient (not the node, not another
                     # edge, not a view's base): the leaf takes it as .grad without a copy.
                     e._grad = _tensor.Tensor._wrap(gi)
@@ -114,14 +114,13 @@ def _deliver_leaf(t, g, capture, captured):
 
 def _accumulate_grad(t, g):
     """t.grad += g, in place once t owns a gradient buffer (as PyTorch accumulates)."""
-    be = for_array(g)
     if t._grad is None:
         # Always a fresh buffer: g may be shared with other gradients (add hands its incoming
         # gradient to both operands), and later in-place updates of .grad must not leak.
-        t._grad = _tensor.Tensor._wrap(be.astype(g, t._data.dtype))
+        t._grad = _tensor.Tensor._wrap(arrays.astype(g, t._data.dtype))
     else:
         buf = t._grad._data
         if g.dtype != buf.dtype:
-            g = be.astype(g, buf.dtype)
-        be.binary("add", buf, g, out=buf)
+            g = arrays.astype(g, buf.dtype)
+        arrays.add(buf, g, out=buf)
         t._grad._version[0] += 1

@@ -37,7 +37,9 @@ class Function:
         self._saved = arrays
 
     @property
-    def saved_tensors(self) -> tuple:
+    def saved_arrays(self) -> tuple:
+        """The arrays forward saved (save_for_backward), checked: still there (not freed by an
+        earlier backward) and unchanged in place since."""
         if self._released:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (or directly access saved "
@@ -54,6 +56,9 @@ class Function:
                     f"(saved by {self.name()})."
                 )
         return self._saved
+
+    # PyTorch's name, which custom Functions (tapegrad.autograd.Function subclasses) call.
+    saved_tensors = saved_arrays
 
     # --- graph plumbing -----------------------------------------------------------------
     @classmethod

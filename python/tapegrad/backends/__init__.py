@@ -7,18 +7,18 @@ CPU's by about 1e-3 relative.
 """
 from __future__ import annotations
 
-from ..backend import cuda as _cuda_backend
+from ..arrays import cuda as _cuda_arrays
 
 
 class _CudaMatmul:
     @property
     def allow_tf32(self) -> bool:
-        k = _cuda_backend.K
+        k = _cuda_arrays.kernels
         return bool(k.get_allow_tf32()) if k is not None else False
 
     @allow_tf32.setter
     def allow_tf32(self, value: bool) -> None:
-        k = _cuda_backend.K
+        k = _cuda_arrays.kernels
         if k is not None:
             k.set_allow_tf32(bool(value))
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import warnings
 
 from ..ops import activations as act
-from ..ops import elementwise as ew
-from ..ops import softmax as sm
+from ..ops import elementwise
+from ..ops.softmax import log_softmax, softmax
 from .module import Module
 
 
 def _inplace(fn, x, op: str):
-    return ew.inplace_unary(fn, x, op)
+    return elementwise.inplace_unary(fn, x, op)
 
 
 class ReLU(Module):
@@ -125,7 +125,7 @@ class Softmax(Module):
 
     def forward(self, input):  # noqa: A002
         dim = self.dim if self.dim is not None else _implicit_dim("softmax", input.ndim)
-        return sm.softmax(input, dim)
+        return softmax(input, dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -138,7 +138,7 @@ class LogSoftmax(Module):
 
     def forward(self, input):  # noqa: A002
         dim = self.dim if self.dim is not None else _implicit_dim("log_softmax", input.ndim)
-        return sm.log_softmax(input, dim)
+        return log_softmax(input, dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

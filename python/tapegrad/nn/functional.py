@@ -7,9 +7,9 @@ import warnings
 
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg, tensor_arg
-from ..backend import for_array
-from ..ops import elementwise as ew
-from ..ops import reduce as red
+from .. import arrays
+from ..ops import elementwise
+from ..ops import reduce as reductions
 from ..ops.activations import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
 from ..ops.matmul import linear  # noqa: F401
 from ..ops.normalization import batch_norm, layer_norm  # noqa: F401
@@ -54,16 +54,16 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "none":
         return loss
     if reduction == "mean":
-        return red.mean(loss)
+        return reductions.mean(loss)
     if reduction == "sum":
-        return red.sum(loss)
+        return reductions.sum(loss)
     raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction; expected one of {_REDUCTIONS}")
 
 
 def _check_pair(input, target, op: str):  # noqa: A002
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise TypeError(f"{op}: expected Tensors, got {type(input).__name__} and {type(target).__name__}")
-    for_array(input._data).broadcast_shapes(op, input.shape, target.shape)  # names the op, not its parts
+    arrays.broadcast_shapes(op, input.shape, target.shape)  # names the op, not its parts
     if input.shape != target.shape:
         warnings.warn(
             f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
@@ -76,14 +76,14 @@ def _check_pair(input, target, op: str):  # noqa: A002
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "mse_loss")
-    d = ew.sub(input, target)
-    return _reduce(ew.mul(d, d), reduction, "mse_loss")
+    d = elementwise.sub(input, target)
+    return _reduce(elementwise.mul(d, d), reduction, "mse_loss")
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "l1_loss")
-    return _reduce(ew.abs(ew.sub(input, target)), reduction, "l1_loss")
+    return _reduce(elementwise.abs(elementwise.sub(input, target)), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):  # noqa: A002
@@ -92,21 +92,21 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     beta = number_arg(beta, "smooth_l1_loss", "beta")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
-    ad = ew.abs(ew.sub(input, target))
+    ad = elementwise.abs(elementwise.sub(input, target))
     if beta == 0:
         return _reduce(ad, reduction, "smooth_l1_loss")
-    quad = ew.div(ew.mul(ew.mul(ad, ad), 0.5), beta)
-    loss = ew.where(ew.compare("lt", ad, beta), quad, ew.sub(ad, 0.5 * beta))
+    quad = elementwise.div(elementwise.mul(elementwise.mul(ad, ad), 0.5), beta)
+    loss = elementwise.where(elementwise.compare("lt", ad, beta), quad, elementwise.sub(ad, 0.5 * beta))
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     _check_pair(input, target, "huber_loss")
     delta = number_arg(delta, "huber_loss", "delta")
-    ad = ew.abs(ew.sub(input, target))
-    quad = ew.mul(ew.mul(ad, ad), 0.5)
-    lin = ew.mul(ew.sub(ad, 0.5 * delta), delta)
-    return _reduce(ew.where(ew.compare("le", ad, delta), quad, lin), reduction, "huber_loss")
+    ad = elementwise.abs(elementwise.sub(input, target))
+    quad = elementwise.mul(elementwise.mul(ad, ad), 0.5)
+    lin = elementwise.mul(elementwise.sub(ad, 0.5 * delta), delta)
+    return _reduce(elementwise.where(elementwise.compare("le", ad, delta), quad, lin), reduction, "huber_loss")
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
@@ -120,20 +120,20 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
             f"({tuple(input.shape)})"
         )
     values = input.detach()
-    if bool(red.any(ew.logical_or(ew.compare("lt", values, 0.0), ew.compare("gt", values, 1.0)))):
+    if bool(reductions.any(elementwise.logical_or(elementwise.compare("lt", values, 0.0), elementwise.compare("gt", values, 1.0)))):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
-    dt = ew.result_type(input, target)
-    loss = BinaryCrossEntropy.apply(ew.as_operand(input, dt, "binary_cross_entropy"),
-                                    ew.as_operand(target, dt, "binary_cross_entropy"))
+    dt = elementwise.result_type(input, target)
+    loss = BinaryCrossEntropy.apply(elementwise.as_operand(input, dt, "binary_cross_entropy"),
+                                    elementwise.as_operand(target, dt, "binary_cross_entropy"))
     if weight is not None:
-        loss = ew.mul(loss, weight)
+        loss = elementwise.mul(loss, weight)
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,  # noqa: A002
                                      reduce=None, reduction="mean", pos_weight=None):
     reduction = _resolve_reduction(size_average, reduce, reduction)
-    input = ew._float_input(input, "binary_cross_entropy_with_logits")
+    input = elementwise._float_input(input, "binary_cross_entropy_with_logits")
     tensor_arg(target, "binary_cross_entropy_with_logits", "target")
     if input.shape != target.shape:
         raise ValueError(
@@ -142,12 +142,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         )
     # (1 - t) x + (1 + (pw - 1) t) softplus(-x): softplus is evaluated stably by its kernel, so
     # logits of +-120 give finite losses and gradients.
-    sp = softplus(ew.neg(input))
+    sp = softplus(elementwise.neg(input))
     if pos_weight is not None:
-        sp = ew.mul(sp, ew.add(ew.mul(ew.sub(pos_weight, 1.0), target), 1.0))
-    loss = ew.add(ew.mul(ew.sub(1.0, target), input), sp)
+        sp = elementwise.mul(sp, elementwise.add(elementwise.mul(elementwise.sub(pos_weight, 1.0), target), 1.0))
+    loss = elementwise.add(elementwise.mul(elementwise.sub(1.0, target), input), sp)
     if weight is not None:
-        loss = ew.mul(loss, weight)
+        loss = elementwise.mul(loss, weight)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -155,16 +155,16 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "kl_div")
     if log_target:
-        loss = ew.mul(ew.exp(target), ew.sub(target, input))
+        loss = elementwise.mul(elementwise.exp(target), elementwise.sub(target, input))
     else:
         # target * (log target - input), with 0 * log 0 = 0
-        pos = ew.compare("gt", target, 0.0)
-        safe = ew.where(pos, target, ew.as_operand(1.0, target.dtype, "kl_div"))
-        loss = ew.where(pos, ew.mul(target, ew.sub(ew.log(safe), input)),
-                        ew.mul(ew.mul(target, input), -1.0))
+        pos = elementwise.compare("gt", target, 0.0)
+        safe = elementwise.where(pos, target, elementwise.as_operand(1.0, target.dtype, "kl_div"))
+        loss = elementwise.where(pos, elementwise.mul(target, elementwise.sub(elementwise.log(safe), input)),
+                        elementwise.mul(elementwise.mul(target, input), -1.0))
     if reduction == "batchmean":
-        total = red.sum(loss)
-        return ew.div(total, input.shape[0]) if input.ndim else total
+        total = reductions.sum(loss)
+        return elementwise.div(total, input.shape[0]) if input.ndim else total
     return _reduce(loss, reduction, "kl_div")
 
 
@@ -183,21 +183,20 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         return input
     dt = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
     if p == 1:  # input * 0, as PyTorch: every element dropped, gradients zero
-        mask = ew.as_operand(0.0, dt, "dropout")
+        mask = elementwise.as_operand(0.0, dt, "dropout")
     else:
-        be = for_array(input._data)
         if input.is_cuda:  # the GPU's own counter-based stream (tapegrad.cuda.manual_seed)
             from ..cuda import _draw
 
-            draws = be.empty(tuple(input.shape), dt.np, input._data.device)
+            draws = arrays.empty(tuple(input.shape), dt.np, input._data)
             _draw("uniform", draws)
         else:
             draws = rng().random(tuple(input.shape), dtype=dt.np)
-        keep = be.compare("ge", draws, be.scalar(p, dt.np))
-        mask = Tensor._wrap(be.where(keep, be.scalar(1.0 / (1.0 - p), dt.np), be.scalar(0.0, dt.np)))
+        keep = arrays.ge(draws, p)
+        mask = Tensor._wrap(arrays.where(keep, arrays.scalar(1.0 / (1.0 - p), draws), 0.0))
     if inplace:
         return input.mul_(mask)
-    return ew.mul(input, mask)
+    return elementwise.mul(input, mask)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # noqa: A002
@@ -218,7 +217,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not supported")
     num = weight.shape[0]
     if input.numel():
-        lo, hi = int(red.min(input)), int(red.max(input))
+        lo, hi = int(reductions.min(input)), int(reductions.max(input))
         if lo < 0 or hi >= num:
             raise IndexError(f"embedding: index {lo if lo < 0 else hi} is out of range for {num} embeddings "
                              f"(weight of shape {tuple(weight.shape)})")
@@ -233,8 +232,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # 
     out = getitem(weight, input)
     if padding_idx is not None and weight.requires_grad and is_grad_enabled():
         # the padding positions read the row's value but pass no gradient back to it
-        keep = unsqueeze(ew.compare("ne", input, padding_idx), -1)
-        out = ew.where(keep, out, out.detach())
+        keep = unsqueeze(elementwise.compare("ne", input, padding_idx), -1)
+        out = elementwise.where(keep, out, out.detach())
     return out
 
 
@@ -247,10 +246,10 @@ def _embedding_renorm_(weight, input, max_norm, norm_type):  # noqa: A002
     with no_grad():
         rows = Tensor._wrap(np.unique(np.asarray(input._data)).astype(np.int64))
         picked = getitem(weight, rows)
-        norms = red.sum(ew.pow(ew.abs(picked), float(norm_type)), 1) ** (1.0 / norm_type)
-        scale = ew.where(ew.compare("gt", norms, max_norm), ew.div(max_norm, ew.add(norms, 1e-7)),
-                         ew.as_operand(1.0, weight.dtype, "embedding"))
-        setitem(weight, rows, ew.mul(picked, scale.reshape(-1, 1)))
+        norms = reductions.sum(elementwise.pow(elementwise.abs(picked), float(norm_type)), 1) ** (1.0 / norm_type)
+        scale = elementwise.where(elementwise.compare("gt", norms, max_norm), elementwise.div(max_norm, elementwise.add(norms, 1e-7)),
+                         elementwise.as_operand(1.0, weight.dtype, "embedding"))
+        setitem(weight, rows, elementwise.mul(picked, scale.reshape(-1, 1)))
 
 
 def one_hot(tensor, num_classes=-1):
@@ -265,13 +264,13 @@ def one_hot(tensor, num_classes=-1):
     if num_classes == -1:
         if tensor.numel() == 0:
             raise RuntimeError("one_hot: Can not infer total number of classes from empty tensor.")
-        num_classes = int(red.max(tensor)) + 1
+        num_classes = int(reductions.max(tensor)) + 1
     if tensor.numel():
-        if int(red.min(tensor)) < 0:
+        if int(reductions.min(tensor)) < 0:
             raise RuntimeError("one_hot: Class values must be non-negative.")
-        if int(red.max(tensor)) >= num_classes:
+        if int(reductions.max(tensor)) >= num_classes:
             raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}).")
-    hot = ew.compare("eq", unsqueeze(tensor, -1), arange(num_classes))
+    hot = elementwise.compare("eq", unsqueeze(tensor, -1), arange(num_classes))
     return hot.to(_dt.int64)
 
 
@@ -316,35 +315,35 @@ def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # 
         out_shape = tuple(target.shape)
     c = logp.shape[1]
     if weight is None:
-        weight = ew.as_operand(1.0, logp.dtype, op).to(logp.device).expand(c)
+        weight = elementwise.as_operand(1.0, logp.dtype, op).to(logp.device).expand(c)
     if tuple(weight.shape) != (c,):
         raise RuntimeError(f"{op}: weight of shape {tuple(weight.shape)} does not match the {c} classes of the input")
     if logp.ndim > 2:
         logp = reshape(movedim(logp, 1, -1), (target.numel(), c))  # explicit rows: c may be 0
         target = reshape(target, (-1,))
-    keep = ew.compare("ne", target, ignore_index)
-    safe = ew.where(keep, target, ew.as_operand(0, _dt.int64, op))
-    bad = ew.logical_or(ew.compare("lt", safe, 0), ew.compare("ge", safe, c))
-    if bool(red.any(bad)):
-        raise IndexError(f"{op}: target {int(red.max(ew.where(bad, target, -1)))} is out of bounds for {c} classes")
-    zero = ew.as_operand(0.0, logp.dtype, op)
-    w_t = ew.where(keep, getitem(weight, safe).to(logp.dtype), zero)
-    loss = ew.neg(ew.mul(getitem(logp, (arange(logp.shape[0]), safe)), w_t))
+    keep = elementwise.compare("ne", target, ignore_index)
+    safe = elementwise.where(keep, target, elementwise.as_operand(0, _dt.int64, op))
+    bad = elementwise.logical_or(elementwise.compare("lt", safe, 0), elementwise.compare("ge", safe, c))
+    if bool(reductions.any(bad)):
+        raise IndexError(f"{op}: target {int(reductions.max(elementwise.where(bad, target, -1)))} is out of bounds for {c} classes")
+    zero = elementwise.as_operand(0.0, logp.dtype, op)
+    w_t = elementwise.where(keep, getitem(weight, safe).to(logp.dtype), zero)
+    loss = elementwise.neg(elementwise.mul(getitem(logp, (arange(logp.shape[0]), safe)), w_t))
     smooth = None
     if label_smoothing > 0:
-        smooth = ew.where(keep, ew.neg(red.sum(ew.mul(logp, weight.to(logp.dtype)), 1)), zero)
+        smooth = elementwise.where(keep, elementwise.neg(reductions.sum(elementwise.mul(logp, weight.to(logp.dtype)), 1)), zero)
 
     def reduce_(v):
         if reduction == "none":
             return reshape(v, out_shape)
         if reduction == "sum":
-            return red.sum(v)
-        return ew.div(red.sum(v), red.sum(w_t))
+            return reductions.sum(v)
+        return elementwise.div(reductions.sum(v), reductions.sum(w_t))
 
     out = reduce_(loss)
     if smooth is None:
         return out
-    return ew.add(ew.mul(out, 1.0 - label_smoothing), ew.mul(reduce_(smooth), label_smoothing / c))
+    return elementwise.add(elementwise.mul(out, 1.0 - label_smoothing), elementwise.mul(reduce_(smooth), label_smoothing / c))
 
 
 def _weighted_soft_cross_entropy(logp, target, weight, class_dim, reduction, label_smoothing):
@@ -357,13 +356,13 @@ def _weighted_soft_cross_entropy(logp, target, weight, class_dim, reduction, lab
         )
     c = logp.shape[class_dim]
     if label_smoothing:
-        target = ew.add(ew.mul(target, 1.0 - label_smoothing), label_smoothing / c)
+        target = elementwise.add(elementwise.mul(target, 1.0 - label_smoothing), label_smoothing / c)
     w = weight.reshape((c,) + (1,) * (logp.ndim - class_dim - 1))
-    loss = ew.neg(red.sum(ew.mul(ew.mul(target.to(logp.dtype), logp), w), class_dim))
+    loss = elementwise.neg(reductions.sum(elementwise.mul(elementwise.mul(target.to(logp.dtype), logp), w), class_dim))
     if reduction == "none":
         return loss
     if reduction == "sum":
-        return red.sum(loss)
+        return reductions.sum(loss)
     if reduction == "mean":
-        return red.mean(loss)
+        return reductions.mean(loss)
     raise ValueError(f"cross_entropy: {reduction!r} is not a valid value for reduction")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import warnings
 
-from ..ops import elementwise as ew
-from ..ops import reduce as red
+from ..ops import elementwise
+from ..ops import reduce as reductions
 from . import functional as F
 from .module import Module
 

@@ -8,8 +8,8 @@ import math
 from .. import dtypes as _dt
 from ..autograd.grad_mode import no_grad
 from ..creation import tensor as _tensor
-from ..ops import elementwise as ew
-from ..ops import reduce as red
+from ..ops import elementwise
+from ..ops import reduce as reductions
 from ..ops.shape import cat, stack
 from ..tensor import Tensor
 
@@ -21,16 +21,16 @@ def _as_list(tensors) -> list:
 def _vector_norm(x: Tensor, p: float) -> Tensor:
     """The p-norm of all of x's elements (0-d), as torch.linalg.vector_norm."""
     if p == 2.0:
-        return ew.sqrt(red.sum(ew.square(x)))
+        return elementwise.sqrt(reductions.sum(elementwise.square(x)))
     if p == 1.0:
-        return red.sum(ew.abs(x))
+        return reductions.sum(elementwise.abs(x))
     if p == math.inf:
-        return red.amax(ew.abs(x)) if x.numel() else ew.as_operand(0.0, x.dtype, "vector_norm")
+        return reductions.amax(elementwise.abs(x)) if x.numel() else elementwise.as_operand(0.0, x.dtype, "vector_norm")
     if p == -math.inf:
-        return red.amin(ew.abs(x))
+        return reductions.amin(elementwise.abs(x))
     if p == 0.0:
-        return red.sum(ew.compare("ne", x, 0.0)).to(x.dtype)
-    return ew.pow(red.sum(ew.pow(ew.abs(x), p)), 1.0 / p)
+        return reductions.sum(elementwise.compare("ne", x, 0.0)).to(x.dtype)
+    return elementwise.pow(reductions.sum(elementwise.pow(elementwise.abs(x), p)), 1.0 / p)
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
@@ -45,7 +45,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
             dtype = _dt.promote(dtype, t.dtype)
         norms = [_vector_norm(t, norm_type).to(dtype) for t in tensors]
         total = _vector_norm(stack(norms), norm_type)
-        if error_if_nonfinite and not bool(ew.isfinite(total)):
+        if error_if_nonfinite and not bool(elementwise.isfinite(total)):
             raise RuntimeError(
                 f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
                 "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
@@ -60,7 +60,7 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, forea
     if not grads:
         return
     with no_grad():
-        coef = ew.clamp(ew.div(float(max_norm), ew.add(total_norm, 1e-6)), max=1.0)
+        coef = elementwise.clamp(elementwise.div(float(max_norm), elementwise.add(total_norm, 1e-6)), max=1.0)
         for g in grads:
             g.mul_(coef.to(g.dtype))
 

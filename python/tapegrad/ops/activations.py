@@ -5,23 +5,25 @@ from __future__ import annotations
 
 from .._checks import number_arg
 from ..autograd.function import Function
-from ..backend import for_array
+from .. import arrays
 from .elementwise import _float_input
 
 
 class Activation(Function):
+    """alpha and beta are the activation's parameters where it has any (leaky_relu:
+    negative_slope; elu: alpha; softplus: beta, threshold)."""
     kind = ""
     saves_output = False
 
-    def forward(self, x, p0=0.0, p1=0.0):
-        y = for_array(x).activation(self.kind, x, p0, p1)
-        self.params = (p0, p1)
+    def forward(self, x, alpha=0.0, beta=0.0):
+        y = arrays.activation(self.kind, x, alpha, beta)
+        self.params = (alpha, beta)
         self.save_for_backward(y if self.saves_output else x)
         return y
 
     def backward(self, g):
-        (saved,) = self.saved_tensors
-        return for_array(g).activation_backward(self.kind, g, saved, *self.params)
+        (saved,) = self.saved_arrays
+        return arrays.activation_backward(self.kind, g, saved, *self.params)
 
 
 def _activation(name: str, kind: str, saves_output: bool = False):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
-from ..backend import device_of, to_device
+from ..arrays import device_of, to_device
 from ..tensor import Tensor
 
 

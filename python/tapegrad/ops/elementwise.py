@@ -1,19 +1,21 @@
 """Elementwise ops (kernels: csrc/cpu/elementwise.cpp): arithmetic with broadcasting and
 PyTorch's type promotion, unary math, comparisons, where, clamp, casts.
 
-Backward passes are written with backend calls on arrays; broadcasting is undone by
-``sum_to_shape``.
+The unary and binary math ops are rows of two tables (UNARY, BINARY), each with its derivative
+written with named array ops (tapegrad.arrays); broadcasting is undone by ``sum_to_shape``.
 """
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from .. import arrays
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg, tensor_arg
 from ..autograd.function import Function
-from ..backend import for_array
 from ..tensor import Tensor
 from .device import move, same_device
 
@@ -55,7 +57,7 @@ def as_operand(x, dtype: _dt.dtype, op: str) -> Tensor:
     if isinstance(x, Tensor):
         return x if x.dtype is dtype else cast(x, dtype)
     if isinstance(x, np.ndarray):
-        return Tensor._wrap(for_array(x).asarray(x, dtype.np))
+        return Tensor._wrap(np.asarray(x, dtype=dtype.np))
     if not isinstance(x, numbers.Real):
         raise TypeError(f"{op}: unsupported operand type {type(x).__name__}; expected a Tensor or a number")
     try:
@@ -78,23 +80,15 @@ def _promote_pair(a, b, op: str, floating: bool = False):
     return same_device(as_operand(a, d, op), as_operand(b, d, op), op)
 
 
-def _be(a):
-    return for_array(a)
-
-
-def _sum_to(g, shape):
-    return _be(g).sum_to_shape(g, shape)
-
-
 # --- cast ------------------------------------------------------------------------------------
 
 class Cast(Function):
     def forward(self, x, dtype):
         self.src = x.dtype
-        return _be(x).astype(x, dtype.np)
+        return arrays.astype(x, dtype.np)
 
     def backward(self, g):
-        return _be(g).astype(g, self.src)
+        return arrays.astype(g, self.src)
 
 
 def cast(x: Tensor, dtype) -> Tensor:
@@ -109,161 +103,234 @@ def cast(x: Tensor, dtype) -> Tensor:
     return Cast.apply(x, dtype)
 
 
-# --- binary arithmetic -----------------------------------------------------------------------
+def _float_input(x, op) -> Tensor:
+    tensor_arg(x, op)
+    return x if x.dtype.is_floating_point else cast(x, _dt.get_default_dtype())
 
-class Add(Function):
+
+# --- the op tables: unary and binary math, one row per op --------------------------------------
+# A row names the op (PyTorch's name; its kernel op unless `kernel` says otherwise) and gives its
+# derivative as a formula of named array ops. A formula's parameters say what it needs: g (the
+# upstream gradient), the inputs (x; a and b) and `result` (the output), so forward saves only
+# what the wanted gradients need. A derivative of None is zero (piecewise constant ops).
+# Each row gives tapegrad.<name> and Tensor.<name> (FUNCTIONS); add, sub, mul, div, pow and
+# round wrap theirs in PyTorch's extra arguments and type rules, below the tables.
+# `ints` says what an integer or bool input of a unary op does: "float" (computed in the default
+# float dtype), "compute" (computed in its own dtype; `bools` then says "unchanged", "int64" or
+# refuses with `bool_error`), or "unchanged" (returned as it is).
+
+@dataclass(frozen=True)
+class Unary:
+    name: str
+    derivative: Callable | None
+    kernel: str = ""
+    ints: str = "float"
+    bools: str = ""
+    bool_error: str = ""
+
+
+UNARY = (
+    #     name          derivative (g: upstream gradient, x: input, result: output)
+    Unary("neg",        lambda g: arrays.neg(g), ints="compute",
+          bool_error="negation of a bool tensor is not supported; use logical_not"),
+    Unary("exp",        lambda g, result: arrays.mul(g, result)),
+    Unary("log",        lambda g, x: arrays.div(g, x)),
+    Unary("log1p",      lambda g, x: arrays.div(g, arrays.add(x, 1))),
+    Unary("expm1",      lambda g, result: arrays.mul(g, arrays.add(result, 1))),
+    Unary("sqrt",       lambda g, result: arrays.div(g, arrays.mul(result, 2))),
+    # d x^-1/2 = -1/2 x^-3/2 = -0.5 * result^3
+    Unary("rsqrt",      lambda g, result: arrays.mul(g, arrays.mul(arrays.mul(arrays.square(result), result), -0.5))),
+    Unary("reciprocal", lambda g, result: arrays.neg(arrays.mul(g, arrays.square(result)))),
+    Unary("square",     lambda g, x: arrays.mul(g, arrays.mul(x, 2)), ints="compute", bools="int64"),
+    Unary("abs",        lambda g, x: arrays.mul(g, arrays.sign(x)), ints="compute", bools="unchanged"),
+    Unary("sin",        lambda g, x: arrays.mul(g, arrays.cos(x))),
+    Unary("cos",        lambda g, x: arrays.neg(arrays.mul(g, arrays.sin(x)))),
+    Unary("sign",       None, ints="compute", bools="unchanged"),
+    Unary("round",      None, ints="unchanged"),
+    Unary("floor",      None, ints="unchanged"),
+    Unary("ceil",       None, ints="unchanged"),
+    Unary("trunc",      None, ints="unchanged"),
+)
+
+
+@dataclass(frozen=True)
+class Binary:
+    name: str
+    da: Callable | None  # d/da and d/db, before the sum over a's (b's) broadcast dims
+    db: Callable | None
+    kernel: str = ""
+    floating: bool = False  # integer operands are computed in the default float dtype
+
+
+BINARY = (
+    #      name            d/da, d/db (g: upstream gradient, a, b: inputs, result: output)
+    Binary("add",          lambda g: g, lambda g: g),
+    Binary("sub",          lambda g: g, lambda g: arrays.neg(g)),
+    Binary("mul",          lambda g, b: arrays.mul(g, b), lambda g, a: arrays.mul(g, a)),
+    Binary("div",          lambda g, b: arrays.div(g, b),
+           lambda g, b, result: arrays.neg(arrays.mul(arrays.div(g, b), result))),
+    # b * a^(b-1), 0 where b == 0 (as PyTorch), where 0 * 0^-1 would be nan; a^b * log(a),
+    # whose limit where a == 0 and b >= 0 is 0 (as PyTorch)
+    Binary("pow",
+           lambda g, a, b: arrays.mul(g, arrays.where(arrays.eq(b, 0), 0, arrays.mul(b, arrays.pow(a, arrays.sub(b, 1))))),
+           lambda g, a, b, result: arrays.mul(g, arrays.where(arrays.logical_and(arrays.eq(a, 0), arrays.ge(b, 0)), 0,
+                                                              arrays.mul(result, arrays.log(a))))),
+    # the gradient goes to the larger (smaller) input, split evenly on ties
+    Binary("maximum",
+           lambda g, a, b: arrays.where(arrays.gt(a, b), g, arrays.where(arrays.eq(a, b), arrays.mul(g, 0.5), 0)),
+           lambda g, a, b: arrays.where(arrays.gt(b, a), g, arrays.where(arrays.eq(a, b), arrays.mul(g, 0.5), 0))),
+    Binary("minimum",
+           lambda g, a, b: arrays.where(arrays.lt(a, b), g, arrays.where(arrays.eq(a, b), arrays.mul(g, 0.5), 0)),
+           lambda g, a, b: arrays.where(arrays.lt(b, a), g, arrays.where(arrays.eq(a, b), arrays.mul(g, 0.5), 0))),
+    # Python's (and PyTorch's) floor division: the floor of the exact quotient, so 1.0 // 0.1
+    # is 9, not floor(1.0 / 0.1) = 10; piecewise constant, as div(rounding_mode="floor")
+    Binary("floor_divide", None, None),
+    # a - floor_divide(a, b) * b, with the divisor's sign
+    Binary("remainder",    lambda g: g, lambda g, a, b: arrays.neg(arrays.mul(g, arrays.floor_divide(a, b)))),
+)
+
+
+def _uses(formula, names: tuple) -> tuple:
+    """The positions in `names` of what a formula's parameters after g ask for."""
+    if formula is None:
+        return ()
+    code = formula.__code__
+    return tuple(names.index(p) for p in code.co_varnames[1:code.co_argcount])
+
+
+def _bound(formula, uses: tuple):
+    """formula as a function of (g, saved), passing it saved[i] for each i in `uses`. Spelled
+    out for one and two arguments: unpacking a computed argument list costs more than the rest
+    of a small op's backward."""
+    if formula is None:
+        return None
+    if not uses:
+        return lambda g, saved: formula(g)
+    if len(uses) == 1:
+        (i,) = uses
+        return lambda g, saved: formula(g, saved[i])
+    if len(uses) == 2:
+        i, j = uses
+        return lambda g, saved: formula(g, saved[i], saved[j])
+    return lambda g, saved: formula(g, *[saved[i] for i in uses])
+
+
+class UnaryFunction(Function):
+    """An op of one array made from a Unary row (see UNARY)."""
+    kernel = ""
+    derivative = None  # the row's, as a function of (g, saved)
+    uses: tuple = ()  # positions in (x, result) the derivative needs
+    keeps_x = keeps_result = False
+
+    def forward(self, x, out=None):
+        result = arrays.unary(self.kernel, x, out)
+        self.shape = x.shape
+        if self.needs_input_grad and self.uses:
+            self.save_for_backward(x if self.keeps_x else None, result if self.keeps_result else None)
+        return result
+
+    def backward(self, g):
+        if self.derivative is None:
+            return arrays.zeros(self.shape, g.dtype, g)
+        return self.derivative(g, self.saved_arrays if self.uses else ())
+
+
+class BinaryFunction(Function):
+    """An op of two arrays made from a Binary row (see BINARY); each gradient is summed back
+    to its operand's shape (the gradient of broadcasting)."""
+    kernel = ""
+    gradients = (None, None)  # d/da and d/db as functions of (g, saved (a, b, result))
+    saves = False  # whether either needs any of a, b, result
+    keeps: dict = {}  # needs_input_grad -> which of (a, b, result) forward saves (None: none)
+
     def forward(self, a, b, out=None):
+        result = arrays.binary(self.kernel, a, b, out)
         self.shapes = (a.shape, b.shape)
-        return _be(a).binary("add", a, b, out)
+        keep = self.keeps.get(self.needs_input_grad)
+        if keep is not None:
+            # Each gradient saves only what it needs: x.mul_(2) must not save x itself.
+            self.save_for_backward(a if keep[0] else None, b if keep[1] else None,
+                                   result if keep[2] else None)
+        return result
 
     def backward(self, g):
-        sa, sb = self.shapes
-        return (_sum_to(g, sa) if self.needs_input_grad[0] else None,
-                _sum_to(g, sb) if self.needs_input_grad[1] else None)
+        saved = self.saved_arrays if self.saves else ()
+        need_a, need_b = self.needs_input_grad
+        return (self._gradient(0, g, saved) if need_a else None,
+                self._gradient(1, g, saved) if need_b else None)
+
+    def _gradient(self, k: int, g, saved):
+        shape = self.shapes[k]
+        gradient = self.gradients[k]
+        if gradient is None:  # (the operands have the result's dtype, so g's)
+            return arrays.zeros(shape, g.dtype, g)
+        return arrays.sum_to_shape(gradient(g, saved), shape)
 
 
-class Sub(Function):
-    def forward(self, a, b, out=None):
-        self.shapes = (a.shape, b.shape)
-        return _be(a).binary("sub", a, b, out)
-
-    def backward(self, g):
-        sa, sb = self.shapes
-        gb = None
-        if self.needs_input_grad[1]:
-            gb = _sum_to(_be(g).unary("neg", g), sb)
-        return (_sum_to(g, sa) if self.needs_input_grad[0] else None, gb)
+def _class_name(name: str) -> str:
+    """PyTorch's grad_fn stem of an op: floor_divide -> FloorDivide (FloorDivideBackward0)."""
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
-class Mul(Function):
-    def forward(self, a, b, out=None):
-        self.shapes = (a.shape, b.shape)
-        need_a, need_b = self.needs_input_grad or (False, False)
-        # Each gradient needs only the other operand: x.mul_(2) must not save x itself.
-        self.save_for_backward(a if need_b else None, b if need_a else None)
-        return _be(a).binary("mul", a, b, out)
+def _unary_function(row: Unary):
+    kernel = row.kernel or row.name
+    arrays.define_unary(row.name, kernel)
+    uses = _uses(row.derivative, ("x", "result"))
+    derivative = _bound(row.derivative, uses)
+    fn_cls = type(_class_name(row.name), (UnaryFunction,), {
+        "kernel": kernel, "derivative": None if derivative is None else staticmethod(derivative),
+        "uses": uses, "keeps_x": 0 in uses, "keeps_result": 1 in uses})
 
-    def backward(self, g):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        be = _be(g)
-        ga = _sum_to(be.binary("mul", g, b), sa) if self.needs_input_grad[0] else None
-        gb = _sum_to(be.binary("mul", g, a), sb) if self.needs_input_grad[1] else None
-        return ga, gb
+    def op(x):
+        if not tensor_arg(x, row.name).dtype.is_floating_point:
+            if row.ints == "unchanged" or (x.dtype is _dt.bool_ and row.bools == "unchanged"):
+                return x
+            if row.ints == "float":
+                x = cast(x, _dt.get_default_dtype())
+            elif x.dtype is _dt.bool_:
+                if row.bool_error:
+                    raise TypeError(f"{row.name}: {row.bool_error}")
+                if row.bools == "int64":
+                    x = cast(x, _dt.int64)
+        return fn_cls.apply(x)
 
-
-class Div(Function):
-    def forward(self, a, b, out=None):
-        self.shapes = (a.shape, b.shape)
-        res = _be(a).binary("div", a, b, out)
-        # d(a/b)/db = -(a/b)/b: the result, not a, is what the second gradient needs.
-        need_b = self.needs_input_grad and self.needs_input_grad[1]
-        self.save_for_backward(b, res if need_b else None)
-        return res
-
-    def backward(self, g):
-        b, res = self.saved_tensors
-        sa, sb = self.shapes
-        be = _be(g)
-        ga = gb = None
-        g_over_b = be.binary("div", g, b)
-        if self.needs_input_grad[0]:
-            ga = _sum_to(g_over_b, sa)
-        if self.needs_input_grad[1]:
-            gb = _sum_to(be.unary("neg", be.binary("mul", g_over_b, res)), sb)
-        return ga, gb
+    op.__name__ = op.__qualname__ = row.name
+    op.__doc__ = f"{row.name}(x), elementwise (PyTorch's torch.{row.name})."
+    return fn_cls, op
 
 
-class Pow(Function):
-    def forward(self, a, b, out=None):
-        res = _be(a).binary("pow", a, b, out)
-        self.save_for_backward(a, b, res)
-        return res
+def _binary_function(row: Binary):
+    kernel = row.kernel or row.name
+    arrays.define_binary(row.name, kernel)
+    uses = (_uses(row.da, ("a", "b", "result")), _uses(row.db, ("a", "b", "result")))
+    keeps = {}
+    for need in ((True, True), (True, False), (False, True)):
+        wanted = {i for k in (0, 1) if need[k] for i in uses[k]}
+        keeps[need] = tuple(i in wanted for i in range(3)) if wanted else None
+    fn_cls = type(_class_name(row.name), (BinaryFunction,), {
+        "kernel": kernel, "gradients": (_bound(row.da, uses[0]), _bound(row.db, uses[1])),
+        "saves": any(uses), "keeps": keeps})
 
-    def backward(self, g):
-        a, b, res = self.saved_tensors
-        be = _be(g)
-        ga = gb = None
-        if self.needs_input_grad[0]:
-            # b * a^(b-1), with a 0-d b kept as a scalar kernel operand; 0 where b == 0 (as
-            # PyTorch), where 0 * 0^-1 would be nan
-            one, zero = be.scalar(1, b.dtype), be.scalar(0, b.dtype)
-            ga = be.binary("mul", b, be.binary("pow", a, be.binary("sub", b, one)))
-            ga = be.where(be.compare("eq", b, zero), be.scalar(0, ga.dtype), ga)
-            ga = _sum_to(be.binary("mul", g, ga), a.shape)
-        if self.needs_input_grad[1]:
-            # a^b * log(a); where a == 0 and b >= 0 the limit is 0 (as PyTorch)
-            zero = be.scalar(0, a.dtype)
-            t = be.binary("mul", res, be.unary("log", a))
-            mask = be.binary("logical_and", be.compare("eq", a, zero), be.compare("ge", b, zero))
-            t = be.where(mask, zero, t)
-            gb = _sum_to(be.binary("mul", g, t), b.shape)
-        return ga, gb
+    def op(a, b):
+        a, b = _promote_pair(a, b, row.name, floating=row.floating)
+        return fn_cls.apply(a, b)
+
+    op.__name__ = op.__qualname__ = row.name
+    op.__doc__ = f"{row.name}(a, b), elementwise and broadcast (PyTorch's torch.{row.name})."
+    return fn_cls, op
 
 
-class Maximum(Function):
-    """maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties."""
-    op = "maximum"
-
-    def forward(self, a, b, out=None):
-        self.save_for_backward(a, b)
-        return _be(a).binary(self.op, a, b, out)
-
-    def backward(self, g):
-        a, b = self.saved_tensors
-        be = _be(g)
-        wins = "gt" if self.op == "maximum" else "lt"
-        zero = be.scalar(0, g.dtype)
-        half = be.binary("mul", g, be.scalar(0.5, g.dtype))
-        tie = be.compare("eq", a, b)
-        ga = gb = None
-        if self.needs_input_grad[0]:
-            ga = be.where(be.compare(wins, a, b), g, be.where(tie, half, zero))
-            ga = _sum_to(ga, a.shape)
-        if self.needs_input_grad[1]:
-            gb = be.where(be.compare(wins, b, a), g, be.where(tie, half, zero))
-            gb = _sum_to(gb, b.shape)
-        return ga, gb
+FUNCTIONS = {}  # name -> the Tensor function of each row of UNARY and BINARY
+for _row in UNARY:
+    _cls, FUNCTIONS[_row.name] = _unary_function(_row)
+    globals()[_cls.__name__] = _cls
+for _row in BINARY:
+    _cls, FUNCTIONS[_row.name] = _binary_function(_row)
+    globals()[_cls.__name__] = _cls
+globals().update(FUNCTIONS)
 
 
-class Minimum(Maximum):
-    op = "minimum"
-
-
-class FloorDivide(Function):
-    """Python's (and PyTorch's) floor division: the floor of the exact quotient, so 1.0 // 0.1
-    is 9, not floor(1.0 / 0.1) = 10. Piecewise constant: a zero gradient, as
-    div(rounding_mode="floor")."""
-
-    def forward(self, a, b):
-        self.specs = ((a.shape, a.dtype), (b.shape, b.dtype))
-        return _be(a).binary("floor_divide", a, b)
-
-    def backward(self, g):
-        be = _be(g)
-        return tuple(be.zeros(shape, dtype) if need else None
-                     for need, (shape, dtype) in zip(self.needs_input_grad, self.specs))
-
-
-class Remainder(Function):
-    """a - floor_divide(a, b) * b, with the divisor's sign: d/da = 1, d/db = -floor_divide(a, b)."""
-
-    def forward(self, a, b):
-        need_b = self.needs_input_grad and self.needs_input_grad[1]
-        self.save_for_backward(a if need_b else None, b if need_b else None)
-        self.shapes = (a.shape, b.shape)
-        return _be(a).binary("remainder", a, b)
-
-    def backward(self, g):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        be = _be(g)
-        ga = _sum_to(g, sa) if self.needs_input_grad[0] else None
-        gb = None
-        if self.needs_input_grad[1]:
-            gb = _sum_to(be.unary("neg", be.binary("mul", g, be.binary("floor_divide", a, b))), sb)
-        return ga, gb
-
+# --- binary arithmetic: PyTorch's signatures and type rules over the BINARY rows ---------------
 
 def add(a, b, *, alpha=1):
     if alpha != 1:
@@ -301,16 +368,6 @@ def div(a, b, *, rounding_mode=None):
     return Div.apply(a, b)
 
 
-def floor_divide(a, b):
-    a, b = _promote_pair(a, b, "floor_divide")
-    return FloorDivide.apply(a, b)
-
-
-def remainder(a, b):
-    a, b = _promote_pair(a, b, "remainder")
-    return Remainder.apply(a, b)
-
-
 def pow(a, b):  # noqa: A001 - PyTorch's name
     a, b = _promote_pair(a, b, "pow")
     if a.dtype is _dt.bool_:
@@ -318,236 +375,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
     return Pow.apply(a, b)
 
 
-def maximum(a, b):
-    a, b = _promote_pair(a, b, "maximum")
-    return Maximum.apply(a, b)
-
-
-def minimum(a, b):
-    a, b = _promote_pair(a, b, "minimum")
-    return Minimum.apply(a, b)
-
-
-# --- unary -----------------------------------------------------------------------------------
-
-class Neg(Function):
-    def forward(self, x, out=None):
-        return _be(x).unary("neg", x, out)
-
-    def backward(self, g):
-        return _be(g).unary("neg", g)
-
-
-class Exp(Function):
-    def forward(self, x, out=None):
-        y = _be(x).unary("exp", x, out)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        (y,) = self.saved_tensors
-        return _be(g).binary("mul", g, y)
-
-
-class Log(Function):
-    def forward(self, x, out=None):
-        self.save_for_backward(x)
-        return _be(x).unary("log", x, out)
-
-    def backward(self, g):
-        (x,) = self.saved_tensors
-        return _be(g).binary("div", g, x)
-
-
-class Log1p(Function):
-    def forward(self, x, out=None):
-        self.save_for_backward(x)
-        return _be(x).unary("log1p", x, out)
-
-    def backward(self, g):
-        (x,) = self.saved_tensors
-        be = _be(g)
-        return be.binary("div", g, be.binary("add", x, be.scalar(1, x.dtype)))
-
-
-class Expm1(Function):
-    def forward(self, x, out=None):
-        y = _be(x).unary("expm1", x, out)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        (y,) = self.saved_tensors
-        be = _be(g)
-        return be.binary("mul", g, be.binary("add", y, be.scalar(1, y.dtype)))
-
-
-class Sqrt(Function):
-    def forward(self, x, out=None):
-        y = _be(x).unary("sqrt", x, out)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        (y,) = self.saved_tensors
-        be = _be(g)
-        return be.binary("div", g, be.binary("mul", y, be.scalar(2, y.dtype)))
-
-
-class Rsqrt(Function):
-    def forward(self, x, out=None):
-        y = _be(x).unary("rsqrt", x, out)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        # d x^-1/2 = -1/2 x^-3/2 = -0.5 * y^3
-        (y,) = self.saved_tensors
-        be = _be(g)
-        y3 = be.binary("mul", be.unary("square", y), y)
-        return be.binary("mul", g, be.binary("mul", y3, be.scalar(-0.5, y.dtype)))
-
-
-class Reciprocal(Function):
-    def forward(self, x, out=None):
-        y = _be(x).unary("reciprocal", x, out)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        (y,) = self.saved_tensors
-        be = _be(g)
-        return be.unary("neg", be.binary("mul", g, be.unary("square", y)))
-
-
-class Square(Function):
-    def forward(self, x, out=None):
-        self.save_for_backward(x)
-        return _be(x).unary("square", x, out)
-
-    def backward(self, g):
-        (x,) = self.saved_tensors
-        be = _be(g)
-        return be.binary("mul", g, be.binary("mul", x, be.scalar(2, x.dtype)))
-
-
-class Abs(Function):
-    def forward(self, x, out=None):
-        self.save_for_backward(x)
-        return _be(x).unary("abs", x, out)
-
-    def backward(self, g):
-        (x,) = self.saved_tensors
-        be = _be(g)
-        return be.binary("mul", g, be.unary("sign", x))
-
-
-class Sin(Function):
-    def forward(self, x, out=None):
-        self.save_for_backward(x)
-        return _be(x).unary("sin", x, out)
-
-    def backward(self, g):
-        (x,) = self.saved_tensors
-        be = _be(g)
-        return be.binary("mul", g, be.unary("cos", x))
-
-
-class Cos(Function):
-    def forward(self, x, out=None):
-        self.save_for_backward(x)
-        return _be(x).unary("cos", x, out)
-
-    def backward(self, g):
-        (x,) = self.saved_tensors
-        be = _be(g)
-        return be.unary("neg", be.binary("mul", g, be.unary("sin", x)))
-
-
-class Piecewise(Function):
-    """sign, round, floor, ceil, trunc: piecewise constant, so the gradient is zero."""
-
-    def forward(self, x, op, out=None):
-        self.shape, self.dtype = x.shape, x.dtype
-        return _be(x).unary(op, x, out)
-
-    def backward(self, g):
-        return _be(g).zeros(self.shape, self.dtype)
-
-
-def _float_input(x, op) -> Tensor:
-    tensor_arg(x, op)
-    return x if x.dtype.is_floating_point else cast(x, _dt.get_default_dtype())
-
-
-def _unary(fn_cls, x, op, out=None):
-    return fn_cls.apply(_float_input(x, op), out=out) if out is None else fn_cls.apply(x, out=out)
-
-
-def neg(x):
-    if tensor_arg(x, "neg").dtype is _dt.bool_:
-        raise TypeError("neg: negation of a bool tensor is not supported; use logical_not")
-    return Neg.apply(x)
-
-
-def exp(x):
-    return Exp.apply(_float_input(x, "exp"))
-
-
-def log(x):
-    return Log.apply(_float_input(x, "log"))
-
-
-def log1p(x):
-    return Log1p.apply(_float_input(x, "log1p"))
-
-
-def expm1(x):
-    return Expm1.apply(_float_input(x, "expm1"))
-
-
-def sqrt(x):
-    return Sqrt.apply(_float_input(x, "sqrt"))
-
-
-def rsqrt(x):
-    return Rsqrt.apply(_float_input(x, "rsqrt"))
-
-
-def reciprocal(x):
-    return Reciprocal.apply(_float_input(x, "reciprocal"))
-
-
-def square(x):
-    if tensor_arg(x, "square").dtype is _dt.bool_:
-        x = cast(x, _dt.int64)
-    return Square.apply(x)
-
-
-def abs(x):  # noqa: A001 - PyTorch's name
-    if tensor_arg(x, "abs").dtype is _dt.bool_:
-        return x
-    return Abs.apply(x)
-
-
-def sin(x):
-    return Sin.apply(_float_input(x, "sin"))
-
-
-def cos(x):
-    return Cos.apply(_float_input(x, "cos"))
-
-
-def sign(x):
-    if tensor_arg(x, "sign").dtype is _dt.bool_:
-        return x
-    return Piecewise.apply(x, "sign")
-
-
-def _rounding(x, op):
-    if not tensor_arg(x, op).dtype.is_floating_point:
-        return x
-    return Piecewise.apply(x, op)
+_round_row = FUNCTIONS["round"]
 
 
 def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
@@ -558,20 +386,11 @@ def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
             scale = 10.0 ** decimals
         except OverflowError:
             raise RuntimeError(f"round: decimals={decimals} is out of range (10**decimals overflows a float)") from None
-        return div(_rounding(mul(x, scale), "round"), scale)
-    return _rounding(x, "round")
+        return div(_round_row(mul(x, scale)), scale)
+    return _round_row(x)
 
 
-def floor(x):
-    return _rounding(x, "floor")
-
-
-def ceil(x):
-    return _rounding(x, "ceil")
-
-
-def trunc(x):
-    return _rounding(x, "trunc")
+FUNCTIONS.update(add=add, sub=sub, mul=mul, div=div, pow=pow, round=round)
 
 
 # --- clamp, where ----------------------------------------------------------------------------
@@ -580,21 +399,20 @@ class Clamp(Function):
     def forward(self, x, lo, hi, out=None):
         self.save_for_backward(x)
         self.bounds = (lo, hi)
-        return _be(x).clamp(x, lo, hi, out)
+        return arrays.clamp(x, lo, hi, out)
 
     def backward(self, g):
-        (x,) = self.saved_tensors
-        be = _be(g)
+        (x,) = self.saved_arrays
         lo, hi = self.bounds
         keep = None
         if lo is not None:
-            keep = be.compare("ge", x, be.scalar(lo, x.dtype))
+            keep = arrays.ge(x, lo)
         if hi is not None:
-            upper = be.compare("le", x, be.scalar(hi, x.dtype))
-            keep = upper if keep is None else be.binary("logical_and", keep, upper)
+            upper = arrays.le(x, hi)
+            keep = upper if keep is None else arrays.logical_and(keep, upper)
         if keep is None:
             return g
-        return be.where(keep, g, be.scalar(0, g.dtype))
+        return arrays.where(keep, g, 0)
 
 
 def _clamp_bounds(x, lo, hi, op):
@@ -632,14 +450,13 @@ class Where(Function):
     def forward(self, cond, a, b):
         self.save_for_backward(cond)
         self.shapes = (a.shape, b.shape)
-        return _be(a).where(cond, a, b)
+        return arrays.where(cond, a, b)
 
     def backward(self, g):
-        (cond,) = self.saved_tensors
-        be = _be(g)
-        zero = be.scalar(0, g.dtype)
-        ga = _sum_to(be.where(cond, g, zero), self.shapes[0]) if self.needs_input_grad[1] else None
-        gb = _sum_to(be.where(cond, zero, g), self.shapes[1]) if self.needs_input_grad[2] else None
+        (cond,) = self.saved_arrays
+        sa, sb = self.shapes
+        ga = arrays.sum_to_shape(arrays.where(cond, g, 0), sa) if self.needs_input_grad[1] else None
+        gb = arrays.sum_to_shape(arrays.where(cond, 0, g), sb) if self.needs_input_grad[2] else None
         return None, ga, gb
 
 
@@ -655,8 +472,6 @@ def where(condition, input=None, other=None):  # noqa: A002
     a, b = _promote_pair(input, other, "where")
     condition, a = same_device(condition, a, "where")
     condition, b = same_device(condition, b, "where")
-    _be(a._data).broadcast_shapes("where", condition.shape, a.shape)
-    _be(a._data).broadcast_shapes("where", _be(a._data).broadcast_shapes("where", condition.shape, a.shape), b.shape)
     return Where.apply(condition, a, b)
 
 
@@ -664,7 +479,7 @@ def where(condition, input=None, other=None):  # noqa: A002
 
 def compare(op: str, a, b) -> Tensor:
     a, b = _promote_pair(a, b, op)
-    return Tensor._wrap(_be(a._data).compare(op, a._data, b._data))
+    return Tensor._wrap(arrays.compare(op, a._data, b._data))
 
 
 def eq(a, b):
@@ -693,7 +508,7 @@ def ge(a, b):
 
 def _logical(op: str, a, b) -> Tensor:
     a, b = as_operand(a, _dt.bool_, op), as_operand(b, _dt.bool_, op)
-    return Tensor._wrap(_be(a._data).binary(op, a._data, b._data))
+    return Tensor._wrap(arrays.binary(op, a._data, b._data))
 
 
 def logical_and(a, b):
@@ -735,11 +550,11 @@ class Overwrite(Function):
 
     def forward(self, dst, src, out=None):
         self.src_shape, self.src_dtype = src.shape, src.dtype
-        return _be(dst).copy_(src, dst if out is None else out)
+        return arrays.copy_(src, dst if out is None else out)
 
     def backward(self, g):
-        gs = _sum_to(g, self.src_shape)
-        return None, (gs if gs.dtype == self.src_dtype else _be(g).astype(gs, self.src_dtype))
+        gs = arrays.sum_to_shape(g, self.src_shape)
+        return None, (gs if gs.dtype == self.src_dtype else arrays.astype(gs, self.src_dtype))
 
 
 def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
@@ -757,7 +572,7 @@ def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
         # (anything else raises in apply, naming both devices)
         if fn_cls is Overwrite or (other.ndim == 0 and not other.is_cuda):
             other = move(other, self.device)
-    shape = _be(self._data).broadcast_shapes(op, self.shape, other.shape)
+    shape = arrays.broadcast_shapes(op, self.shape, other.shape)
     if tuple(shape) != tuple(self.shape):
         raise RuntimeError(
             f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(shape)} "
@@ -776,5 +591,5 @@ def inplace_unary(fn, self: Tensor, op: str) -> Tensor:
     return self._apply_inplace(
         op,
         compute=fn,
-        write=lambda: _be(self._data).copy_(fn(self)._data, self._data),
+        write=lambda: arrays.copy_(fn(self)._data, self._data),
     )

@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
-from ..backend import device_of, for_array, to_device
+from .. import arrays
+from ..arrays import device_of, to_device
 from ..tensor import Tensor
 
 
@@ -16,7 +17,7 @@ def _key_item(k):
     if isinstance(k, Tensor):
         if k.dtype.is_floating_point:
             raise IndexError(f"tensors used as indices must be long or bool tensors, got {k.dtype.name}")
-        a = for_array(k._data).to_numpy(k._data)
+        a = arrays.to_numpy(k._data)
         if a.ndim == 0 and a.dtype != np.bool_:
             return int(a), False
         return a, True
@@ -66,12 +67,11 @@ class BasicIndex(Function):
 
     def forward(self, x, key):
         self.shape, self.dtype, self.key = x.shape, x.dtype, key
-        return for_array(x).view_index(x, key)
+        return arrays.view_index(x, key)
 
     def backward(self, g):
-        be = for_array(g)
-        gx = be.zeros(self.shape, self.dtype)
-        be.copy_(g, be.view_index(gx, self.key))
+        gx = arrays.zeros(self.shape, self.dtype, g)
+        arrays.copy_(g, arrays.view_index(gx, self.key))
         return gx
 
 
@@ -87,19 +87,17 @@ def _positions(x, key):
 
 class AdvancedIndex(Function):
     def forward(self, x, key):
-        be = for_array(x)
         self.shape, self.dtype = x.shape, x.dtype
         self.positions = _positions(x, key)
-        return be.take(x, self.positions)
+        return arrays.take(x, self.positions)
 
     def backward(self, g):
-        be = for_array(g)
         n = 1
         for s in self.shape:
             n *= s
-        gx = be.zeros((n,), self.dtype)
-        be.put_add_(gx, self.positions, g)
-        return be.reshape(gx, self.shape)
+        gx = arrays.zeros((n,), self.dtype, g)
+        arrays.put_add_(gx, self.positions, g)
+        return arrays.reshape(gx, self.shape)
 
 
 class IndexSelect(Function):
@@ -108,21 +106,20 @@ class IndexSelect(Function):
     def forward(self, x, axis, index):
         index = to_device(index, device_of(x))
         self.shape, self.dtype, self.axis, self.index = x.shape, x.dtype, axis, index
-        return for_array(x).index_select(x, axis, index)
+        return arrays.index_select(x, axis, index)
 
     def backward(self, g):
-        be = for_array(g)
-        gx = be.zeros(self.shape, self.dtype)
-        flat = be.reshape(g, self.shape[:self.axis] + (self.index.size,) + self.shape[self.axis + 1:])
-        return be.index_add_(gx, self.axis, be.reshape(self.index, (-1,)), flat)
+        gx = arrays.zeros(self.shape, self.dtype, g)
+        flat = arrays.reshape(g, self.shape[:self.axis] + (self.index.size,) + self.shape[self.axis + 1:])
+        return arrays.index_add_(gx, self.axis, arrays.reshape(self.index, (-1,)), flat)
 
 
 def _single_axis_index(x: Tensor, nkey):
     """(axis, normalised int64 index) when the key is full slices around one integer array."""
-    arrays = [i for i, k in enumerate(nkey) if isinstance(k, np.ndarray)]
-    if len(arrays) != 1 or len(nkey) > x.ndim:
+    array_axes = [i for i, k in enumerate(nkey) if isinstance(k, np.ndarray)]
+    if len(array_axes) != 1 or len(nkey) > x.ndim:
         return None
-    axis = arrays[0]
+    axis = array_axes[0]
     idx = nkey[axis]
     if idx.dtype != np.int64 or any(not (isinstance(k, slice) and k == slice(None)) for i, k in enumerate(nkey) if i != axis):
         return None
@@ -153,29 +150,27 @@ class IndexPut(Function):
     """x with x[key] = value; x's gradient is zero where it was overwritten."""
 
     def forward(self, x, value, key, advanced, out=None):
-        be = for_array(x)
         self.key, self.advanced, self.value_shape = key, advanced, value.shape
         if out is None:
-            out = be.astype(x, x.dtype)
+            out = arrays.astype(x, x.dtype)
         if advanced:
             self.positions = _positions(x, key)
-            be.put_(be.reshape(out, (-1,)), self.positions, value)
+            arrays.put_(arrays.reshape(out, (-1,)), self.positions, value)
         else:
-            be.copy_(value, be.view_index(out, key))
+            arrays.copy_(value, arrays.view_index(out, key))
         return out
 
     def backward(self, g):
-        be = for_array(g)
         gx = gv = None
         if self.needs_input_grad[0]:
-            gx = be.astype(g, g.dtype)
+            gx = arrays.astype(g, g.dtype)
             if self.advanced:
-                be.put_(be.reshape(gx, (-1,)), self.positions, be.scalar(0, g.dtype))
+                arrays.put_(arrays.reshape(gx, (-1,)), self.positions, arrays.scalar(0, g))
             else:
-                be.fill_(be.view_index(gx, self.key), 0)
+                arrays.fill_(arrays.view_index(gx, self.key), 0)
         if self.needs_input_grad[1]:
-            part = be.take(g, self.positions) if self.advanced else be.view_index(g, self.key)
-            gv = be.sum_to_shape(part, self.value_shape)
+            part = arrays.take(g, self.positions) if self.advanced else arrays.view_index(g, self.key)
+            gv = arrays.sum_to_shape(part, self.value_shape)
         return gx, gv
 
 
@@ -205,7 +200,7 @@ def setitem(x: Tensor, key, value) -> None:
 
 
 def nonzero(x: Tensor, as_tuple: bool = False):
-    idx = np.nonzero(for_array(x._data).to_numpy(x._data))
+    idx = np.nonzero(arrays.to_numpy(x._data))
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
     return Tensor._wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
@@ -220,7 +215,7 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
         raise IndexError(f"index_select(): index must be a 1-D int64 tensor, got {index.dtype.name} of shape {tuple(index.shape)}")
     d = x._dim(dim, op="index_select")
     n = x.shape[d] if x.ndim else 1
-    idx = for_array(index._data).to_numpy(index._data)
+    idx = arrays.to_numpy(index._data)
     bad = (idx < -n) | (idx >= n)
     if bad.any():
         raise IndexError(

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from .._checks import tensor_arg
 from ..autograd.function import Function
-from ..backend import for_array
+from .. import arrays
 from ..tensor import Tensor
-from . import elementwise as ew
+from . import elementwise
 
 
 def _t(a):
     """Swap the last two axes (a view)."""
     axes = list(range(a.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
-    return for_array(a).permute(a, axes)
+    return arrays.permute(a, axes)
 
 
 class MatMul(Function):
@@ -31,36 +31,34 @@ class MatMul(Function):
         return _bmm(a, b)
 
     def backward(self, g):
-        a, b = self.saved_tensors
+        a, b = self.saved_arrays
         sa, sb = self.shapes
-        be = for_array(g)
-        ga = be.sum_to_shape(_bmm(g, _t(b)), sa) if self.needs_input_grad[0] else None
-        gb = be.sum_to_shape(_bmm(_t(a), g), sb) if self.needs_input_grad[1] else None
+        ga = arrays.sum_to_shape(_bmm(g, _t(b)), sa) if self.needs_input_grad[0] else None
+        gb = arrays.sum_to_shape(_bmm(_t(a), g), sb) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 def _bmm(x, y):
     """x @ y for arrays of at least 2 dims, batch dims broadcast."""
-    be = for_array(x)
     if x.ndim == 2 and y.ndim == 2:
-        return be.matmul(x, y)
-    batch = tuple(be.broadcast_shapes("matmul", x.shape[:-2], y.shape[:-2]))
-    out = be.matmul(_as_batch3(be, x, batch), _as_batch3(be, y, batch))
-    return be.reshape(out, batch + out.shape[-2:])
+        return arrays.matmul(x, y)
+    batch = tuple(arrays.broadcast_shapes("matmul", x.shape[:-2], y.shape[:-2]))
+    out = arrays.matmul(_as_batch3(x, batch), _as_batch3(y, batch))
+    return arrays.reshape(out, batch + out.shape[-2:])
 
 
-def _as_batch3(be, x, batch):
+def _as_batch3(x, batch):
     """x broadcast to `batch` + its matrix dims, as a 3-D (B, rows, cols) array; broadcast
     batch dims keep stride 0 and collapse into one batch dim without copying when they can."""
-    x = be.broadcast_to(x, batch + x.shape[-2:])
+    x = arrays.broadcast_to(x, batch + x.shape[-2:])
     nb = 1
     for s in batch:
         nb *= s
     if x.ndim == 3:
         return x
-    if be.can_view(x, (nb,) + x.shape[-2:]):
-        return be.reshape(x, (nb,) + x.shape[-2:])
-    return be.reshape(be.contiguous(x), (nb,) + x.shape[-2:])
+    if arrays.can_view(x, (nb,) + x.shape[-2:]):
+        return arrays.reshape(x, (nb,) + x.shape[-2:])
+    return arrays.reshape(arrays.contiguous(x), (nb,) + x.shape[-2:])
 
 
 def matmul(a, b) -> Tensor:
@@ -105,19 +103,18 @@ class Linear(Function):
     sigmoid, tanh), so the output is all backward keeps of it."""
 
     def forward(self, x, w, bias=None, act="none"):
-        be = for_array(x)
         need_x, need_w = self.needs_input_grad[:2] if self.needs_input_grad else (False, False)
-        y = be.matmul(x, be.permute(w, (1, 0)), bias=bias, act=act)
+        y = arrays.matmul(x, arrays.permute(w, (1, 0)), bias=bias, act=act)
         self.act = act
         self.save_for_backward(x if need_w else None, w if need_x else None,
                                y if act != "none" and self.needs_input_grad else None)
         return y
 
     def backward(self, g):
-        x, w, y = self.saved_tensors
+        x, w, y = self.saved_arrays
         needs = self.needs_input_grad
         # activation backward, both GEMMs and the bias's column sum: one kernel call
-        return for_array(g).linear_backward(g, x, w, y, self.act, needs[0], needs[1],
+        return arrays.linear_backward(g, x, w, y, self.act, needs[0], needs[1],
                                             len(needs) > 2 and needs[2])
 
 
@@ -152,7 +149,7 @@ def _linear_checked(input, weight, bias, act) -> Tensor:  # noqa: A002
     if input.ndim == 0 or weight.ndim != 2:
         if weight.ndim == 1 and act == "none":
             out = matmul(input, weight)
-            return out if bias is None else ew.add(out, bias)
+            return out if bias is None else elementwise.add(out, bias)
         raise RuntimeError(
             f"linear: expected a 2-D weight and an input with at least 1 dim, got shapes "
             f"{tuple(input.shape)} and {tuple(weight.shape)}"

@@ -1,6 +1,6 @@
 """Normalization: batch_norm and layer_norm, each ONE Function.
 
-Forward and backward are composed of backend kernels (keepdim reductions and broadcasting
+Forward and backward are composed of array ops (keepdim reductions and broadcasting
 binaries); the backward is the closed form
 
     dx = invstd * (dy' - mean(dy') - xhat * mean(dy' * xhat)),   dy' = dy * weight
@@ -12,39 +12,39 @@ over the normalized axes, so a layer costs one graph node instead of the dozen a
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..backend import for_array
+from .. import arrays
 from ..tensor import Tensor
 from .elementwise import _float_input
 
 
-def _mean(be, x, axes, n):
-    return be.binary("div", be.reduce("sum", x, axes, keepdim=True), be.scalar(n, x.dtype))
+def _mean(x, axes, n):
+    return arrays.div(arrays.sum(x, axes, keepdim=True), n)
 
 
-def _normalize(be, x, axes, n, eps):
+def _normalize(x, axes, n, eps):
     """(xhat, mean, biased var, invstd) of x over `axes`; the statistics keep x's rank."""
-    mean = _mean(be, x, axes, n)
-    xc = be.binary("sub", x, mean)
-    var = _mean(be, be.unary("square", xc), axes, n)
-    invstd = be.unary("rsqrt", be.binary("add", var, be.scalar(eps, x.dtype)))
-    return be.binary("mul", xc, invstd), mean, var, invstd
+    mean = _mean(x, axes, n)
+    xc = arrays.sub(x, mean)
+    var = _mean(arrays.square(xc), axes, n)
+    invstd = arrays.rsqrt(arrays.add(var, eps))
+    return arrays.mul(xc, invstd), mean, var, invstd
 
 
-def _affine(be, xhat, w, b):
-    y = xhat if w is None else be.binary("mul", xhat, w)
-    return y if b is None else be.binary("add", y, b)
+def _affine(xhat, w, b):
+    y = xhat if w is None else arrays.mul(xhat, w)
+    return y if b is None else arrays.add(y, b)
 
 
-def _input_grad(be, g, xhat, invstd, w, axes, n, batch_stats):
+def _input_grad(g, xhat, invstd, w, axes, n, batch_stats):
     """d loss / d x. With fixed statistics (eval-mode batch norm) x only enters through
     (x - mean) * invstd, so the gradient is dy' * invstd."""
-    gy = g if w is None else be.binary("mul", g, w)
+    gy = g if w is None else arrays.mul(g, w)
     if not batch_stats:
-        return be.binary("mul", gy, invstd)
-    mean_gy = _mean(be, gy, axes, n)
-    mean_gyx = _mean(be, be.binary("mul", gy, xhat), axes, n)
-    centred = be.binary("sub", be.binary("sub", gy, mean_gy), be.binary("mul", xhat, mean_gyx))
-    return be.binary("mul", centred, invstd)
+        return arrays.mul(gy, invstd)
+    mean_gy = _mean(gy, axes, n)
+    mean_gyx = _mean(arrays.mul(gy, xhat), axes, n)
+    centred = arrays.sub(arrays.sub(gy, mean_gy), arrays.mul(xhat, mean_gyx))
+    return arrays.mul(centred, invstd)
 
 
 class _Normalization(Function):
@@ -59,33 +59,31 @@ class _Normalization(Function):
         self.save_for_backward(xhat, invstd, weight)
 
     def backward(self, g):
-        xhat, invstd, w = self.saved_tensors
-        be = for_array(g)
+        xhat, invstd, w = self.saved_arrays
         needs = self.needs_input_grad  # x, then weight and bias where they were given
         grads = [None] * len(needs)
         if needs[0]:
             if w is not None and self.weight_view is not None:
-                w = be.reshape(w, self.weight_view)
-            grads[0] = _input_grad(be, g, xhat, invstd, w, self.axes, self.n, self.batch_stats)
+                w = arrays.reshape(w, self.weight_view)
+            grads[0] = _input_grad(g, xhat, invstd, w, self.axes, self.n, self.batch_stats)
         k = 1
         if self.has_w:
             if needs[k]:
-                grads[k] = self._param_grad(be, be.binary("mul", g, xhat))
+                grads[k] = self._param_grad(arrays.mul(g, xhat))
             k += 1
         if self.has_b and needs[k]:
-            grads[k] = self._param_grad(be, g)
+            grads[k] = self._param_grad(g)
         return tuple(grads)
 
-    def _param_grad(self, be, t):
-        summed = be.reduce("sum", t, self.param_axes) if self.param_axes else t
-        return be.reshape(summed, self.param_shape)
+    def _param_grad(self, t):
+        summed = arrays.sum(t, self.param_axes) if self.param_axes else t
+        return arrays.reshape(summed, self.param_shape)
 
 
 class BatchNorm(_Normalization):
     """x (N, C, *): per-channel statistics over N and the trailing dims."""
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
-        be = for_array(x)
         c = x.shape[1]
         self.axes = self.param_axes = (0,) + tuple(range(2, x.ndim))
         self.param_shape = (c,)
@@ -93,40 +91,39 @@ class BatchNorm(_Normalization):
         self.n = x.size // c if c else 0
         self.batch_stats = training
         if training:
-            xhat, mean, var, invstd = _normalize(be, x, self.axes, self.n, eps)
-            _update_running(be, running_mean, running_var, mean, var, self.n, momentum)
+            xhat, mean, var, invstd = _normalize(x, self.axes, self.n, eps)
+            _update_running(running_mean, running_var, mean, var, self.n, momentum)
         else:
-            mean = be.reshape(running_mean, stat_shape)
-            var = be.reshape(running_var, stat_shape)
+            mean = arrays.reshape(running_mean, stat_shape)
+            var = arrays.reshape(running_var, stat_shape)
             if mean.dtype != x.dtype:
-                mean, var = be.astype(mean, x.dtype), be.astype(var, x.dtype)
-            invstd = be.unary("rsqrt", be.binary("add", var, be.scalar(eps, x.dtype)))
-            xhat = be.binary("mul", be.binary("sub", x, mean), invstd)
+                mean, var = arrays.astype(mean, x.dtype), arrays.astype(var, x.dtype)
+            invstd = arrays.rsqrt(arrays.add(var, eps))
+            xhat = arrays.mul(arrays.sub(x, mean), invstd)
         self.weight_view = stat_shape
-        w = None if weight is None else be.reshape(weight, stat_shape)
-        b = None if bias is None else be.reshape(bias, stat_shape)
+        w = None if weight is None else arrays.reshape(weight, stat_shape)
+        b = None if bias is None else arrays.reshape(bias, stat_shape)
         self._save(xhat, invstd, weight, bias is not None)
-        return _affine(be, xhat, w, b)
+        return _affine(xhat, w, b)
 
 
-def _update_running(be, running_mean, running_var, mean, var, n, momentum) -> None:
+def _update_running(running_mean, running_var, mean, var, n, momentum) -> None:
     """running = (1 - momentum) * running + momentum * batch statistic, in place; the variance
     folded in is the unbiased one, n / (n - 1) times the biased."""
     for running, stat, scale in ((running_mean, mean, 1.0), (running_var, var, n / (n - 1))):
         if running is None:
             continue
-        stat = be.reshape(stat, running.shape)
+        stat = arrays.reshape(stat, running.shape)
         if stat.dtype != running.dtype:
-            stat = be.astype(stat, running.dtype)
-        kept = be.binary("mul", running, be.scalar(1.0 - momentum, running.dtype))
-        be.binary("add", kept, be.binary("mul", stat, be.scalar(momentum * scale, running.dtype)), out=running)
+            stat = arrays.astype(stat, running.dtype)
+        kept = arrays.mul(running, 1.0 - momentum)
+        arrays.add(kept, arrays.mul(stat, momentum * scale), out=running)
 
 
 class LayerNorm(_Normalization):
     """Statistics over the last k dims (normalized_shape) of each row."""
 
     def forward(self, x, weight, bias, k, eps):
-        be = for_array(x)
         lead = x.ndim - k
         self.axes = tuple(range(lead, x.ndim))
         self.param_axes = tuple(range(lead))
@@ -135,9 +132,9 @@ class LayerNorm(_Normalization):
         for s in self.param_shape:
             n *= s
         self.n, self.batch_stats = n, True
-        xhat, _, _, invstd = _normalize(be, x, self.axes, n, eps)
+        xhat, _, _, invstd = _normalize(x, self.axes, n, eps)
         self._save(xhat, invstd, weight, bias is not None)
-        return _affine(be, xhat, weight, bias)
+        return _affine(xhat, weight, bias)
 
 
 def _check_param(name: str, t, shape: tuple, x: Tensor, op: str) -> None:

@@ -7,9 +7,9 @@ from collections import namedtuple
 from .. import dtypes as _dt
 from .._checks import dims_arg, number_arg, tensor_arg
 from ..autograd.function import Function
-from ..backend import for_array
+from .. import arrays
 from ..tensor import Tensor
-from . import elementwise as ew
+from . import elementwise
 
 max_result = namedtuple("max", ["values", "indices"])
 min_result = namedtuple("min", ["values", "indices"])
@@ -54,14 +54,13 @@ def _numel_over(shape, axes) -> int:
 
 def _expand_back(g, shape, axes):
     """A gradient of a reduced result, broadcast (stride 0, no copy) over the input's shape."""
-    be = for_array(g)
-    return be.broadcast_to(be.reshape(g, _keep_shape(shape, axes)), shape)
+    return arrays.broadcast_to(arrays.reshape(g, _keep_shape(shape, axes)), shape)
 
 
 class Sum(Function):
     def forward(self, x, axes, keepdim):
         self.shape, self.axes = x.shape, axes
-        return for_array(x).reduce("sum", x, axes, keepdim)
+        return arrays.reduce("sum", x, axes, keepdim)
 
     def backward(self, g):
         return _expand_back(g, self.shape, self.axes)
@@ -70,16 +69,16 @@ class Sum(Function):
 def sum(x, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - PyTorch's name
     tensor_arg(x, "sum")
     if dtype is not None:
-        x = ew.cast(x, _dt.to_dtype(dtype, "sum"))
+        x = elementwise.cast(x, _dt.to_dtype(dtype, "sum"))
     elif not x.dtype.is_floating_point and x.dtype is not _dt.int64:
-        x = ew.cast(x, _dt.int64)
+        x = elementwise.cast(x, _dt.int64)
     return Sum.apply(x, normalize_dims(x, dim, "sum"), bool(keepdim))
 
 
 def mean(x, dim=None, keepdim=False, *, dtype=None):
     tensor_arg(x, "mean")
     if dtype is not None:
-        x = ew.cast(x, _dt.to_dtype(dtype, "mean"))
+        x = elementwise.cast(x, _dt.to_dtype(dtype, "mean"))
     if not x.dtype.is_floating_point:
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
@@ -87,39 +86,37 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
         )
     axes = normalize_dims(x, dim, "mean")
     n = _numel_over(x.shape, axes)
-    return ew.div(Sum.apply(x, axes, bool(keepdim)), float(n) if n else float("nan"))
+    return elementwise.div(Sum.apply(x, axes, bool(keepdim)), float(n) if n else float("nan"))
 
 
 class Prod(Function):
     def forward(self, x, axes, keepdim):
-        out = for_array(x).reduce("prod", x, axes, keepdim=True)
+        out = arrays.reduce("prod", x, axes, keepdim=True)
         self.save_for_backward(x, out)
         self.axes = axes
-        return out if keepdim else for_array(x).reshape(out, _reduced_shape(x.shape, axes, False))
+        return out if keepdim else arrays.reshape(out, _reduced_shape(x.shape, axes, False))
 
     def backward(self, g):
         # d prod / d x_i = product of the others: prod / x_i where x_i != 0; at a zero it is the
         # product of the non-zeros if it is the group's only zero, else 0.
-        x, out = self.saved_tensors
-        be = for_array(g)
-        g = be.reshape(g, out.shape)
-        zero, one = be.scalar(0, x.dtype), be.scalar(1, x.dtype)
-        is_zero = be.compare("eq", x, zero)
-        nonzero_prod = be.reduce("prod", be.where(is_zero, one, x), self.axes, keepdim=True)
-        zeros_in_group = be.reduce("sum", be.astype(is_zero, x.dtype), self.axes, keepdim=True)
-        only_zero = be.binary("logical_and", is_zero, be.compare("eq", zeros_in_group, one))
-        safe_x = be.where(is_zero, one, x)
-        others = be.where(only_zero, be.broadcast_to(nonzero_prod, x.shape),
-                          be.where(is_zero, zero, be.binary("div", out, safe_x)))
-        return be.binary("mul", others, g)
+        x, out = self.saved_arrays
+        g = arrays.reshape(g, out.shape)
+        is_zero = arrays.eq(x, 0)
+        nonzero_prod = arrays.reduce("prod", arrays.where(is_zero, 1, x), self.axes, keepdim=True)
+        zeros_in_group = arrays.sum(arrays.astype(is_zero, x.dtype), self.axes, keepdim=True)
+        only_zero = arrays.logical_and(is_zero, arrays.eq(zeros_in_group, 1))
+        safe_x = arrays.where(is_zero, 1, x)
+        others = arrays.where(only_zero, arrays.broadcast_to(nonzero_prod, x.shape),
+                              arrays.where(is_zero, 0, arrays.div(out, safe_x)))
+        return arrays.mul(others, g)
 
 
 def prod(x, dim=None, keepdim=False, *, dtype=None):
     tensor_arg(x, "prod")
     if dtype is not None:
-        x = ew.cast(x, _dt.to_dtype(dtype, "prod"))
+        x = elementwise.cast(x, _dt.to_dtype(dtype, "prod"))
     elif not x.dtype.is_floating_point and x.dtype is not _dt.int64:
-        x = ew.cast(x, _dt.int64)
+        x = elementwise.cast(x, _dt.int64)
     return Prod.apply(x, normalize_dims(x, dim, "prod"), bool(keepdim))
 
 
@@ -136,19 +133,17 @@ class Amax(Function):
     op = "max"
 
     def forward(self, x, axes, keepdim):
-        be = for_array(x)
-        out = be.reduce(self.op, x, axes, keepdim=True)
+        out = arrays.reduce(self.op, x, axes, keepdim=True)
         self.save_for_backward(x, out)
         self.axes = axes
-        return out if keepdim else be.reshape(out, _reduced_shape(x.shape, axes, False))
+        return out if keepdim else arrays.reshape(out, _reduced_shape(x.shape, axes, False))
 
     def backward(self, g):
-        x, out = self.saved_tensors
-        be = for_array(g)
-        mask = be.compare("eq", x, out)
-        count = be.reduce("sum", be.astype(mask, x.dtype), self.axes, keepdim=True)
-        share = be.binary("div", be.reshape(g, out.shape), count)
-        return be.where(mask, share, be.scalar(0, x.dtype))
+        x, out = self.saved_arrays
+        mask = arrays.eq(x, out)
+        count = arrays.sum(arrays.astype(mask, x.dtype), self.axes, keepdim=True)
+        share = arrays.div(arrays.reshape(g, out.shape), count)
+        return arrays.where(mask, share, 0)
 
 
 class Amin(Amax):
@@ -157,7 +152,7 @@ class Amin(Amax):
 
 def _amax_like(cls, x, dim, keepdim, op):
     if tensor_arg(x, op).dtype is _dt.bool_:
-        x = ew.cast(x, _dt.int64)
+        x = elementwise.cast(x, _dt.int64)
     axes = normalize_dims(x, dim, op)
     _check_nonempty(x, axes, op)
     return cls.apply(x, axes, bool(keepdim))
@@ -175,40 +170,36 @@ class MaxDim(Function):
     """max/min along one dim: the gradient goes to the element at the returned index."""
 
     def forward(self, x, idx, dim, keepdim, op):
-        be = for_array(x)
         self.shape, self.dim, self.idx = x.shape, dim, idx
-        values = be.reduce(op, x, (dim,), keepdim=True)
-        return values if keepdim else be.reshape(values, _reduced_shape(x.shape, (dim,), False))
+        values = arrays.reduce(op, x, (dim,), keepdim=True)
+        return values if keepdim else arrays.reshape(values, _reduced_shape(x.shape, (dim,), False))
 
     def backward(self, g):
-        be = for_array(g)
         n = self.shape[self.dim]
-        pos = be.reshape(be.arange(0, n, 1, self.idx.dtype),
-                         tuple(n if i == self.dim else 1 for i in range(len(self.shape))))
-        hit = be.compare("eq", pos, self.idx)
-        g = be.reshape(g, self.idx.shape)
-        return None if not self.needs_input_grad[0] else be.where(
-            hit, g, be.scalar(0, g.dtype))
+        pos = arrays.reshape(arrays.arange(0, n, 1, self.idx.dtype, self.idx),
+                             tuple(n if i == self.dim else 1 for i in range(len(self.shape))))
+        hit = arrays.eq(pos, self.idx)
+        g = arrays.reshape(g, self.idx.shape)
+        return None if not self.needs_input_grad[0] else arrays.where(hit, g, 0)
 
 
 def _max_min(x, dim, keepdim, op, result_cls, other):
     tensor_arg(x, op)
     if other is not None:
-        return (ew.maximum if op == "max" else ew.minimum)(x, other)
+        return (elementwise.maximum if op == "max" else elementwise.minimum)(x, other)
     if isinstance(dim, Tensor):
-        return (ew.maximum if op == "max" else ew.minimum)(x, dim)
+        return (elementwise.maximum if op == "max" else elementwise.minimum)(x, dim)
     if dim is None:
         return _amax_like(Amax if op == "max" else Amin, x, None, False, op)
     if x.dtype is _dt.bool_:
-        x = ew.cast(x, _dt.int64)
+        x = elementwise.cast(x, _dt.int64)
     d = x._dim(dim, op=op)
     axes = (d,) if x.ndim else ()
     if x.ndim and x.shape[d] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; input shape {tuple(x.shape)}")
-    be = for_array(x._data)
-    idx = be.reduce("arg" + op, x._data, axes, keepdim=True)
+    idx = arrays.reduce("arg" + op, x._data, axes, keepdim=True)
     values = MaxDim.apply(x, idx, d if x.ndim else 0, bool(keepdim), op) if x.ndim else x.clone()
-    indices = idx if keepdim else be.reshape(idx, _reduced_shape(x.shape, axes, False))
+    indices = idx if keepdim else arrays.reshape(idx, _reduced_shape(x.shape, axes, False))
     return result_cls(values, Tensor._wrap(indices))
 
 
@@ -222,22 +213,21 @@ def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001 - PyTorch's na
 
 def _arg(x, dim, keepdim, op):
     if tensor_arg(x, op).dtype is _dt.bool_:
-        x = ew.cast(x, _dt.int64)
-    be = for_array(x._data)
+        x = elementwise.cast(x, _dt.int64)
     if dim is None:
         if x.numel() == 0:
             raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
-        flat = be.reshape(x._data, (-1,))
-        out = be.reduce(op, flat, (0,))
+        flat = arrays.reshape(x._data, (-1,))
+        out = arrays.reduce(op, flat, (0,))
         if keepdim:
-            out = be.reshape(out, (1,) * x.ndim)
+            out = arrays.reshape(out, (1,) * x.ndim)
         return Tensor._wrap(out)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{op}(): argument 'dim' must be int or None, not {type(dim).__name__}")
     axes = normalize_dims(x, dim, op)
     if axes and x.shape[axes[0]] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; input shape {tuple(x.shape)}")
-    return Tensor._wrap(be.reduce(op, x._data, axes, keepdim))
+    return Tensor._wrap(arrays.reduce(op, x._data, axes, keepdim))
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -249,9 +239,9 @@ def argmin(x, dim=None, keepdim=False):
 
 
 def _logic(x, dim, keepdim, op):
-    x = ew.cast(tensor_arg(x, op), _dt.bool_)
+    x = elementwise.cast(tensor_arg(x, op), _dt.bool_)
     axes = normalize_dims(x, dim, op, empty_means_all=False)
-    return Tensor._wrap(for_array(x._data).reduce(op, x._data, axes, keepdim))
+    return Tensor._wrap(arrays.reduce(op, x._data, axes, keepdim))
 
 
 def all(x, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
@@ -274,13 +264,13 @@ def _var(x, dim, unbiased, keepdim, correction, op):
     elif unbiased is not None:
         raise ValueError(f"{op}: pass either 'unbiased' or 'correction', not both")
     correction = number_arg(correction, op, "correction")
-    x = ew._float_input(x, op)
+    x = elementwise._float_input(x, op)
     axes = normalize_dims(x, dim, op)
     n = _numel_over(x.shape, axes)
-    centered = ew.sub(x, mean(x, axes, keepdim=True))
-    total = sum(ew.mul(centered, centered), axes, keepdim)
+    centered = elementwise.sub(x, mean(x, axes, keepdim=True))
+    total = sum(elementwise.mul(centered, centered), axes, keepdim)
     denom = n - correction
-    return ew.div(total, float(denom) if denom > 0 else 0.0)
+    return elementwise.div(total, float(denom) if denom > 0 else 0.0)
 
 
 class _RootOfSquares(Function):
@@ -288,17 +278,15 @@ class _RootOfSquares(Function):
     the 0 * inf = nan that the chain through sqrt would give."""
 
     def forward(self, v):
-        y = for_array(v).unary("sqrt", v)
+        y = arrays.sqrt(v)
         self.save_for_backward(y)
         return y
 
     def backward(self, g):
-        (y,) = self.saved_tensors
-        be = for_array(g)
-        zero = be.scalar(0, y.dtype)
-        safe = be.where(be.compare("eq", y, zero), be.scalar(1, y.dtype), y)
-        half = be.binary("div", g, be.binary("mul", safe, be.scalar(2, y.dtype)))
-        return be.where(be.compare("eq", y, zero), zero, half)
+        (y,) = self.saved_arrays
+        at_zero = arrays.eq(y, 0)
+        half = arrays.div(g, arrays.mul(arrays.where(at_zero, 1, y), 2))
+        return arrays.where(at_zero, 0, half)
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -306,13 +294,13 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def logsumexp(x, dim, keepdim=False):
-    x = ew._float_input(x, "logsumexp")
+    x = elementwise._float_input(x, "logsumexp")
     axes = normalize_dims(x, dim, "logsumexp")
     # Shift by the (constant) maximum; infinite maxima are left unshifted so that all -inf
     # gives -inf and +inf gives +inf instead of nan.
-    m = amax(x.detach(), axes, keepdim=True) if x.numel() else ew.as_operand(0.0, x.dtype, "logsumexp")
-    m = ew.where(ew.isinf(m), ew.as_operand(0.0, x.dtype, "logsumexp"), m)
-    out = ew.add(ew.log(sum(ew.exp(ew.sub(x, m)), axes, keepdim=True)), m)
+    m = amax(x.detach(), axes, keepdim=True) if x.numel() else elementwise.as_operand(0.0, x.dtype, "logsumexp")
+    m = elementwise.where(elementwise.isinf(m), elementwise.as_operand(0.0, x.dtype, "logsumexp"), m)
+    out = elementwise.add(elementwise.log(sum(elementwise.exp(elementwise.sub(x, m)), axes, keepdim=True)), m)
     if not keepdim:
         from .shape import reshape
 
@@ -326,34 +314,31 @@ class PNorm(Function):
     inf * 0 = nan a composite of pow and sum would give."""
 
     def forward(self, x, axes, keepdim, p):
-        be = for_array(x)
-        a = be.unary("abs", x)
+        a = arrays.abs(x)
         if p == 2:  # squares and a square root round better than two pows
-            out = be.unary("sqrt", be.reduce("sum", be.binary("mul", a, a), axes, keepdim=True))
+            out = arrays.sqrt(arrays.sum(arrays.mul(a, a), axes, keepdim=True))
         else:
-            total = be.reduce("sum", be.binary("pow", a, be.scalar(p, x.dtype)), axes, keepdim=True)
-            out = be.binary("pow", total, be.scalar(1.0 / p, x.dtype))
+            out = arrays.pow(arrays.sum(arrays.pow(a, p), axes, keepdim=True), 1.0 / p)
         self.save_for_backward(x, out)
         self.axes, self.p = axes, p
-        return out if keepdim else be.reshape(out, _reduced_shape(x.shape, axes, False))
+        return out if keepdim else arrays.reshape(out, _reduced_shape(x.shape, axes, False))
 
     def backward(self, g):
-        x, out = self.saved_tensors
-        be = for_array(g)
-        zero, one = be.scalar(0, x.dtype), be.scalar(1, x.dtype)
-        g = be.reshape(g, out.shape)
-        a = be.unary("abs", x)
-        dead = be.binary("logical_or", be.compare("eq", out, zero), be.compare("eq", a, zero))
-        ratio = be.binary("div", a, be.where(be.compare("eq", out, zero), one, out))
-        scale = ratio if self.p == 2 else be.binary("pow", ratio, be.scalar(self.p - 1, x.dtype))
-        grad = be.binary("mul", be.binary("mul", g, be.unary("sign", x)), scale)
-        return be.where(dead, zero, grad)
+        x, out = self.saved_arrays
+        g = arrays.reshape(g, out.shape)
+        a = arrays.abs(x)
+        norm_zero = arrays.eq(out, 0)
+        dead = arrays.logical_or(norm_zero, arrays.eq(a, 0))
+        ratio = arrays.div(a, arrays.where(norm_zero, 1, out))
+        scale = ratio if self.p == 2 else arrays.pow(ratio, self.p - 1)
+        grad = arrays.mul(arrays.mul(g, arrays.sign(x)), scale)
+        return arrays.where(dead, 0, grad)
 
 
 def norm(x, p="fro", dim=None, keepdim=False):
     """Vector p-norm over `dim` (all elements by default): p = 2 / 'fro', 1, inf, -inf, or any
     other positive number."""
-    x = ew._float_input(x, "norm")
+    x = elementwise._float_input(x, "norm")
     axes = normalize_dims(x, dim, "norm")
     if p in ("fro", 2, 2.0):
         return PNorm.apply(x, axes, bool(keepdim), 2)
@@ -363,9 +348,9 @@ def norm(x, p="fro", dim=None, keepdim=False):
                 f"norm(): the {p} norm of an empty set of elements is undefined (input shape "
                 f"{tuple(x.shape)}, dims {axes}); specify a non-empty dim"
             )
-        return (amax if p > 0 else amin)(ew.abs(x), axes, keepdim)
+        return (amax if p > 0 else amin)(elementwise.abs(x), axes, keepdim)
     if p in (1, 1.0):
-        return sum(ew.abs(x), axes, keepdim)
+        return sum(elementwise.abs(x), axes, keepdim)
     if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0:
         return PNorm.apply(x, axes, bool(keepdim), float(p))
     raise ValueError(f"norm: unsupported p={p!r}; use 'fro', a positive number, inf or -inf")

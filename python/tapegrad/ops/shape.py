@@ -1,11 +1,11 @@
 """Shape ops: reshape/view, permute/transpose, expand, squeeze/unsqueeze, cat/stack, split/chunk,
-contiguous/clone. Views change metadata only (backend views); the copies that cat, contiguous
+contiguous/clone. Views change metadata only (array views); the copies that cat, contiguous
 and clone need go through the copy kernel (csrc/cpu/index.cpp)."""
 from __future__ import annotations
 
 from .._checks import int_arg, tensor_arg
 from ..autograd.function import Function
-from ..backend import for_array
+from .. import arrays
 from ..tensor import Tensor
 
 
@@ -43,10 +43,10 @@ class Reshape(Function):
 
     def forward(self, x, shape):
         self.in_shape = x.shape
-        return for_array(x).reshape(x, shape)
+        return arrays.reshape(x, shape)
 
     def backward(self, g):
-        return for_array(g).reshape(g, self.in_shape)
+        return arrays.reshape(g, self.in_shape)
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
@@ -58,7 +58,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def view(x: Tensor, *shape) -> Tensor:
     tensor_arg(x, "view")
     shape = infer_shape(_shape_arg(shape, "view"), x.numel(), "view", x.shape)
-    if not for_array(x._data).can_view(x._data, shape):
+    if not arrays.can_view(x._data, shape):
         raise RuntimeError(
             f"view size is not compatible with input tensor's size and stride (shape "
             f"{tuple(x.shape)}, strides {x.stride()} -> {shape}); use .reshape(...) instead."
@@ -106,10 +106,10 @@ class Permute(Function):
 
     def forward(self, x, dims):
         self.inverse = tuple(sorted(range(len(dims)), key=lambda i: dims[i]))
-        return for_array(x).permute(x, dims)
+        return arrays.permute(x, dims)
 
     def backward(self, g):
-        return for_array(g).permute(g, self.inverse)
+        return arrays.permute(g, self.inverse)
 
 
 def permute(x: Tensor, *dims) -> Tensor:
@@ -159,10 +159,10 @@ class Expand(Function):
 
     def forward(self, x, shape):
         self.in_shape = x.shape
-        return for_array(x).broadcast_to(x, shape)
+        return arrays.broadcast_to(x, shape)
 
     def backward(self, g):
-        return for_array(g).sum_to_shape(g, self.in_shape)
+        return arrays.sum_to_shape(g, self.in_shape)
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
@@ -205,7 +205,7 @@ class Copy(Function):
     """contiguous() and clone(): a copy whose gradient passes straight through."""
 
     def forward(self, x):
-        return for_array(x).astype(x, x.dtype)
+        return arrays.astype(x, x.dtype)
 
     def backward(self, g):
         return g
@@ -220,24 +220,22 @@ def clone(x: Tensor) -> Tensor:
 
 
 class Cat(Function):
-    def forward(self, *arrays, dim):
-        be = for_array(arrays[0])
+    def forward(self, *parts, dim):
         self.dim = dim
-        self.sizes = [a.shape[dim] for a in arrays]
-        shape = list(arrays[0].shape)
+        self.sizes = [a.shape[dim] for a in parts]
+        shape = list(parts[0].shape)
         shape[dim] = sum(self.sizes)
-        out = be.empty(tuple(shape), arrays[0].dtype)
+        out = arrays.empty(tuple(shape), parts[0].dtype, parts[0])
         lo = 0
-        for a, n in zip(arrays, self.sizes):
-            be.copy_(a, be.view_index(out, (slice(None),) * dim + (slice(lo, lo + n),)))
+        for a, n in zip(parts, self.sizes):
+            arrays.copy_(a, arrays.view_index(out, (slice(None),) * dim + (slice(lo, lo + n),)))
             lo += n
         return out
 
     def backward(self, g):
-        be = for_array(g)
         grads, lo = [], 0
         for n, need in zip(self.sizes, self.needs_input_grad):
-            grads.append(be.view_index(g, (slice(None),) * self.dim + (slice(lo, lo + n),)) if need else None)
+            grads.append(arrays.view_index(g, (slice(None),) * self.dim + (slice(lo, lo + n),)) if need else None)
             lo += n
         return tuple(grads)
 
@@ -277,18 +275,16 @@ def concat(tensors, dim: int = 0) -> Tensor:
 class Stack(Function):
     """Equal-shaped arrays along a new axis `dim`: one allocation, one copy per input."""
 
-    def forward(self, *arrays, dim):
-        be = for_array(arrays[0])
+    def forward(self, *parts, dim):
         self.lead = (slice(None),) * dim
-        shape = arrays[0].shape[:dim] + (len(arrays),) + arrays[0].shape[dim:]
-        out = be.empty(shape, arrays[0].dtype)
-        for i, a in enumerate(arrays):
-            be.copy_(a, be.view_index(out, self.lead + (i,)))
+        shape = parts[0].shape[:dim] + (len(parts),) + parts[0].shape[dim:]
+        out = arrays.empty(shape, parts[0].dtype, parts[0])
+        for i, a in enumerate(parts):
+            arrays.copy_(a, arrays.view_index(out, self.lead + (i,)))
         return out
 
     def backward(self, g):
-        be = for_array(g)
-        return tuple(be.view_index(g, self.lead + (i,)) if need else None
+        return tuple(arrays.view_index(g, self.lead + (i,)) if need else None
                      for i, need in enumerate(self.needs_input_grad))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg
 from ..autograd.function import Function
-from ..backend import for_array
+from .. import arrays
 from ..tensor import Tensor
 from .elementwise import _float_input
 
@@ -21,14 +21,14 @@ class Softmax(Function):
     log = False
 
     def forward(self, x, dim):
-        y = for_array(x).softmax(x, dim, self.log)
+        y = arrays.softmax(x, dim, self.log)
         self.dim = dim
         self.save_for_backward(y)
         return y
 
     def backward(self, g):
-        (y,) = self.saved_tensors
-        return for_array(g).softmax_backward(y, g, self.dim, self.log)
+        (y,) = self.saved_arrays
+        return arrays.softmax_backward(y, g, self.dim, self.log)
 
 
 class LogSoftmax(Softmax):
@@ -59,25 +59,23 @@ class CrossEntropy(Function):
     """Per-row cross-entropy of (N, C) logits against int64 class indices, reduced."""
 
     def forward(self, logits, target, ignore_index, label_smoothing, reduction):
-        be = for_array(logits)
-        loss, lse, self.count = be.cross_entropy_forward(logits, target, ignore_index, label_smoothing)
+        loss, lse, self.count = arrays.cross_entropy_forward(logits, target, ignore_index, label_smoothing)
         self.save_for_backward(logits, lse)
         self.target, self.opts = target, (ignore_index, label_smoothing)
         self.reduction = reduction
         if reduction == "none":
             return loss
-        total = be.reduce("sum", loss, (0,))
+        total = arrays.reduce("sum", loss, (0,))
         if reduction == "sum":
             return total
-        return be.binary("div", total, be.scalar(self.count or float("nan"), total.dtype))
+        return arrays.div(total, self.count or float("nan"))
 
     def backward(self, g):
-        logits, lse = self.saved_tensors
-        be = for_array(g)
+        logits, lse = self.saved_arrays
         if self.reduction == "mean":
-            g = be.binary("div", g, be.scalar(self.count or float("nan"), g.dtype))
-        row = g if self.reduction == "none" else be.broadcast_to(g, logits.shape[:1])
-        return be.cross_entropy_backward(logits, self.target, lse, row, *self.opts)
+            g = arrays.div(g, self.count or float("nan"))
+        row = g if self.reduction == "none" else arrays.broadcast_to(g, logits.shape[:1])
+        return arrays.cross_entropy_backward(logits, self.target, lse, row, *self.opts)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
@@ -134,7 +132,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 
 def _cross_entropy_probs(x, target, reduction, label_smoothing):
-    from . import elementwise as ew
+    from . import elementwise
     from .reduce import mean, sum
 
     if target.shape != x.shape:
@@ -145,8 +143,8 @@ def _cross_entropy_probs(x, target, reduction, label_smoothing):
     dim = 1 if x.ndim > 1 else 0
     c = x.shape[dim]
     if label_smoothing:
-        target = ew.add(ew.mul(target, 1.0 - label_smoothing), label_smoothing / c)
-    loss = ew.neg(sum(ew.mul(target.to(x.dtype), log_softmax(x, dim)), dim))
+        target = elementwise.add(elementwise.mul(target, 1.0 - label_smoothing), label_smoothing / c)
+    loss = elementwise.neg(sum(elementwise.mul(target.to(x.dtype), log_softmax(x, dim)), dim))
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -159,25 +157,19 @@ class BinaryCrossEntropy(Function):
     PyTorch's gradient (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and p = 1."""
 
     def forward(self, p, t):
-        be = for_array(p)
-        one = be.scalar(1, p.dtype)
-        floor = be.scalar(-100, p.dtype)
-        log_p = be.binary("maximum", be.unary("log", p), floor)
-        log_q = be.binary("maximum", be.unary("log", be.binary("sub", one, p)), floor)
+        log_p = arrays.maximum(arrays.log(p), -100)
+        log_q = arrays.maximum(arrays.log(arrays.sub(1, p)), -100)
         self.save_for_backward(p, t, log_p, log_q)
         # -(t * log_p + (1 - t) * log_q) = -(log_q + t * (log_p - log_q))
-        return be.unary("neg", be.binary("add", log_q, be.binary("mul", t, be.binary("sub", log_p, log_q))))
+        return arrays.neg(arrays.add(log_q, arrays.mul(t, arrays.sub(log_p, log_q))))
 
     def backward(self, g):
-        p, t, log_p, log_q = self.saved_tensors
-        be = for_array(g)
+        p, t, log_p, log_q = self.saved_arrays
         gp = gt = None
         if self.needs_input_grad[0]:
-            one = be.scalar(1, p.dtype)
             # PyTorch's floor is the float32 constant 1e-12 (9.99999996e-13), also in float64
-            eps = be.scalar(float(np.float32(1e-12)), p.dtype)
-            denom = be.binary("maximum", be.binary("mul", p, be.binary("sub", one, p)), eps)
-            gp = be.binary("mul", g, be.binary("div", be.binary("sub", p, t), denom))
+            denom = arrays.maximum(arrays.mul(p, arrays.sub(1, p)), float(np.float32(1e-12)))
+            gp = arrays.mul(g, arrays.div(arrays.sub(p, t), denom))
         if self.needs_input_grad[1]:
-            gt = be.binary("mul", g, be.binary("sub", log_q, log_p))
+            gt = arrays.mul(g, arrays.sub(log_q, log_p))
         return gp, gt

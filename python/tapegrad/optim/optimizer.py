@@ -15,8 +15,8 @@ from itertools import chain
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
-from ..backend import cpu as _cpu
-from ..backend import for_array
+from .. import arrays
+from ..arrays import for_array
 from ..tensor import Tensor
 
 
@@ -181,43 +181,40 @@ class Optimizer:
             if g is None:
                 continue
             a, ga = p._data, g._data
-            be = for_array(a)
-            pa = be.contiguous(a)
+            pa = arrays.contiguous(a)
             if pa is not a:
                 writeback.append((pa, a))
-            key, arrays = gather(p, state_of[p])
-            bucket_key = (be, key)
+            key, state = gather(p, state_of[p])
+            bucket_key = (for_array(a).kernels, key)
             lists = buckets.get(bucket_key)
             if lists is None:
-                lists = buckets[bucket_key] = [[] for _ in range(2 + len(arrays))]
+                lists = buckets[bucket_key] = [[] for _ in range(2 + len(state))]
             lists[0].append(pa)
-            lists[1].append(be.contiguous(ga))
-            for target, arr in zip(lists[2:], arrays):
+            lists[1].append(arrays.contiguous(ga))
+            for target, arr in zip(lists[2:], state):
                 if arr is not None:
                     target.append(arr)
             updated.append(p)
-        for (be, key), lists in buckets.items():
-            call(be.K, key, *lists)
+        for (kernels, key), lists in buckets.items():
+            call(kernels, key, *lists)
         for src, dst in writeback:
-            for_array(dst).copy_(src, dst)
+            arrays.copy_(src, dst)
         for p in updated:
             p._version[0] += 1
 
     @staticmethod
     def _zeros_like(p: Tensor) -> Tensor:
         """Optimizer state for `p`: zeros of p's shape, dtype and device."""
-        a = p._data
-        return Tensor._wrap(for_array(a).full_like(a, 0))
+        return Tensor._wrap(arrays.zeros_like(p._data))
 
     @staticmethod
     def _full_like(p: Tensor, value) -> Tensor:
-        a = p._data
-        return Tensor._wrap(for_array(a).full_like(a, value))
+        return Tensor._wrap(arrays.full_like(p._data, value))
 
     @staticmethod
     def _new_step() -> Tensor:
         """The step count: a float32 scalar tensor on the CPU, as PyTorch keeps it."""
-        return Tensor._wrap(_cpu.zeros((), np.float32))
+        return Tensor._wrap(np.zeros((), np.float32))
 
     @staticmethod
     def _increment_step(state: dict) -> int:
@@ -287,7 +284,7 @@ def _cast_state(param: Tensor, value, key=None):
     if isinstance(value, (list, tuple)):
         return type(value)(_cast_state(param, v) for v in value)
     if isinstance(value, Tensor):
-        host = for_array(value._data).to_numpy(value._data)
+        host = arrays.to_numpy(value._data)
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and key == "step":
         host = np.array(value, dtype=np.float32)  # older checkpoints hold the count as a number
     elif hasattr(value, "__array__") and not isinstance(value, (int, float, complex, bool)):
@@ -295,11 +292,10 @@ def _cast_state(param: Tensor, value, key=None):
     else:
         return value
     if key == "step":
-        return Tensor._wrap(_cpu.astype(host, host.dtype))
+        return Tensor._wrap(arrays.astype(host, host.dtype))
     dst = param._data
-    be = for_array(dst)
-    out = be.empty(host.shape, dst.dtype if param.is_floating_point() else host.dtype)
-    be.copy_(host, out)
+    out = arrays.empty(host.shape, dst.dtype if param.is_floating_point() else host.dtype, dst)
+    arrays.copy_(host, out)
     return Tensor._wrap(out)
 
 

@@ -19,7 +19,7 @@ import collections.abc
 import numpy as np
 
 from ...autograd.grad_mode import is_grad_enabled
-from ...backend import for_array
+from ... import arrays
 from ...creation import as_tensor, tensor
 from ...dtypes import float64
 from ...ops.shape import stack
@@ -37,10 +37,9 @@ def _stack(batch) -> Tensor:
     if ((is_grad_enabled() and any(t._requires_grad for t in batch))
             or any(not isinstance(t, Tensor) or t._data.shape != shape or t._data.dtype != dtype for t in batch)):
         return stack(batch, 0)  # records the graph, promotes dtypes, or raises naming the shapes
-    be = for_array(first)
-    out = be.empty((len(batch),) + shape, dtype)
+    out = arrays.empty((len(batch),) + shape, dtype, first)
     for i, t in enumerate(batch):
-        be.copy_(t._data, be.view_index(out, (i,)))
+        arrays.copy_(t._data, arrays.view_index(out, (i,)))
     return Tensor._wrap(out)
 
 

@@ -17,7 +17,7 @@ from itertools import accumulate
 import numpy as np
 
 from ...autograd.grad_mode import is_grad_enabled
-from ...backend import for_array
+from ... import arrays
 from ...tensor import Tensor
 
 
@@ -52,7 +52,7 @@ def take_rows(t: Tensor, idx: np.ndarray) -> Tensor:
     if t._requires_grad and is_grad_enabled():
         # Recorded through the indexing op so that gradients reach the dataset's tensor.
         return t[Tensor._wrap(idx)]
-    return Tensor._wrap(for_array(t._data).index_select(t._data, 0, idx))
+    return Tensor._wrap(arrays.index_select(t._data, 0, idx))
 
 
 class TensorDataset(Dataset):
