@@ -420,8 +420,8 @@ def test_bool_bytes_other_than_one_read_as_true():
 
 def test_binary_errors():
     x = np.ones(4, np.float32)
-    with pytest.raises(ValueError, match="binary: unknown op 'atan2'"):
-        K.binary("atan2", x, x, np.empty_like(x))
+    with pytest.raises(ValueError, match="binary: unknown op 'arctan2'"):
+        K.binary("arctan2", x, x, np.empty_like(x))
     with pytest.raises(ValueError, match="add: dtypes float32 and float64 must match"):
         K.binary("add", x, np.ones(4), np.empty_like(x))
     with pytest.raises(ValueError, match=r"add: shapes \(4,\) and \(3,\) must match"):
@@ -658,3 +658,203 @@ def test_threads_agree():
         np.testing.assert_array_equal(outs[0][1], outs[1][1])
     finally:
         K.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# The transcendental ops added to the op lists: log2, log10, exp2, erf, erfc, erfinv, tan, asin,
+# acos, atan, sinh, cosh, asinh, acosh, atanh, frac; hypot, atan2, logaddexp, fmod.
+# They go through libm (float32 through its float functions), which is within 1-2 ulp of the
+# exact result, and the float64 numpy reference is within 1 ulp itself: 4 ulp of the result,
+# relative, covers both (float32: 4 * 2^-23 < 4.8e-7; float64: 4 * 2^-52 < 9e-16).
+ULP4 = {np.float32: 4 * 2.0**-23, np.float64: 4 * 2.0**-52}
+
+NEW_UNARY = {
+    "log2": (np.log2, 0.01, 50.0), "log10": (np.log10, 0.01, 50.0), "exp2": (np.exp2, -30, 30),
+    "tan": (np.tan, -1.5, 1.5), "asin": (np.arcsin, -1, 1), "acos": (np.arccos, -1, 1),
+    "atan": (np.arctan, -20, 20), "sinh": (np.sinh, -10, 10), "cosh": (np.cosh, -10, 10),
+    "asinh": (np.arcsinh, -20, 20), "acosh": (np.arccosh, 1, 30), "atanh": (np.arctanh, -1, 1),
+    "frac": (lambda x: x - np.trunc(x), -20, 20),
+}
+
+
+def check_ulps(got, ref, dtype, scale=None):
+    """|got - ref| <= 4 ulp of the result (of `scale` where given), NaN where ref is NaN."""
+    assert got.dtype == np.dtype(dtype)
+    with np.errstate(all="ignore"):
+        want = np.asarray(ref, np.float64).astype(dtype).astype(np.float64)
+    g = got.astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(want))
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(g[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)])
+    s = np.abs(want if scale is None else scale)[fin]
+    tiny = np.finfo(dtype).tiny
+    err = np.abs(g[fin] - want[fin])
+    assert np.all(err <= ULP4[dtype] * np.maximum(s, tiny)), np.max(err / np.maximum(s, tiny))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("op", sorted(NEW_UNARY))
+def test_new_unary_float(op, dtype):
+    fn, lo, hi = NEW_UNARY[op]
+    rng = np.random.default_rng(seed(op, "new"))
+    base = rand((5003,), dtype, rng, lo, hi)
+    ref = fn(base.astype(np.float64))
+    for _, x in layouts(base.reshape(7, -1) if base.size % 7 == 0 else base):
+        out = np.empty(x.shape, dtype)
+        K.unary(op, x, out)
+        check_ulps(out.ravel(), ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("op", sorted(NEW_UNARY) + ["erf", "erfc", "erfinv"])
+def test_new_unary_special_values(op, dtype):
+    """0, -0, infinities, NaN and the domain edges, against torch in float64 (its special-value
+    rules are the ones the Python layer promises), signs of zeros included."""
+    torch = pytest.importorskip("torch")
+    x = np.array(SPECIAL + [1.0 - 2.0**-20, -1.0 + 2.0**-20, 1.0 + 2.0**-20, 2.0**-20, 0.75, 1.0 / 3],
+                 dtype)
+    out = np.empty_like(x)
+    K.unary(op, x, out)
+    ref = getattr(torch, op)(torch.from_numpy(x.astype(np.float64))).numpy()
+    check_ulps(out, ref, dtype)
+    zero = ref == 0
+    np.testing.assert_array_equal(np.signbit(out[zero]), np.signbit(ref[zero]))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("op", ["erf", "erfc", "erfinv"])
+def test_erf_family(op, dtype):
+    """erf and erfc against torch in float64; erfinv, which is ours (no libm function), against
+    mpmath at 50 digits across (-1, 1), the poles' neighbourhoods included, and as erf's
+    inverse."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed(op, "erf"))
+    if op == "erfinv":
+        x = np.concatenate([rng.uniform(-1, 1, 3000), 1 - 10.0 ** -rng.uniform(1, 15, 300),
+                            -(1 - 10.0 ** -rng.uniform(1, 7, 100)), 10.0 ** -rng.uniform(1, 300, 100)])
+    else:
+        x = rng.uniform(-6, 6, 3000)
+    x = x.astype(dtype)
+    x = x[np.abs(x) < 1] if op == "erfinv" else x
+    out = np.empty_like(x)
+    K.unary(op, x, out)
+    if op == "erfinv":
+        mpmath = pytest.importorskip("mpmath")
+        with mpmath.workdps(50):
+            ref = np.array([float(mpmath.erfinv(mpmath.mpf(float(v)))) for v in x])
+        check_ulps(out, ref, dtype)
+        # torch's erfinv agrees to a few ulp as well
+        tref = torch.erfinv(torch.from_numpy(x.astype(np.float64))).numpy()
+        check_ulps(out, tref, dtype)
+    else:
+        ref = getattr(torch, op)(torch.from_numpy(x.astype(np.float64))).numpy()
+        check_ulps(out, ref, dtype)
+
+
+def test_erfinv_edges():
+    for dtype in FLOATS:
+        x = np.array([1.0, -1.0, 1.5, -1.5, np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)
+        out = np.empty_like(x)
+        K.unary("erfinv", x, out)
+        np.testing.assert_array_equal(out[:2], [np.inf, -np.inf])
+        assert np.all(np.isnan(out[2:7]))
+        np.testing.assert_array_equal(np.signbit(out[7:]), [False, True])
+        assert np.all(out[7:] == 0)
+
+
+NEW_BINARY = {"hypot": np.hypot, "atan2": np.arctan2, "logaddexp": np.logaddexp, "fmod": np.fmod}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("op", sorted(NEW_BINARY))
+def test_new_binary_float(op, dtype):
+    rng = np.random.default_rng(seed(op, "newb"))
+    a0 = rand((3001,), dtype, rng, -30, 30)
+    b0 = rand((3001,), dtype, rng, -30, 30)
+    with np.errstate(all="ignore"):
+        if op == "fmod":  # exact in every dtype
+            ref = np.fmod(a0, b0).astype(np.float64)
+        else:
+            ref = NEW_BINARY[op](a0.astype(np.float64), b0.astype(np.float64))
+    # logaddexp is max(a, b) + log1p(exp(-|a - b|)): each part within a few ulp of itself, so
+    # the error is relative to the larger part, not to a sum that may cancel to near 0.
+    def scale_of(a, b):
+        return np.maximum(np.abs(np.maximum(a, b)), np.log(2)) if op == "logaddexp" else None
+
+    scale = scale_of(a0, b0)
+    for (_, a), (_, b) in zip(layouts(a0), reversed(list(layouts(b0)))):
+        out = np.full(a0.shape, 7, dtype)
+        K.binary(op, a, b, out)
+        check_ulps(out, ref, dtype, scale)
+    out = np.empty_like(a0)
+    K.binary(op, a0, np.broadcast_to(b0[:1], a0.shape), out)
+    with np.errstate(all="ignore"):
+        ref1 = (np.fmod(a0, b0[:1]) if op == "fmod"
+                else NEW_BINARY[op](a0.astype(np.float64), b0[:1].astype(np.float64)))
+    check_ulps(out, ref1, dtype, scale_of(a0, b0[:1]))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("op", sorted(NEW_BINARY))
+def test_new_binary_special_values(op, dtype):
+    """Every pair of special values (zeros of both signs, infinities, NaN), against torch in
+    float64 (numpy agrees except where noted in torch's docs), signs of zeros included."""
+    torch = pytest.importorskip("torch")
+    v = np.array(SPECIAL, dtype)
+    a, b = np.meshgrid(v, v)
+    out = np.empty_like(a)
+    K.binary(op, a, b, out)
+    ta, tb = torch.from_numpy(a.astype(np.float64)), torch.from_numpy(b.astype(np.float64))
+    ref = getattr(torch, op)(ta, tb).numpy()
+    if op == "fmod":
+        with np.errstate(invalid="ignore"):  # fmod(inf, y) and fmod(x, 0) are NaN
+            ref = np.fmod(a, b).astype(np.float64)  # exact in the tested dtype
+    scale = np.maximum(np.abs(np.maximum(a, b)), np.log(2)) if op == "logaddexp" else None
+    check_ulps(out.ravel(), ref.ravel(), dtype, None if scale is None else scale.ravel())
+    zero = ref == 0
+    np.testing.assert_array_equal(np.signbit(out[zero]), np.signbit(ref[zero]))
+
+
+def test_logaddexp_no_overflow_and_infinities():
+    for dtype in FLOATS:
+        big = np.finfo(dtype).max
+        a = np.array([big, 1000.0, np.inf, -np.inf, np.inf, -np.inf, -1000.0], dtype)
+        b = np.array([big, 1000.0, np.inf, -np.inf, -np.inf, 5.0, -1000.0], dtype)
+        out = np.empty_like(a)
+        K.binary("logaddexp", a, b, out)
+        # max + log 2 rounds back to max: no overflow at the top of the range
+        want = np.array([big, 1000.0 + np.log(2), np.inf, -np.inf, np.inf, 5.0,
+                         -1000.0 + np.log(2)], dtype)
+        np.testing.assert_allclose(out, want, rtol=ULP4[dtype])
+
+
+def test_fmod_int64_as_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    a = rng.integers(-1000, 1000, 500, dtype=np.int64)
+    b = rng.integers(-40, 40, 500, dtype=np.int64)
+    b[b == 0] = 7
+    i64 = np.iinfo(np.int64)
+    a = np.concatenate([a, [i64.min, i64.min, i64.max, 7, -7, 7, -7]])
+    b = np.concatenate([b, [-1, 3, -1, 2, 2, -2, -2]])
+    out = np.empty_like(a)
+    K.binary("fmod", a, b, out)
+    np.testing.assert_array_equal(out, torch.fmod(torch.from_numpy(a), torch.from_numpy(b)).numpy())
+    x = a.copy()
+    with pytest.raises(ValueError, match="fmod: division by zero"):
+        K.binary("fmod", x, np.where(np.arange(a.size) == 3, 0, b), x)
+    np.testing.assert_array_equal(x, a)
+
+
+@pytest.mark.parametrize("op", sorted(NEW_UNARY) + ["erf", "erfc", "erfinv"])
+def test_new_unary_not_for_int64(op):
+    x = np.arange(4, dtype=np.int64)
+    with pytest.raises(ValueError, match=f"{op}: not supported for int64"):
+        K.unary(op, x, np.empty_like(x))
+
+
+@pytest.mark.parametrize("op", ["hypot", "atan2", "logaddexp"])
+def test_new_binary_not_for_int64(op):
+    x = np.arange(4, dtype=np.int64)
+    with pytest.raises(ValueError, match=f"{op}: not supported for int64"):
+        K.binary(op, x, x, np.empty_like(x))

@@ -11,56 +11,40 @@
 
 #include "common.h"
 #include "pyarray.h"
+#include "ops/activations.h"
 #include "simd_math.h"
 
 namespace tg {
 namespace {
 
-enum class Act { relu, sigmoid, tanh, leaky_relu, elu, gelu, gelu_tanh, softplus, silu };
+using ops::ActKind;
 
-constexpr const char* kKindNames =
-    "relu, sigmoid, tanh, leaky_relu, elu, gelu, gelu_tanh, softplus, silu";
-
-Act parse_kind(const std::string& s, const char* op) {
-  if (s == "relu") return Act::relu;
-  if (s == "sigmoid") return Act::sigmoid;
-  if (s == "tanh") return Act::tanh;
-  if (s == "leaky_relu") return Act::leaky_relu;
-  if (s == "elu") return Act::elu;
-  if (s == "gelu") return Act::gelu;
-  if (s == "gelu_tanh") return Act::gelu_tanh;
-  if (s == "softplus") return Act::softplus;
-  if (s == "silu") return Act::silu;
-  throw std::invalid_argument(
-      detail::cat(op, ": unknown activation '", s, "' (expected one of ", kKindNames, ")"));
-}
-
-// Each functor holds its parameters in T and gives fwd(x) and bwd(grad, saved) on vectors of T
-// (simd_math.h: float lanes computed there, double lanes by libm); `saved` is what
-// activation_backward documents (the output for sigmoid/tanh, the input otherwise).
-// Comparisons follow torch's so that nan and the kink at 0 behave the same.
+// The vector forms of ops/activations.h's act_fwd / act_bwd, the same formulas: each functor
+// holds its parameters in T and gives fwd(x) and bwd(grad, saved) on vectors of T (simd_math.h:
+// float lanes computed there, double lanes by libm); `saved` is what activation_backward
+// documents (the output for sigmoid/tanh, the input otherwise).
 template <class T>
 struct Relu {
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const {
     return x < T(0) ? V{} : x;  // nan passes through, as clamp_min
   }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     return x <= T(0) ? V{} : g;
   }
 };
 
 template <class T>
 struct Sigmoid {
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const { return simd::vsigmoid(x); }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& y) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const { return simd::vsigmoid(x); }
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& y) const {
     return g * (T(1) - y) * y;
   }
 };
 
 template <class T>
 struct Tanh {
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const { return simd::vtanh(x); }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& y) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const { return simd::vtanh(x); }
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& y) const {
     return g * (T(1) - y * y);
   }
 };
@@ -68,8 +52,8 @@ struct Tanh {
 template <class T>
 struct LeakyRelu {
   T slope;
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const { return x > T(0) ? x : x * slope; }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const { return x > T(0) ? x : x * slope; }
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     return x > T(0) ? g : g * slope;
   }
 };
@@ -77,10 +61,10 @@ struct LeakyRelu {
 template <class T>
 struct Elu {
   T alpha;
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const {
     return x > T(0) ? x : alpha * simd::vexpm1(x);
   }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     return x <= T(0) ? g * alpha * simd::vexp(x) : g;
   }
 };
@@ -89,8 +73,8 @@ struct Elu {
 // where 0.5 (1 + erf(x / sqrt 2)) would cancel.
 template <class T>
 struct Gelu {
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const { return x * simd::vnormal_cdf(x); }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const { return x * simd::vnormal_cdf(x); }
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     V pdf;
     const V cdf = simd::vnormal_cdf(x, &pdf);
     return g * (cdf + x * pdf);
@@ -104,11 +88,11 @@ template <class T>
 struct GeluTanh {
   static constexpr T kBeta = T(0.7978845608028654);  // sqrt(2/pi)
   static constexpr T kKappa = T(0.044715);
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const {
     const V u = kBeta * (x + kKappa * x * x * x);
     return x * simd::vsigmoid(T(2) * u);
   }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     const V x2 = x * x;
     const V u = kBeta * (x + kKappa * x2 * x);
     V s, s_neg;
@@ -125,12 +109,12 @@ struct GeluTanh {
 template <class T>
 struct Softplus {
   T beta, threshold;
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const {
     const V z = x * beta;
     const V sp = ((z > T(0) ? z : V{}) + simd::vlog1p(simd::vexp(-simd::vabs(z)))) / beta;
     return z > threshold ? x : sp;
   }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     const V z = x * beta;
     return z > threshold ? g : g * simd::vsigmoid(z);
   }
@@ -138,8 +122,8 @@ struct Softplus {
 
 template <class T>
 struct Silu {
-  template <class V> TG_SIMD_INLINE V fwd(const V& x) const { return x * simd::vsigmoid(x); }
-  template <class V> TG_SIMD_INLINE V bwd(const V& g, const V& x) const {
+  template <class V> TG_ALWAYS_INLINE V fwd(const V& x) const { return x * simd::vsigmoid(x); }
+  template <class V> TG_ALWAYS_INLINE V bwd(const V& g, const V& x) const {
     V s, s_neg;
     simd::vsigmoid_pair(x, s, s_neg);
     return g * s * (T(1) + x * s_neg);
@@ -150,47 +134,48 @@ struct Silu {
 template <class F>
 struct Forward {
   F f;
-  template <class V> TG_SIMD_INLINE V operator()(const V& x) const { return f.fwd(x); }
+  template <class V> TG_ALWAYS_INLINE V operator()(const V& x) const { return f.fwd(x); }
 };
 template <class F>
 struct Backward {
   F f;
-  template <class V> TG_SIMD_INLINE V operator()(const V& g, const V& s) const {
+  template <class V> TG_ALWAYS_INLINE V operator()(const V& g, const V& s) const {
     return f.bwd(g, s);
   }
 };
 
 // relu and leaky_relu are a compare and a select: memory bound, so they split only when large.
 // The others cost tens of vector operations per element and are worth threads much earlier.
-int64_t grain_for(Act kind) {
-  return (kind == Act::relu || kind == Act::leaky_relu) ? kElementwiseGrain
+int64_t grain_for(ActKind kind) {
+  return (kind == ActKind::relu || kind == ActKind::leaky_relu) ? kElementwiseGrain
                                                         : kElementwiseGrain / 8;
 }
 
 // Calls run(functor) with the functor for `kind` in type T.
 template <class T, class Run>
-void with_functor(Act kind, double p1, double p2, Run&& run) {
+void with_functor(ActKind kind, double p1, double p2, Run&& run) {
   switch (kind) {
-    case Act::relu: return run(Relu<T>{});
-    case Act::sigmoid: return run(Sigmoid<T>{});
-    case Act::tanh: return run(Tanh<T>{});
-    case Act::leaky_relu: return run(LeakyRelu<T>{T(p1)});
-    case Act::elu: return run(Elu<T>{T(p1)});
-    case Act::gelu: return run(Gelu<T>{});
-    case Act::gelu_tanh: return run(GeluTanh<T>{});
-    case Act::softplus: return run(Softplus<T>{T(p1), T(p2)});
-    case Act::silu: return run(Silu<T>{});
+    case ActKind::none: return;  // not an activation() kind
+    case ActKind::relu: return run(Relu<T>{});
+    case ActKind::sigmoid: return run(Sigmoid<T>{});
+    case ActKind::tanh: return run(Tanh<T>{});
+    case ActKind::leaky_relu: return run(LeakyRelu<T>{T(p1)});
+    case ActKind::elu: return run(Elu<T>{T(p1)});
+    case ActKind::gelu: return run(Gelu<T>{});
+    case ActKind::gelu_tanh: return run(GeluTanh<T>{});
+    case ActKind::softplus: return run(Softplus<T>{T(p1), T(p2)});
+    case ActKind::silu: return run(Silu<T>{});
   }
 }
 
-void check_params(const char* op, Act kind, double p1) {
-  if (kind == Act::softplus)
+void check_params(const char* op, ActKind kind, double p1) {
+  if (kind == ActKind::softplus)
     TG_CHECK(p1 != 0.0, op, ": softplus needs a nonzero beta (param), got ", p1);
 }
 
 // Inputs that share memory with out other than as the same elements are copied first (numpy's
 // rule, see detach_if_overlapping); out may be x itself.
-void activation_forward(Act kind, const ArrayView& x, const ArrayView& out, double p1, double p2) {
+void activation_forward(ActKind kind, const ArrayView& x, const ArrayView& out, double p1, double p2) {
   const char* op = "activation";
   check_match(op, "x", x, "out", out);
   check_params(op, kind, p1);
@@ -209,7 +194,7 @@ void activation_forward(Act kind, const ArrayView& x, const ArrayView& out, doub
   });
 }
 
-void activation_backward(Act kind, const ArrayView& g, const ArrayView& saved,
+void activation_backward(ActKind kind, const ArrayView& g, const ArrayView& saved,
                          const ArrayView& out, double p1, double p2) {
   const char* op = "activation_backward";
   check_match(op, "grad", g, "saved", saved);
@@ -236,7 +221,7 @@ void activation_backward(Act kind, const ArrayView& g, const ArrayView& saved,
 void bind_activations(py::module_& m) {
   auto forward = [](const std::string& kind, const py::array& x, const py::array& out,
                     double param, double param2) {
-    const Act k = parse_kind(kind, "activation");
+    const ActKind k = ops::parse_activation(kind, "activation");
     call_kernel(
         "activation",
         [&](const ArrayView& xv, const ArrayView& ov) {
@@ -246,7 +231,7 @@ void bind_activations(py::module_& m) {
   };
   auto backward = [](const std::string& kind, const py::array& grad, const py::array& saved,
                      const py::array& out, double param, double param2) {
-    const Act k = parse_kind(kind, "activation_backward");
+    const ActKind k = ops::parse_activation(kind, "activation_backward");
     call_kernel(
         "activation_backward",
         [&](const ArrayView& gv, const ArrayView& sv, const ArrayView& ov) {

@@ -6,47 +6,26 @@
 #include <limits>
 
 #include "common.h"
+#include "isa.h"
+#include "ops/scalar.h"
 #include "pyarray.h"
 
 namespace tg {
 namespace {
 
-#define IX_INLINE inline __attribute__((always_inline))
-
-constexpr double kTwo63 = 9223372036854775808.0;
-
-// numpy's astype rules: float -> int64 truncates toward zero (NaN and out-of-range values give
-// INT64_MIN, what x86 gives numpy, without undefined behaviour here); anything -> bool is != 0;
-// bool -> number is 0 or 1.
-template <class D, class S>
-IX_INLINE D convert(S v) {
-  if constexpr (std::is_same_v<D, S>) {
-    return v;
-  } else if constexpr (std::is_same_v<D, uint8_t>) {
-    return v != S(0);
-  } else if constexpr (std::is_same_v<S, uint8_t>) {
-    return v != 0 ? D(1) : D(0);
-  } else if constexpr (std::is_same_v<D, int64_t>) {
-    return (v >= S(-kTwo63) && v < S(kTwo63)) ? static_cast<int64_t>(v)
-                                               : std::numeric_limits<int64_t>::min();
-  } else {
-    return static_cast<D>(v);
-  }
-}
-
-// Operands: p[0] = dst (D), p[1] = src (S).
+// Operands: p[0] = dst (D), p[1] = src (S); the conversion is numpy astype's (ops::convert).
 template <class D, class S>
 void convert_inner(char** p, int64_t n, const int64_t* s) {
   if (s[0] == static_cast<int64_t>(sizeof(D)) && s[1] == static_cast<int64_t>(sizeof(S))) {
     D* d = reinterpret_cast<D*>(p[0]);
     const S* x = reinterpret_cast<const S*>(p[1]);
-    for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(x[i]);
+    for (int64_t i = 0; i < n; ++i) d[i] = ops::convert<D, S>(x[i]);
     return;
   }
   char* d = p[0];
   const char* x = p[1];
   for (int64_t i = 0; i < n; ++i, d += s[0], x += s[1])
-    *reinterpret_cast<D*>(d) = convert<D>(*reinterpret_cast<const S*>(x));
+    *reinterpret_cast<D*>(d) = ops::convert<D, S>(*reinterpret_cast<const S*>(x));
 }
 
 // A transposing copy (dst rows contiguous, src walking down columns) touches a new cache line
@@ -71,7 +50,7 @@ void tiled_copy(const StridedLoop<2>& loop) {
           char* d = dst + r * d_rs + c0 * d_cs;
           const char* x = src + r * s_rs + c0 * s_cs;
           for (int64_t c = c0; c < c1; ++c, d += d_cs, x += s_cs)
-            *reinterpret_cast<D*>(d) = convert<D>(*reinterpret_cast<const S*>(x));
+            *reinterpret_cast<D*>(d) = ops::convert<D, S>(*reinterpret_cast<const S*>(x));
         }
       }
     }
@@ -103,7 +82,7 @@ struct FlatIndexer {
       strides.push_back(v.strides[d]);
     }
   }
-  IX_INLINE int64_t operator()(int64_t pos) const {
+  TG_ALWAYS_INLINE int64_t operator()(int64_t pos) const {
     const int nd = static_cast<int>(shape.size());
     if (nd == 0) return 0;
     if (nd == 1) return pos * strides[0];
@@ -153,7 +132,7 @@ struct Slab {
   // Runs inner over elements [lo, hi) of the slab starting at p0 / p1. `scratch` is a per-thread
   // copy of `loop` whose base pointers may be rewritten.
   template <class F>
-  IX_INLINE void run(char* p0, char* p1, int64_t lo, int64_t hi, StridedLoop<2>& scratch,
+  TG_ALWAYS_INLINE void run(char* p0, char* p1, int64_t lo, int64_t hi, StridedLoop<2>& scratch,
                      F&& inner) const {
     if (single) {
       const int64_t* s = loop.bstrides[0].data();
@@ -178,7 +157,7 @@ void check_index_1d(const ArrayView& index, const char* op) {
   TG_CHECK(index.ndim() == 1, op, ": index must be 1-D, got shape ", shape_str(index.shape));
 }
 
-IX_INLINE int64_t index_at(const ArrayView& index, int64_t j) {
+TG_ALWAYS_INLINE int64_t index_at(const ArrayView& index, int64_t j) {
   return index.ptr<const int64_t>()[j * index.strides[0]];
 }
 

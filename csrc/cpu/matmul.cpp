@@ -18,25 +18,16 @@
 #endif
 
 #include "common.h"
+#include "isa.h"
+#include "ops/activations.h"
 #include "pyarray.h"
 
 namespace tg {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Activations of the fused epilogue.
-enum class Act { none, relu, gelu, gelu_tanh, sigmoid, tanh };
-
-const char* const kActNames[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
-
-Act parse_act(const std::string& s) {
-  for (int i = 0; i < 6; ++i)
-    if (s == kActNames[i]) return static_cast<Act>(i);
-  throw std::invalid_argument(detail::cat(
-      "matmul: unknown activation '", s, "' (expected one of none, relu, gelu, gelu_tanh, sigmoid, tanh)"));
-}
-
-#define TG_ALWAYS_INLINE __attribute__((always_inline)) inline
+// Activations of the fused epilogue: ops/activations.h's kinds, with float32 forms here.
+using ops::ActKind;
 
 // float32 activations as straight-line arithmetic: no libm calls and selects instead of
 // branches, so a loop over a tile row vectorises in whatever ISA it is compiled for. Accuracy
@@ -106,44 +97,19 @@ TG_ALWAYS_INLINE float gelu_tanh_f32(float x) {
   return x / (1.0f + exp_f32(-2.0f * u));
 }
 
-template <Act A, class T>
+// ops::act_fwd, with the float32 forms above for the transcendental kinds.
+template <ActKind A, class T>
 TG_ALWAYS_INLINE T act_apply(T v) {
-  if constexpr (A == Act::none) {
-    return v;
-  } else if constexpr (A == Act::relu) {
-    return v < T(0) ? T(0) : v;  // NaN propagates, as in torch.relu
-  } else if constexpr (std::is_same_v<T, float>) {
-    if constexpr (A == Act::gelu) return gelu_f32(v);
-    if constexpr (A == Act::gelu_tanh) return gelu_tanh_f32(v);
-    if constexpr (A == Act::sigmoid) return sigmoid_f32(v);
-    if constexpr (A == Act::tanh) return tanh_f32(v);
-  } else {  // float64 keeps libm's accuracy; the same cancellation-free forms as above
-    if constexpr (A == Act::gelu) return v * (T(0.5) * std::erfc(v * T(-0.70710678118654752440)));
-    if constexpr (A == Act::gelu_tanh) {
-      const T u = T(0.79788456080286535588) * (v + T(0.044715) * v * v * v);
-      return v / (T(1) + std::exp(T(-2) * u));
-    }
-    if constexpr (A == Act::sigmoid) return T(1) / (T(1) + std::exp(-v));
-    if constexpr (A == Act::tanh) return std::tanh(v);
-  }
-}
-
-// Calls f(std::integral_constant<Act, A>{}) for the run-time activation a.
-template <class F>
-inline void with_act(Act a, F&& f) {
-  switch (a) {
-    case Act::none: f(std::integral_constant<Act, Act::none>{}); break;
-    case Act::relu: f(std::integral_constant<Act, Act::relu>{}); break;
-    case Act::gelu: f(std::integral_constant<Act, Act::gelu>{}); break;
-    case Act::gelu_tanh: f(std::integral_constant<Act, Act::gelu_tanh>{}); break;
-    case Act::sigmoid: f(std::integral_constant<Act, Act::sigmoid>{}); break;
-    case Act::tanh: f(std::integral_constant<Act, Act::tanh>{}); break;
-  }
+  if constexpr (std::is_same_v<T, float> && A == ActKind::gelu) return gelu_f32(v);
+  else if constexpr (std::is_same_v<T, float> && A == ActKind::gelu_tanh) return gelu_tanh_f32(v);
+  else if constexpr (std::is_same_v<T, float> && A == ActKind::sigmoid) return sigmoid_f32(v);
+  else if constexpr (std::is_same_v<T, float> && A == ActKind::tanh) return tanh_f32(v);
+  else return ops::act_fwd<A>(v);
 }
 
 // Applies act in place to an mr x nr tile with unit column stride. Always inlined (no lambdas)
 // so that inside an ISA-specific kernel the loops vectorise for that ISA.
-template <Act A, class T>
+template <ActKind A, class T>
 TG_ALWAYS_INLINE void act_rows_t(T* c, int64_t rsc, int mr, int nr) {
   for (int i = 0; i < mr; ++i) {
     T* row = c + i * rsc;
@@ -152,14 +118,14 @@ TG_ALWAYS_INLINE void act_rows_t(T* c, int64_t rsc, int mr, int nr) {
 }
 
 template <class T>
-TG_ALWAYS_INLINE void act_rows(T* c, int64_t rsc, int mr, int nr, Act act) {
+TG_ALWAYS_INLINE void act_rows(T* c, int64_t rsc, int mr, int nr, ActKind act) {
   switch (act) {
-    case Act::none: break;
-    case Act::relu: act_rows_t<Act::relu>(c, rsc, mr, nr); break;
-    case Act::gelu: act_rows_t<Act::gelu>(c, rsc, mr, nr); break;
-    case Act::gelu_tanh: act_rows_t<Act::gelu_tanh>(c, rsc, mr, nr); break;
-    case Act::sigmoid: act_rows_t<Act::sigmoid>(c, rsc, mr, nr); break;
-    case Act::tanh: act_rows_t<Act::tanh>(c, rsc, mr, nr); break;
+    case ActKind::relu: act_rows_t<ActKind::relu>(c, rsc, mr, nr); break;
+    case ActKind::gelu: act_rows_t<ActKind::gelu>(c, rsc, mr, nr); break;
+    case ActKind::gelu_tanh: act_rows_t<ActKind::gelu_tanh>(c, rsc, mr, nr); break;
+    case ActKind::sigmoid: act_rows_t<ActKind::sigmoid>(c, rsc, mr, nr); break;
+    case ActKind::tanh: act_rows_t<ActKind::tanh>(c, rsc, mr, nr); break;
+    default: break;  // none, and kinds the epilogue does not take
   }
 }
 
@@ -171,7 +137,7 @@ struct Epilogue {
   bool load_c;
   const T* bias;      // per column, at the tile's first column; null when none or not last
   const T* row_bias;  // per row, at the tile's first row (a product computed transposed)
-  Act act;            // Act::none when not the last k-block
+  ActKind act;            // ActKind::none when not the last k-block
 };
 
 // The general store: a tile computed into `acc` (row-major, leading dimension ld) goes to C
@@ -179,7 +145,7 @@ struct Epilogue {
 template <class T>
 void store_tile(const T* acc, int ld, T* c, int64_t rsc, int64_t csc, int mr, int nr,
                 const Epilogue<T>& e) {
-  with_act(e.act, [&](auto A) {
+  ops::with_epilogue_act(e.act, [&](auto A) {
     for (int i = 0; i < mr; ++i) {
       for (int j = 0; j < nr; ++j) {
         T v = acc[i * ld + j];
@@ -225,56 +191,52 @@ struct GenericKernel {
 #ifdef TG_MATMUL_X86
 
 // Thin overloads over the intrinsics so one kernel template serves float and double.
-#define TG_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
-TG_AVX2 __m256 set1_256(float x) { return _mm256_set1_ps(x); }
-TG_AVX2 __m256d set1_256(double x) { return _mm256_set1_pd(x); }
-TG_AVX2 __m256 loadu_256(const float* p) { return _mm256_loadu_ps(p); }
-TG_AVX2 __m256d loadu_256(const double* p) { return _mm256_loadu_pd(p); }
-TG_AVX2 void store(float* p, __m256 v) { _mm256_store_ps(p, v); }
-TG_AVX2 void store(double* p, __m256d v) { _mm256_store_pd(p, v); }
-TG_AVX2 void storeu(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
-TG_AVX2 void storeu(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
-TG_AVX2 __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
-TG_AVX2 __m256d fmadd(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
-TG_AVX2 __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-TG_AVX2 __m256d add(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256 set1_256(float x) { return _mm256_set1_ps(x); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256d set1_256(double x) { return _mm256_set1_pd(x); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256 loadu_256(const float* p) { return _mm256_loadu_ps(p); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256d loadu_256(const double* p) { return _mm256_loadu_pd(p); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE void store(float* p, __m256 v) { _mm256_store_ps(p, v); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE void store(double* p, __m256d v) { _mm256_store_pd(p, v); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE void storeu(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE void storeu(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256 fmadd(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256d fmadd(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256d add(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
 // max(0, v) keeps a NaN v: maxps returns its second operand when either is NaN.
-TG_AVX2 __m256 relu(__m256 v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
-TG_AVX2 __m256d relu(__m256d v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
-#undef TG_AVX2
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256 relu(__m256 v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
+TG_TARGET_AVX2 TG_ALWAYS_INLINE __m256d relu(__m256d v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
 
-#define TG_AVX512 __attribute__((target("avx512f"), always_inline)) inline
-TG_AVX512 __m512 set1_512(float x) { return _mm512_set1_ps(x); }
-TG_AVX512 __m512d set1_512(double x) { return _mm512_set1_pd(x); }
-TG_AVX512 __m512 loadu_512(const float* p) { return _mm512_loadu_ps(p); }
-TG_AVX512 __m512d loadu_512(const double* p) { return _mm512_loadu_pd(p); }
-TG_AVX512 void store(float* p, __m512 v) { _mm512_store_ps(p, v); }
-TG_AVX512 void store(double* p, __m512d v) { _mm512_store_pd(p, v); }
-TG_AVX512 void storeu(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
-TG_AVX512 void storeu(double* p, __m512d v) { _mm512_storeu_pd(p, v); }
-TG_AVX512 __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
-TG_AVX512 __m512d fmadd(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
-TG_AVX512 __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
-TG_AVX512 __m512d add(__m512d a, __m512d b) { return _mm512_add_pd(a, b); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512 set1_512(float x) { return _mm512_set1_ps(x); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512d set1_512(double x) { return _mm512_set1_pd(x); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512 loadu_512(const float* p) { return _mm512_loadu_ps(p); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512d loadu_512(const double* p) { return _mm512_loadu_pd(p); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE void store(float* p, __m512 v) { _mm512_store_ps(p, v); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE void store(double* p, __m512d v) { _mm512_store_pd(p, v); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE void storeu(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE void storeu(double* p, __m512d v) { _mm512_storeu_pd(p, v); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512 fmadd(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512d fmadd(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512d add(__m512d a, __m512d b) { return _mm512_add_pd(a, b); }
 // A blend on "v < 0" (false for NaN) rather than maxps, whose masked form trips GCC's
 // uninitialised-variable warning inside the intrinsic header.
-TG_AVX512 __m512 relu(__m512 v) {
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512 relu(__m512 v) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
                               _mm512_setzero_ps());
 }
-TG_AVX512 __m512d relu(__m512d v) {
+TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512d relu(__m512d v) {
   return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), v,
                               _mm512_setzero_pd());
 }
-#undef TG_AVX512
 
 // The activation of a whole tile, vectorised for each ISA.
 template <class T>
-__attribute__((target("avx2,fma"))) void act_rows_avx2(T* c, int64_t rsc, int mr, int nr, Act act) {
+TG_TARGET_AVX2 void act_rows_avx2(T* c, int64_t rsc, int mr, int nr, ActKind act) {
   act_rows(c, rsc, mr, nr, act);
 }
 template <class T>
-__attribute__((target("avx512f"))) void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, Act act) {
+TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind act) {
   act_rows(c, rsc, mr, nr, act);
 }
 
@@ -310,11 +272,11 @@ __attribute__((target("avx512f"))) void act_rows_avx512(T* c, int64_t rsc, int m
         if (e.load_c) x = add(x, LOADU(row + v * W));                                        \
         if (e.bias) x = add(x, bias[v]);                                                     \
         if (e.row_bias) x = add(x, SET1(e.row_bias[i]));                                     \
-        if (e.act == Act::relu) x = relu(x);                                                 \
+        if (e.act == ActKind::relu) x = relu(x);                                                 \
         storeu(row + v * W, x);                                                              \
       }                                                                                      \
     }                                                                                        \
-    if (e.act != Act::none && e.act != Act::relu) ACT_ROWS(c, rsc, MR, NR, e.act);           \
+    if (e.act != ActKind::none && e.act != ActKind::relu) ACT_ROWS(c, rsc, MR, NR, e.act);           \
     return;                                                                                  \
   }                                                                                          \
   alignas(64) T buf[MR * NR];                                                                \
@@ -323,14 +285,14 @@ __attribute__((target("avx512f"))) void act_rows_avx512(T* c, int64_t rsc, int m
   store_tile(buf, NR, c, rsc, csc, mr, nr, e);
 
 template <class T, int MR, int NV>
-__attribute__((target("avx2,fma"))) void tile_avx2(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
+TG_TARGET_AVX2 void tile_avx2(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
                                                    int64_t rsc, int64_t csc, int mr, int nr,
                                                    const Epilogue<T>& e) {
   TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)))
 }
 
 template <class T, int MR, int NV>
-__attribute__((target("avx512f"))) void tile_avx512(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
+TG_TARGET_AVX512 void tile_avx512(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
                                                     int64_t rsc, int64_t csc, int mr, int nr,
                                                     const Epilogue<T>& e) {
   TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)))
@@ -378,7 +340,7 @@ struct Problem {
   int64_t scm, scn;
   const T* bias;  // contiguous, length N (or M when bias_on_rows), or null
   bool bias_on_rows;
-  Act act;
+  ActKind act;
   bool accumulate;
 };
 
@@ -402,7 +364,7 @@ void pack_lines(const T* src, int64_t ld, int64_t kc, T* dst) {
 #ifdef TG_MATMUL_X86
 // 8 lines x 8 steps of floats through 8x8 transposes, 4 lines x 8 steps through 4x8 ones.
 template <int R>
-__attribute__((target("avx2,fma"))) void pack_lines_avx2(const float* src, int64_t ld,
+TG_TARGET_AVX2 void pack_lines_avx2(const float* src, int64_t ld,
                                                          int64_t kc, float* dst) {
   int64_t p0 = 0;
   for (; p0 + 8 <= kc; p0 += 8) {
@@ -461,7 +423,7 @@ __attribute__((target("avx2,fma"))) void pack_lines_avx2(const float* src, int64
 
 // 4 lines x 4 steps of doubles through 4x4 transposes.
 template <int R>
-__attribute__((target("avx2,fma"))) void pack_lines_avx2(const double* src, int64_t ld,
+TG_TARGET_AVX2 void pack_lines_avx2(const double* src, int64_t ld,
                                                          int64_t kc, double* dst) {
   int64_t p0 = 0;
   for (; p0 + 4 <= kc; p0 += 4) {
@@ -606,7 +568,7 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
             const Epilogue<T> e{P.accumulate || pc > 0, col_bias, row_bias ? row_bias + ir : nullptr,
-                                last ? P.act : Act::none};
+                                last ? P.act : ActKind::none};
             KT::tile(kc, pa + ir * kc, bs, ldb, P.c + (ic + ir) * P.scm + (jc + jr) * P.scn, P.scm,
                      P.scn, mr, nr, e);
           }
@@ -620,7 +582,7 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
 template <class T>
 void gemm_empty_k(const Problem<T>& P) {
   if (P.accumulate) return;
-  with_act(P.act, [&](auto A) {
+  ops::with_epilogue_act(P.act, [&](auto A) {
     for (int64_t j = 0; j < P.N; ++j) {
       const T v = act_apply<decltype(A)::value>(P.bias ? P.bias[j] : T(0));
       for (int64_t i = 0; i < P.M; ++i) P.c[i * P.scm + j * P.scn] = v;
@@ -784,7 +746,7 @@ bool overlaps(const ArrayView& x, const ArrayView& y) {
 // The activation derivatives, as functions of the output, match activations.cpp's backward.
 template <class T>
 void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayView& w,
-                            const ArrayView* y, Act act, const ArrayView* gx,
+                            const ArrayView* y, ActKind act, const ArrayView* gx,
                             const ArrayView* gw, const ArrayView* gb) {
   const int64_t N = g.shape[0], O = g.shape[1];
   // gz, C-contiguous: the GEMMs below read it as an (N, O) matrix and as its transpose.
@@ -800,16 +762,16 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
       const T* yr = yp ? yp + i * ys0 : nullptr;
       T* zr = gz + i * O;
       switch (act) {
-        case Act::relu:
+        case ActKind::relu:
           for (int64_t j = 0; j < O; ++j) zr[j] = yr[j * ys1] <= T(0) ? T(0) : gr[j * gs1];
           break;
-        case Act::sigmoid:
+        case ActKind::sigmoid:
           for (int64_t j = 0; j < O; ++j) {
             const T v = yr[j * ys1];
             zr[j] = gr[j * gs1] * (T(1) - v) * v;
           }
           break;
-        case Act::tanh:
+        case ActKind::tanh:
           for (int64_t j = 0; j < O; ++j) {
             const T v = yr[j * ys1];
             zr[j] = gr[j * gs1] * (T(1) - v * v);
@@ -825,14 +787,14 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
     const int64_t I = w.shape[1];
     matmul_kernel(Problem<T>{N, I, O, gz, O, 1, w.ptr<T>(), w.strides[0], w.strides[1],
                              gx->ptr<T>(), gx->strides[0], gx->strides[1], nullptr, false,
-                             Act::none, false},
+                             ActKind::none, false},
                   one);
   }
   if (gw) {
     const int64_t I = x.shape[1];
     matmul_kernel(Problem<T>{O, I, N, gz, 1, O, x.ptr<T>(), x.strides[0], x.strides[1],
                              gw->ptr<T>(), gw->strides[0], gw->strides[1], nullptr, false,
-                             Act::none, false},
+                             ActKind::none, false},
                   one);
   }
   if (gb) {
@@ -858,7 +820,7 @@ void bind_matmul(py::module_& m) {
         const char* op = "matmul";
         const ArrayView a = view_of(a_arr, op), b = view_of(b_arr, op);
         const ArrayView out = out_view(out_arr, op);
-        const Act act = parse_act(act_name);
+        const ActKind act = ops::parse_epilogue_act(act_name);
         TG_CHECK(a.ndim() == 2 || a.ndim() == 3, op, ": expected 2-D or 3-D operands, got shapes ",
                  shape_str(a.shape), " and ", shape_str(b.shape));
         TG_CHECK(b.ndim() == a.ndim(), op, ": shapes ", shape_str(a.shape), " and ",
@@ -899,7 +861,7 @@ void bind_matmul(py::module_& m) {
           TG_CHECK(bias.dtype == a.dtype, op, ": bias dtype ", dtype_name(bias.dtype),
                    " does not match operand dtype ", dtype_name(a.dtype));
         }
-        TG_CHECK(!accumulate || (!has_bias && act == Act::none), op,
+        TG_CHECK(!accumulate || (!has_bias && act == ActKind::none), op,
                  ": accumulate=True cannot be combined with bias or act (got act='", act_name,
                  "'", has_bias ? " and a bias" : "", ")");
 
@@ -946,8 +908,8 @@ void bind_matmul(py::module_& m) {
         const auto y = optional(y_obj, "y", false);
         const auto gx = optional(gx_obj, "gx", true), gw = optional(gw_obj, "gw", true);
         const auto gb = optional(gb_obj, "gb", true);
-        const Act act = parse_act(act_name);
-        TG_CHECK(act == Act::none || act == Act::relu || act == Act::sigmoid || act == Act::tanh,
+        const ActKind act = ops::parse_epilogue_act(act_name);
+        TG_CHECK(act == ActKind::none || act == ActKind::relu || act == ActKind::sigmoid || act == ActKind::tanh,
                  op, ": act must be none, relu, sigmoid or tanh, got '", act_name, "'");
         TG_CHECK(g.ndim() == 2, op, ": grad must be 2-D, got shape ", shape_str(g.shape));
         TG_CHECK(g.dtype == DType::f32 || g.dtype == DType::f64, op,
@@ -961,7 +923,7 @@ void bind_matmul(py::module_& m) {
           TG_CHECK(v->shape == want, op, ": ", name, " has shape ", shape_str(v->shape),
                    ", expected ", shape_str(want), " for grad of shape ", shape_str(g.shape));
         };
-        TG_CHECK(act == Act::none || y, op, ": act '", act_name, "' needs the output y");
+        TG_CHECK(act == ActKind::none || y, op, ": act '", act_name, "' needs the output y");
         TG_CHECK(!gx || w, op, ": gx needs w");
         TG_CHECK(!gw || x, op, ": gw needs x");
         check(y, "y", {N, O});

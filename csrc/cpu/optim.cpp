@@ -9,14 +9,12 @@
 #include <type_traits>
 
 #include "common.h"
+#include "isa.h"
 #include "pyarray.h"
 
 namespace tg {
 namespace {
 
-// Update bodies are forced inline so that they take the ISA of the loop that calls them.
-#define OPT_INLINE inline __attribute__((always_inline))
-#define OPT_AVX2 __attribute__((target("avx2,fma")))
 
 // Updates elements [begin, end) of one tensor; `ptrs` are the tensor's operands in the order the
 // kernel lists them, `args` the kernel's coefficients in the tensor's dtype.
@@ -25,7 +23,7 @@ using RangeFn = void (*)(void* const* ptrs, int64_t begin, int64_t end, const vo
 template <class K> void range_base(void* const* p, int64_t b, int64_t e, const void* a) {
   K::run(p, b, e, a);
 }
-template <class K> OPT_AVX2 void range_avx2(void* const* p, int64_t b, int64_t e, const void* a) {
+template <class K> TG_TARGET_AVX2 void range_avx2(void* const* p, int64_t b, int64_t e, const void* a) {
   K::run(p, b, e, a);
 }
 template <class K> RangeFn pick(bool avx2) { return avx2 ? &range_avx2<K> : &range_base<K>; }
@@ -38,13 +36,13 @@ template <class F> RangeFn with_flag(bool flag, F&& f) {
 // torch.lerp(self, end, w): two forms, chosen by |w| < 0.5, so that the result is exact at
 // both ends of the interval. `one_minus_w` is 1 - w rounded to T, as torch computes it.
 template <bool Small, class T>
-OPT_INLINE T lerp(T self, T end, T w, T one_minus_w) {
+TG_ALWAYS_INLINE T lerp(T self, T end, T w, T one_minus_w) {
   if constexpr (Small) return self + w * (end - self);
   else return end - (end - self) * one_minus_w;
 }
 
 // torch.maximum: NaN in either operand gives NaN.
-template <class T> OPT_INLINE T nan_max(T a, T b) { return (a > b || a != a) ? a : b; }
+template <class T> TG_ALWAYS_INLINE T nan_max(T a, T b) { return (a > b || a != a) ? a : b; }
 
 // Gradient direction: maximize flips the sign (multiplying by -1 is exact).
 template <class T> T sign_of(bool maximize) { return maximize ? T(-1) : T(1); }
@@ -62,7 +60,7 @@ template <class T> struct SgdArgs {
 };
 
 template <class T, bool WD, int Mom, bool Nesterov> struct SgdKernel {
-  static OPT_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
+  static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
     const auto& a = *static_cast<const SgdArgs<T>*>(args);
     T* p = static_cast<T*>(ptrs[0]);
     const T* g = static_cast<const T*>(ptrs[1]);
@@ -114,7 +112,7 @@ template <class T> struct AdamArgs {
 };
 
 template <class T, int Decay, bool SmallW1, bool Amsgrad> struct AdamKernel {
-  static OPT_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
+  static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
     const auto& a = *static_cast<const AdamArgs<T>*>(args);
     T* p = static_cast<T*>(ptrs[0]);
     const T* g = static_cast<const T*>(ptrs[1]);
@@ -169,7 +167,7 @@ template <class T> struct RmspropArgs {
 };
 
 template <class T, bool WD, bool Centered, bool SmallW, bool Momentum> struct RmspropKernel {
-  static OPT_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
+  static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
     const auto& a = *static_cast<const RmspropArgs<T>*>(args);
     T* p = static_cast<T*>(ptrs[0]);
     const T* g = static_cast<const T*>(ptrs[1]);
@@ -229,7 +227,7 @@ template <class T> struct AdagradArgs {
 };
 
 template <class T, bool WD> struct AdagradKernel {
-  static OPT_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
+  static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
     const auto& a = *static_cast<const AdagradArgs<T>*>(args);
     T* p = static_cast<T*>(ptrs[0]);
     const T* g = static_cast<const T*>(ptrs[1]);

@@ -18,15 +18,13 @@
 #include <limits>
 
 #include "common.h"
+#include "isa.h"
 #include "pyarray.h"
 
 // Kernels are written once with GCC vector types (32 bytes: 8 floats, 4 doubles) and compiled
 // twice: inlined into an AVX2 entry point, where each vector op is one ymm instruction, and
 // into a portable one, where it becomes two SSE instructions. Both execute the same operations
 // in the same order, so the two paths give bitwise equal results.
-#define TG_INLINE inline __attribute__((always_inline))
-#define TG_AVX2 __attribute__((target("avx2,fma"), noinline))
-#define TG_GENERIC __attribute__((noinline))
 
 #if defined(__GNUC__) && !defined(__clang__)
 // The vector helpers return 32-byte vectors by value (and take them by reference). They are
@@ -82,19 +80,19 @@ template <> struct ElemOf<i64x4> { using type = int64_t; };
 template <class V> constexpr bool kFloatElem = std::is_floating_point_v<typename ElemOf<V>::type>;
 
 template <class T>
-TG_INLINE vec_t<T> vload(const T* p) {
+TG_ALWAYS_INLINE vec_t<T> vload(const T* p) {
   vec_t<T> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 template <class T>
-TG_INLINE void vstore(T* p, const vec_t<T>& v) {
+TG_ALWAYS_INLINE void vstore(T* p, const vec_t<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 // lo += double(v[0:4]), hi += double(v[4:8]). Converting the whole f32x8 at once gives two
 // 256-bit conversions, whereas converting 4-lane halves gets split into 128-bit pieces; the
 // accumulators stay two 4-lane vectors so that they live in registers.
-TG_INLINE void widen_add(f64x4& lo, f64x4& hi, const f32x8& v) {
+TG_ALWAYS_INLINE void widen_add(f64x4& lo, f64x4& hi, const f32x8& v) {
   const f64x8 w = __builtin_convertvector(v, f64x8);
   lo += f64x4{w[0], w[1], w[2], w[3]};
   hi += f64x4{w[4], w[5], w[6], w[7]};
@@ -102,7 +100,7 @@ TG_INLINE void widen_add(f64x4& lo, f64x4& hi, const f32x8& v) {
 
 // True when any lane of a comparison result is set.
 template <class M>
-TG_INLINE bool any_lane(const M& m) {
+TG_ALWAYS_INLINE bool any_lane(const M& m) {
   u64x4 u;
   static_assert(sizeof(M) == sizeof(u), "32-byte mask expected");
   std::memcpy(&u, &m, sizeof u);
@@ -110,7 +108,7 @@ TG_INLINE bool any_lane(const M& m) {
 }
 
 template <class T>
-TG_INLINE bool is_nan(T v) {
+TG_ALWAYS_INLINE bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>) {
     return v != v;
   } else {
@@ -128,18 +126,18 @@ template <> struct SumTypes<int64_t> { using acc = uint64_t; using work = uint64
 // Eight values combined as a balanced tree: three roundings instead of seven, and independent
 // adds instead of one dependency chain.
 template <class T>
-TG_INLINE T tree8(T a0, T a1, T a2, T a3, T a4, T a5, T a6, T a7) {
+TG_ALWAYS_INLINE T tree8(T a0, T a1, T a2, T a3, T a4, T a5, T a6, T a7) {
   return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
 }
 // The same tree over vectors loaded from q, q + step, ..., q + 7 * step.
 template <class T>
-TG_INLINE vec_t<T> vtree8(const T* q, int64_t step) {
+TG_ALWAYS_INLINE vec_t<T> vtree8(const T* q, int64_t step) {
   return ((vload(q) + vload(q + step)) + (vload(q + 2 * step) + vload(q + 3 * step))) +
          ((vload(q + 4 * step) + vload(q + 5 * step)) + (vload(q + 6 * step) + vload(q + 7 * step)));
 }
 // ... and from eight rows at column j.
 template <class T>
-TG_INLINE vec_t<T> vtree8(const T* const* r, int64_t j) {
+TG_ALWAYS_INLINE vec_t<T> vtree8(const T* const* r, int64_t j) {
   return ((vload(r[0] + j) + vload(r[1] + j)) + (vload(r[2] + j) + vload(r[3] + j))) +
          ((vload(r[4] + j) + vload(r[5] + j)) + (vload(r[6] + j) + vload(r[7] + j)));
 }
@@ -147,7 +145,7 @@ TG_INLINE vec_t<T> vtree8(const T* const* r, int64_t j) {
 // float32: each block of 256 values is summed in float as a depth-3 tree over 8 rows of 32
 // lanes and a depth-2 fold (full SIMD width, at most 5 roundings per value), then added to 8
 // double lanes. So the error does not grow with n the way a float running sum's does.
-TG_INLINE double sum_contig(const float* p, int64_t n) {
+TG_ALWAYS_INLINE double sum_contig(const float* p, int64_t n) {
   f64x4 lo = {}, hi = {};
   int64_t i = 0;
   for (; i + 256 <= n; i += 256) {
@@ -166,7 +164,7 @@ TG_INLINE double sum_contig(const float* p, int64_t n) {
   return ((s[0] + s[2]) + (s[1] + s[3])) + tail;
 }
 
-TG_INLINE double sum_contig(const double* p, int64_t n) {
+TG_ALWAYS_INLINE double sum_contig(const double* p, int64_t n) {
   f64x4 d[4] = {};
   int64_t i = 0;
   for (; i + 128 <= n; i += 128) {
@@ -183,7 +181,7 @@ TG_INLINE double sum_contig(const double* p, int64_t n) {
   return ((s[0] + s[2]) + (s[1] + s[3])) + tail;
 }
 
-TG_INLINE uint64_t sum_contig(const int64_t* p, int64_t n) {
+TG_ALWAYS_INLINE uint64_t sum_contig(const int64_t* p, int64_t n) {
   const uint64_t* u = reinterpret_cast<const uint64_t*>(p);
   u64x4 d[4] = {};
   int64_t i = 0;
@@ -196,7 +194,7 @@ TG_INLINE uint64_t sum_contig(const int64_t* p, int64_t n) {
 }
 
 template <class A, class T>
-TG_INLINE A sum_strided(const T* p, int64_t n, int64_t s) {
+TG_ALWAYS_INLINE A sum_strided(const T* p, int64_t n, int64_t s) {
   A a0 = 0, a1 = 0, a2 = 0, a3 = 0;  // independent chains hide the add latency
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -220,12 +218,12 @@ struct Sum {
   static Acc init() { return Acc(0); }
   static Acc merge(Acc a, Acc b) { return a + b; }
   static Out finalize(Acc a) { return static_cast<Out>(a); }
-  static TG_INLINE void run(const T* p, int64_t n, int64_t s, int64_t, Acc& acc) {
+  static TG_ALWAYS_INLINE void run(const T* p, int64_t n, int64_t s, int64_t, Acc& acc) {
     acc += (s == 1) ? sum_contig(p, n) : sum_strided<Acc>(p, n, s);
   }
   // Eight rows are combined as a tree in the input type (float stays float for SIMD width),
   // then added to the wider buffer: the same scheme as sum_contig's blocks.
-  static TG_INLINE void rows8(Acc* b, const T* const* r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void rows8(Acc* b, const T* const* r, int64_t nc, int64_t) {
     const W* const* q = reinterpret_cast<const W* const*>(r);
     int64_t j = 0;
     constexpr int L = kLanes<W>;
@@ -243,7 +241,7 @@ struct Sum {
     for (; j < nc; ++j)
       b[j] += static_cast<Acc>(tree8(q[0][j], q[1][j], q[2][j], q[3][j], q[4][j], q[5][j], q[6][j], q[7][j]));
   }
-  static TG_INLINE void row1(Acc* __restrict b, const T* __restrict r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void row1(Acc* __restrict b, const T* __restrict r, int64_t nc, int64_t) {
     for (int64_t j = 0; j < nc; ++j) b[j] += static_cast<Acc>(r[j]);
   }
 };
@@ -265,7 +263,7 @@ struct Prod {
   static Acc init() { return Acc(1); }
   static Acc merge(Acc a, Acc b) { return a * b; }
   static Out finalize(Acc a) { return static_cast<Out>(a); }
-  static TG_INLINE void run(const T* p, int64_t n, int64_t s, int64_t, Acc& acc) {
+  static TG_ALWAYS_INLINE void run(const T* p, int64_t n, int64_t s, int64_t, Acc& acc) {
     Acc a[8];
     for (int l = 0; l < 8; ++l) a[l] = Acc(1);
     int64_t i = 0;
@@ -276,12 +274,12 @@ struct Prod {
     for (; i < n; ++i) a[0] *= static_cast<Acc>(p[i * s]);
     acc *= ((a[0] * a[1]) * (a[2] * a[3])) * ((a[4] * a[5]) * (a[6] * a[7]));
   }
-  static TG_INLINE void rows8(Acc* __restrict b, const T* const* r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void rows8(Acc* __restrict b, const T* const* r, int64_t nc, int64_t) {
     for (int64_t j = 0; j < nc; ++j)
       b[j] *= ((Acc(r[0][j]) * Acc(r[1][j])) * (Acc(r[2][j]) * Acc(r[3][j]))) *
               ((Acc(r[4][j]) * Acc(r[5][j])) * (Acc(r[6][j]) * Acc(r[7][j])));
   }
-  static TG_INLINE void row1(Acc* __restrict b, const T* __restrict r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void row1(Acc* __restrict b, const T* __restrict r, int64_t nc, int64_t) {
     for (int64_t j = 0; j < nc; ++j) b[j] *= static_cast<Acc>(r[j]);
   }
 };
@@ -292,7 +290,7 @@ struct Prod {
 // Returns a where a is NaN or strictly better than b, else b (per lane for vectors). A NaN
 // argument always wins, so folding lanes in any order still propagates NaN.
 template <bool IsMax, class V>
-TG_INLINE V pick(const V& a, const V& b) {
+TG_ALWAYS_INLINE V pick(const V& a, const V& b) {
   if constexpr (kFloatElem<V>) {
     if constexpr (IsMax) return ((a > b) | (a != a)) ? a : b;
     else return ((a < b) | (a != a)) ? a : b;
@@ -314,7 +312,7 @@ constexpr T ext_identity() {
 // Scalar extremum continuing from m, without data-dependent branches (random data would
 // mispredict them). A NaN result is returned as the canonical quiet NaN.
 template <class T, bool IsMax>
-TG_INLINE T ext_scalar(const T* p, int64_t n, int64_t s, T m) {
+TG_ALWAYS_INLINE T ext_scalar(const T* p, int64_t n, int64_t s, T m) {
   if constexpr (std::is_floating_point_v<T>) {
     bool nan = m != m;
     for (int64_t i = 0; i < n; ++i) {
@@ -334,18 +332,18 @@ TG_INLINE T ext_scalar(const T* p, int64_t n, int64_t s, T m) {
 
 // Horizontal extremum of a vector by halving shuffles.
 template <bool IsMax>
-TG_INLINE float hpick(const f32x8& v) {
+TG_ALWAYS_INLINE float hpick(const f32x8& v) {
   const f32x8 a = pick<IsMax>(v, TG_PERMUTE(v, i32x8, 4, 5, 6, 7, 0, 1, 2, 3));
   const f32x8 b = pick<IsMax>(a, TG_PERMUTE(a, i32x8, 2, 3, 0, 1, 6, 7, 4, 5));
   return pick<IsMax>(b, TG_PERMUTE(b, i32x8, 1, 0, 3, 2, 5, 4, 7, 6))[0];
 }
 template <bool IsMax>
-TG_INLINE double hpick(const f64x4& v) {
+TG_ALWAYS_INLINE double hpick(const f64x4& v) {
   const f64x4 a = pick<IsMax>(v, TG_PERMUTE(v, i64x4, 2, 3, 0, 1));
   return pick<IsMax>(a, TG_PERMUTE(a, i64x4, 1, 0, 3, 2))[0];
 }
 template <bool IsMax>
-TG_INLINE int64_t hpick(const i64x4& v) {
+TG_ALWAYS_INLINE int64_t hpick(const i64x4& v) {
   const i64x4 a = pick<IsMax>(v, TG_PERMUTE(v, i64x4, 2, 3, 0, 1));
   return pick<IsMax>(a, TG_PERMUTE(a, i64x4, 1, 0, 3, 2))[0];
 }
@@ -353,7 +351,7 @@ TG_INLINE int64_t hpick(const i64x4& v) {
 // Plain per-lane extremum (vmaxps / vminps): a lane holding a NaN gives an arbitrary result,
 // so callers track NaN separately.
 template <bool IsMax, class V>
-TG_INLINE V ext2(const V& a, const V& b) {
+TG_ALWAYS_INLINE V ext2(const V& a, const V& b) {
   if constexpr (IsMax) return (a > b) ? a : b;
   else return (a < b) ? a : b;
 }
@@ -361,7 +359,7 @@ TG_INLINE V ext2(const V& a, const V& b) {
 // Extremum of a run, NaN if it holds one. The vector loop keeps the NaN test apart from the
 // compare-and-select chains (one max instruction per vector instead of four NaN-aware ops).
 template <class T, bool IsMax>
-TG_INLINE T ext_run(const T* p, int64_t n, int64_t s) {
+TG_ALWAYS_INLINE T ext_run(const T* p, int64_t n, int64_t s) {
   constexpr int L = kLanes<T>;
   if (s != 1 || n < L) return ext_scalar<T, IsMax>(p, n, s, ext_identity<T, IsMax>());
   using V = vec_t<T>;
@@ -402,10 +400,10 @@ struct Extremum {
   static Acc init() { return ext_identity<T, IsMax>(); }
   static Acc merge(Acc a, Acc b) { return pick<IsMax>(a, b); }
   static Out finalize(Acc a) { return a; }
-  static TG_INLINE void run(const T* p, int64_t n, int64_t s, int64_t, Acc& acc) {
+  static TG_ALWAYS_INLINE void run(const T* p, int64_t n, int64_t s, int64_t, Acc& acc) {
     acc = pick<IsMax>(ext_run<T, IsMax>(p, n, s), acc);
   }
-  static TG_INLINE void rows8(Acc* b, const T* const* r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void rows8(Acc* b, const T* const* r, int64_t nc, int64_t) {
     constexpr int L = kLanes<T>;
     int64_t j = 0;
     for (; j + L <= nc; j += L) {
@@ -421,7 +419,7 @@ struct Extremum {
       b[j] = pick<IsMax>(pick<IsMax>(a, c), b[j]);
     }
   }
-  static TG_INLINE void row1(Acc* b, const T* r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void row1(Acc* b, const T* r, int64_t nc, int64_t) {
     constexpr int L = kLanes<T>;
     int64_t j = 0;
     for (; j + L <= nc; j += L) vstore(b + j, pick<IsMax>(vload(r + j), vload(b + j)));
@@ -435,7 +433,7 @@ struct Extremum {
 
 // First k in [0, n) where p[k*s] is NaN (FindNaN) or equals m; the caller knows there is one.
 template <bool FindNaN, class T>
-TG_INLINE int64_t first_match(const T* p, int64_t n, int64_t s, T m) {
+TG_ALWAYS_INLINE int64_t first_match(const T* p, int64_t n, int64_t s, T m) {
   int64_t k = 0;
   if (s == 1) {  // skip whole vector pairs that cannot contain it
     constexpr int L = kLanes<T>;
@@ -465,7 +463,7 @@ template <class T> using idx_t = typename IdxOf<T>::type;
 // Where (v2, i2) beats (v, i), lane by lane: strictly better, or NaN over a number, or equal
 // (both NaN counts as equal) at a smaller index.
 template <bool IsMax, class V, class I>
-TG_INLINE void arg_combine(V& v, I& i, const V& v2, const I& i2) {
+TG_ALWAYS_INLINE void arg_combine(V& v, I& i, const V& v2, const I& i2) {
   const auto nan1 = v != v, nan2 = v2 != v2;
   const auto better = IsMax ? (v2 > v) : (v2 < v);
   const auto eq = (v2 == v) | (nan1 & nan2);
@@ -480,7 +478,7 @@ TG_INLINE void arg_combine(V& v, I& i, const V& v2, const I& i2) {
 // own indices, which changes nothing, and nothing is read past the run. Returns (value, index);
 // a NaN value means the first NaN.
 template <class T, bool IsMax>
-TG_INLINE void arg_contig(const T* p, int64_t n, T& best, int64_t& where) {
+TG_ALWAYS_INLINE void arg_contig(const T* p, int64_t n, T& best, int64_t& where) {
   using V = vec_t<T>;
   using I = idx_t<T>;
   using IE = typename std::remove_reference_t<decltype(std::declval<I>()[0])>;
@@ -516,7 +514,7 @@ TG_INLINE void arg_contig(const T* p, int64_t n, T& best, int64_t& where) {
 // mask ? a : b for a mask of all ones or zero, as bit operations: a plain ternary on a
 // data-dependent condition tends to compile to a branch, which random data mispredicts.
 template <class T>
-TG_INLINE T select_bits(int64_t mask, T a, T b) {
+TG_ALWAYS_INLINE T select_bits(int64_t mask, T a, T b) {
   using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
   U ua, ub;
   std::memcpy(&ua, &a, sizeof a);
@@ -539,7 +537,7 @@ struct Arg {
   static constexpr bool kOrdered = true;  // indices need the axes in C order
   static constexpr bool kIdempotent = false;
   static Acc init() { return Acc{T(0), -1}; }
-  static TG_INLINE bool better(T a, T b) { return IsMax ? (a > b) : (a < b); }
+  static TG_ALWAYS_INLINE bool better(T a, T b) { return IsMax ? (a > b) : (a < b); }
   // b comes after a in index order, so it only wins when strictly better.
   static Acc merge(Acc a, Acc b) {
     if (b.i < 0) return a;
@@ -550,13 +548,13 @@ struct Arg {
   }
   static Out finalize(Acc a) { return a.i; }
   // Whether x, seen after cur, replaces it.
-  static TG_INLINE bool takes(T x, T cur) { return better(x, cur) | (is_nan(x) & !is_nan(cur)); }
+  static TG_ALWAYS_INLINE bool takes(T x, T cur) { return better(x, cur) | (is_nan(x) & !is_nan(cur)); }
   // Long contiguous runs: two passes, the vectorised extremum and a search for its first
   // occurrence (which usually stops early). Shorter contiguous runs (rows of class scores):
   // one vectorised pass tracking value and index per lane, no branches. Strided runs and runs
   // shorter than a vector: one scalar pass with branch-free updates, since data-dependent
   // branches mispredict on random data.
-  static TG_INLINE void run(const T* p, int64_t n, int64_t s, int64_t base, Acc& acc) {
+  static TG_ALWAYS_INLINE void run(const T* p, int64_t n, int64_t s, int64_t base, Acc& acc) {
     if (acc.i >= 0 && is_nan(acc.v)) return;  // the first NaN has been found
     if (s == 1 && n >= 256) {
       const T m = ext_run<T, IsMax>(p, n, 1);
@@ -584,7 +582,7 @@ struct Arg {
   // Rows engine, with the buffer split into values bv and indices bi (int32 beside floats) so
   // that whole vectors of columns are updated at once; bi holds the row of bv's value.
   using Idx = typename std::remove_reference_t<decltype(std::declval<idx_t<T>>()[0])>;
-  static TG_INLINE void row1_soa(T* bv, Idx* bi, const T* r, int64_t nc, int64_t row) {
+  static TG_ALWAYS_INLINE void row1_soa(T* bv, Idx* bi, const T* r, int64_t nc, int64_t row) {
     constexpr int L = kLanes<T>;
     const idx_t<T> rv = idx_t<T>{} + static_cast<Idx>(row);
     int64_t j = 0;
@@ -604,7 +602,7 @@ struct Arg {
     }
   }
   // Eight consecutive rows, row .. row + 7, keeping each vector of columns in registers.
-  static TG_INLINE void rows8_soa(T* bv, Idx* bi, const T* const* r, int64_t nc, int64_t row) {
+  static TG_ALWAYS_INLINE void rows8_soa(T* bv, Idx* bi, const T* const* r, int64_t nc, int64_t row) {
     constexpr int L = kLanes<T>;
     const idx_t<T> rv = idx_t<T>{} + static_cast<Idx>(row);
     int64_t j = 0;
@@ -643,7 +641,7 @@ struct Logic {
   static Acc init() { return IsAll ? 1 : 0; }
   static Acc merge(Acc a, Acc b) { return IsAll ? (a & b) : (a | b); }
   static Out finalize(Acc a) { return a; }
-  static TG_INLINE void run(const uint8_t* p, int64_t n, int64_t s, int64_t, Acc& acc) {
+  static TG_ALWAYS_INLINE void run(const uint8_t* p, int64_t n, int64_t s, int64_t, Acc& acc) {
     if (acc != init()) return;  // already decided
     if (s == 1) {
       if (IsAll) {
@@ -667,8 +665,8 @@ struct Logic {
       }
     }
   }
-  static TG_INLINE uint8_t combine(uint8_t a, uint8_t b) { return IsAll ? (a & b) : (a | b); }
-  static TG_INLINE void rows8(Acc* b, const uint8_t* const* r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE uint8_t combine(uint8_t a, uint8_t b) { return IsAll ? (a & b) : (a | b); }
+  static TG_ALWAYS_INLINE void rows8(Acc* b, const uint8_t* const* r, int64_t nc, int64_t) {
     int64_t j = 0;
     const u8x32 zero = {};
     for (; j + 32 <= nc; j += 32) {
@@ -682,7 +680,7 @@ struct Logic {
     for (; j < nc; ++j)
       for (int k = 0; k < 8; ++k) b[j] = combine(b[j], r[k][j] != 0);
   }
-  static TG_INLINE void row1(Acc* b, const uint8_t* r, int64_t nc, int64_t) {
+  static TG_ALWAYS_INLINE void row1(Acc* b, const uint8_t* r, int64_t nc, int64_t) {
     for (int64_t j = 0; j < nc; ++j) b[j] = combine(b[j], r[j] != 0);
   }
 };
@@ -818,7 +816,7 @@ struct Walk {
 
 // Reduces flat reduced indices [r0, r1) at x into a fresh accumulator.
 template <class K>
-TG_INLINE typename K::Acc reduce_span(const Plan& P, const typename K::In* x, int64_t r0, int64_t r1) {
+TG_ALWAYS_INLINE typename K::Acc reduce_span(const Plan& P, const typename K::In* x, int64_t r0, int64_t r1) {
   typename K::Acc acc = K::init();
   const int nd = P.nrd;
   const int64_t n_in = P.rs[nd - 1], s_in = P.rx[nd - 1];
@@ -840,7 +838,7 @@ TG_INLINE typename K::Acc reduce_span(const Plan& P, const typename K::In* x, in
 
 // Kept positions [b, e), each reduced whole and written to out.
 template <class K>
-TG_INLINE void span_positions(const Plan* P, const typename K::In* x, typename K::Out* out,
+TG_ALWAYS_INLINE void span_positions(const Plan* P, const typename K::In* x, typename K::Out* out,
                               int64_t b, int64_t e) {
   Walk w(P->ks, P->kx, P->ko, P->nkd, b);
   for (int64_t k = b; k < e; ++k) {
@@ -851,7 +849,7 @@ TG_INLINE void span_positions(const Plan* P, const typename K::In* x, typename K
 
 // Items [b, e) of (kept position, chunk) pairs, each reduced into its own partial.
 template <class K>
-TG_INLINE void span_chunks(const Plan* P, const typename K::In* x, typename K::Acc* part,
+TG_ALWAYS_INLINE void span_chunks(const Plan* P, const typename K::In* x, typename K::Acc* part,
                            int64_t nchunks, int64_t chunk, int64_t b, int64_t e) {
   for (int64_t t = b; t < e; ++t) {
     const int64_t k = t / nchunks, c = t % nchunks;
@@ -860,10 +858,10 @@ TG_INLINE void span_chunks(const Plan* P, const typename K::In* x, typename K::A
   }
 }
 
-template <class K, class... A> TG_AVX2 void span_positions_avx2(A... a) { span_positions<K>(a...); }
-template <class K, class... A> TG_GENERIC void span_positions_generic(A... a) { span_positions<K>(a...); }
-template <class K, class... A> TG_AVX2 void span_chunks_avx2(A... a) { span_chunks<K>(a...); }
-template <class K, class... A> TG_GENERIC void span_chunks_generic(A... a) { span_chunks<K>(a...); }
+template <class K, class... A> TG_TARGET_AVX2 TG_NOINLINE void span_positions_avx2(A... a) { span_positions<K>(a...); }
+template <class K, class... A> TG_NOINLINE void span_positions_generic(A... a) { span_positions<K>(a...); }
+template <class K, class... A> TG_TARGET_AVX2 TG_NOINLINE void span_chunks_avx2(A... a) { span_chunks<K>(a...); }
+template <class K, class... A> TG_NOINLINE void span_chunks_generic(A... a) { span_chunks<K>(a...); }
 
 template <class K>
 void span_engine(const Plan& P, const typename K::In* x, typename K::Out* out, bool avx2) {
@@ -919,7 +917,7 @@ constexpr int64_t kFoldWidth = 128;  // target wide-row length when folding shor
 // The rows engine for argmax / argmin: values and row indices in separate buffers, the
 // buffer starting as the item's first row (so ties keep the earliest row).
 template <class K>
-TG_INLINE void rows_items_arg(const Plan* P, const RowsSplit* S, const typename K::In* x,
+TG_ALWAYS_INLINE void rows_items_arg(const Plan* P, const RowsSplit* S, const typename K::In* x,
                               typename K::Out* out, typename K::Acc* part, int64_t b, int64_t e) {
   using T = typename K::In;
   using Idx = typename K::Idx;
@@ -960,7 +958,7 @@ TG_INLINE void rows_items_arg(const Plan* P, const RowsSplit* S, const typename 
 }
 
 template <class K>
-TG_INLINE void rows_items_plain(const Plan* P, const RowsSplit* S, const typename K::In* x,
+TG_ALWAYS_INLINE void rows_items_plain(const Plan* P, const RowsSplit* S, const typename K::In* x,
                                 typename K::Out* out, typename K::Acc* part, int64_t b, int64_t e) {
   using In = typename K::In;
   using Acc = typename K::Acc;
@@ -1006,7 +1004,7 @@ TG_INLINE void rows_items_plain(const Plan* P, const RowsSplit* S, const typenam
 }
 
 template <class K>
-TG_INLINE void rows_items(const Plan* P, const RowsSplit* S, const typename K::In* x,
+TG_ALWAYS_INLINE void rows_items(const Plan* P, const RowsSplit* S, const typename K::In* x,
                           typename K::Out* out, typename K::Acc* part, int64_t b, int64_t e) {
   if constexpr (K::kOrdered) {
     rows_items_arg<K>(P, S, x, out, part, b, e);
@@ -1015,8 +1013,8 @@ TG_INLINE void rows_items(const Plan* P, const RowsSplit* S, const typename K::I
   }
 }
 
-template <class K, class... A> TG_AVX2 void rows_items_avx2(A... a) { rows_items<K>(a...); }
-template <class K, class... A> TG_GENERIC void rows_items_generic(A... a) { rows_items<K>(a...); }
+template <class K, class... A> TG_TARGET_AVX2 TG_NOINLINE void rows_items_avx2(A... a) { rows_items<K>(a...); }
+template <class K, class... A> TG_NOINLINE void rows_items_generic(A... a) { rows_items<K>(a...); }
 
 template <class K>
 void rows_engine(const Plan& P0, const typename K::In* x, typename K::Out* out, bool avx2) {

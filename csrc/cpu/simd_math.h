@@ -2,8 +2,8 @@
 // the normal distribution's CDF and density, written once over GCC/Clang vector extensions of
 // any width, and map, the loop that applies such functions over the runs StridedLoop hands out.
 // The functions are always inlined, so they take the ISA of their caller: B = 16 bytes in
-// baseline code, B = 32 inside functions marked TG_SIMD_AVX2 (chosen at run time with
-// cpu_has_avx2_fma()), B = 64 inside TG_SIMD_AVX512 ones (cpu_has_avx512f()). map picks among
+// baseline code, B = 32 inside functions marked TG_TARGET_AVX2 (chosen at run time with
+// cpu_has_avx2_fma()), B = 64 inside TG_TARGET_AVX512 ones (cpu_has_avx512f()). map picks among
 // its three variants.
 //
 // Every function takes and returns a vector V of float or double lanes. float lanes are computed
@@ -27,6 +27,7 @@
 #endif
 
 #include "common.h"
+#include "isa.h"
 
 // GCC warns that 32-byte vector arguments pass differently in code compiled without AVX. Every
 // function here that takes or returns vectors is always inlined into code of one ISA, so no such
@@ -34,10 +35,6 @@
 // pragma cannot be popped.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-// Forced inlining is what makes a function compiled into an AVX2 caller use AVX2 itself.
-#define TG_SIMD_INLINE inline __attribute__((always_inline))
-#define TG_SIMD_AVX2 __attribute__((target("avx2,fma")))
-#define TG_SIMD_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
 namespace tg {
 namespace simd {
@@ -47,24 +44,24 @@ template <class T, int B>
 struct Vec {
   typedef T type __attribute__((vector_size(B)));
   static constexpr int W = B / static_cast<int>(sizeof(T));
-  static TG_SIMD_INLINE type load(const T* p) {
+  static TG_ALWAYS_INLINE type load(const T* p) {
     type v;
     std::memcpy(&v, p, B);
     return v;
   }
-  static TG_SIMD_INLINE void store(T* p, const type& v) { std::memcpy(p, &v, B); }
-  static TG_SIMD_INLINE type splat(T c) {
+  static TG_ALWAYS_INLINE void store(T* p, const type& v) { std::memcpy(p, &v, B); }
+  static TG_ALWAYS_INLINE type splat(T c) {
     type v;
     for (int l = 0; l < W; ++l) v[l] = c;  // not type{} + c, which turns -0 into +0
     return v;
   }
   // the first m < W elements of p, the other lanes `fill`
-  static TG_SIMD_INLINE type load_part(const T* p, int64_t m, T fill) {
+  static TG_ALWAYS_INLINE type load_part(const T* p, int64_t m, T fill) {
     T t[W];
     for (int l = 0; l < W; ++l) t[l] = l < m ? p[l] : fill;
     return load(t);
   }
-  static TG_SIMD_INLINE void store_part(T* p, const type& v, int64_t m) {
+  static TG_ALWAYS_INLINE void store_part(T* p, const type& v, int64_t m) {
     T t[W];
     store(t, v);
     for (int l = 0; l < m; ++l) p[l] = t[l];
@@ -78,41 +75,41 @@ template <class V> constexpr int lanes_v = static_cast<int>(sizeof(V) / sizeof(l
 template <class V> constexpr bool is_f32_v = std::is_same_v<lane_t<V>, float>;
 
 template <class V>
-TG_SIMD_INLINE mask_t<V> bits_of(const V& v) {
+TG_ALWAYS_INLINE mask_t<V> bits_of(const V& v) {
   return reinterpret_cast<mask_t<V>>(v);
 }
 template <class V>
-TG_SIMD_INLINE V from_bits(const mask_t<V>& m) {
+TG_ALWAYS_INLINE V from_bits(const mask_t<V>& m) {
   return reinterpret_cast<V>(m);
 }
 // m + c in every lane, wrapping around as two's complement does; in signed lanes an overflow
 // is undefined behaviour, even in a lane whose result is discarded.
 template <class M, class L = std::decay_t<decltype(std::declval<M&>()[0])>>
-TG_SIMD_INLINE M wrapping_add(const M& m, L c) {
+TG_ALWAYS_INLINE M wrapping_add(const M& m, L c) {
   using UL = std::make_unsigned_t<L>;
   typedef UL U __attribute__((vector_size(sizeof(M))));
   return reinterpret_cast<M>(reinterpret_cast<U>(m) + static_cast<UL>(c));
 }
 template <class V>
-TG_SIMD_INLINE V splat(lane_t<V> c) {
+TG_ALWAYS_INLINE V splat(lane_t<V> c) {
   V v;
   for (int l = 0; l < lanes_v<V>; ++l) v[l] = c;  // not V{} + c, which turns -0 into +0
   return v;
 }
 template <class V>
-TG_SIMD_INLINE V vabs(const V& x) {
+TG_ALWAYS_INLINE V vabs(const V& x) {
   return from_bits<V>(bits_of(x) & ~bits_of(splat<V>(-0.0)));
 }
 // |mag| with the sign of sgn
 template <class V>
-TG_SIMD_INLINE V vcopysign(const V& mag, const V& sgn) {
+TG_ALWAYS_INLINE V vcopysign(const V& mag, const V& sgn) {
   const mask_t<V> sign = bits_of(splat<V>(-0.0));
   return from_bits<V>((bits_of(mag) & ~sign) | (bits_of(sgn) & sign));
 }
 
 // f applied to each lane: the double-lane forms, which go to libm.
 template <class V, class F>
-TG_SIMD_INLINE V lanewise(const V& x, F&& f) {
+TG_ALWAYS_INLINE V lanewise(const V& x, F&& f) {
   V r;
   for (int l = 0; l < lanes_v<V>; ++l) r[l] = f(x[l]);
   return r;
@@ -122,7 +119,7 @@ TG_SIMD_INLINE V lanewise(const V& x, F&& f) {
 // for AVX2/FMA and AVX-512), else rounded twice. The build turns off implicit contraction (see
 // CMakeLists.txt), so the polynomials below ask for it here.
 template <class V>
-TG_SIMD_INLINE V vfma(const V& a, const V& b, const V& c) {
+TG_ALWAYS_INLINE V vfma(const V& a, const V& b, const V& c) {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (is_f32_v<V> && sizeof(V) == 64)
     return __builtin_ia32_vfmaddps512_mask(a, b, c, static_cast<uint16_t>(~0u), 4);
@@ -141,14 +138,14 @@ constexpr float kRoundInt = 12582912.0f;  // 1.5 * 2^23: adding it rounds a floa
 
 // 2^k for integer lanes k in [-126, 127].
 template <class V>
-TG_SIMD_INLINE V pow2i(const mask_t<V>& k) {
+TG_ALWAYS_INLINE V pow2i(const mask_t<V>& k) {
   return from_bits<V>((k + 127) << 23);
 }
 
 // hi + lo = k ln2 + r with k an integer (returned, as floats) and |r| <= ln2/2 + a rounding.
 // lo is a small correction to hi, or absent. hi - k kLn2Hi is exact (Cody and Waite).
 template <bool HasLo, class V>
-TG_SIMD_INLINE V reduce_ln2(const V& hi, const V& lo, V& r) {
+TG_ALWAYS_INLINE V reduce_ln2(const V& hi, const V& lo, V& r) {
   const V sum = HasLo ? hi + lo : hi;
   const V kf = vfma(sum, splat<V>(kLog2e), splat<V>(kRoundInt)) - kRoundInt;
   r = vfma(kf, splat<V>(-kLn2Hi), hi);
@@ -160,7 +157,7 @@ TG_SIMD_INLINE V reduce_ln2(const V& hi, const V& lo, V& r) {
 // Q(r) = (e^r - 1 - r) / r^2 for |r| <= 0.35, a minimax polynomial (error about 2^-32 relative
 // to expm1(r)). exp and expm1 finish it differently, each so that the last step rounds once.
 template <class V>
-TG_SIMD_INLINE V exp_q(const V& r) {
+TG_ALWAYS_INLINE V exp_q(const V& r) {
   V q = splat<V>(1.991416648e-04f);
   q = vfma(q, r, splat<V>(1.394100604e-03f));
   q = vfma(q, r, splat<V>(8.333273232e-03f));
@@ -171,7 +168,7 @@ TG_SIMD_INLINE V exp_q(const V& r) {
 
 // exp(hi + lo) for float lanes; see vexp.
 template <bool HasLo, class V>
-TG_SIMD_INLINE V exp_f32(const V& hi, const V& lo) {
+TG_ALWAYS_INLINE V exp_f32(const V& hi, const V& lo) {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (sizeof(V) == 64) {
     // 16 lanes are only ever compiled for AVX-512, whose vscalefps multiplies by 2^k and rounds
@@ -211,7 +208,7 @@ TG_SIMD_INLINE V exp_f32(const V& hi, const V& lo) {
 // exp(x). float: within 0.88 ulp (1.15 without FMA), subnormal results included; exp(-inf) = 0,
 // exp(+inf) = inf, nan stays nan.
 template <class V>
-TG_SIMD_INLINE V vexp(const V& x) {
+TG_ALWAYS_INLINE V vexp(const V& x) {
   if constexpr (is_f32_v<V>) {
     return detail::exp_f32<false>(x, x);
   } else {
@@ -227,7 +224,7 @@ namespace detail {
 // With Big, x may exceed 88.38, where k = 128 and t is not a float: t is taken as 2^127 and
 // the result doubled.
 template <bool Big, class V>
-TG_SIMD_INLINE V expm1_f32(const V& x) {
+TG_ALWAYS_INLINE V expm1_f32(const V& x) {
   using M = mask_t<V>;
   V r;
   const V kf = reduce_ln2<false>(x, x, r);
@@ -249,7 +246,7 @@ TG_SIMD_INLINE V expm1_f32(const V& x) {
 // expm1(x) = exp(x) - 1, accurate near 0 where the subtraction would cancel. float: within
 // 1.44 ulp (1.49 without FMA); the sign of zero is kept.
 template <class V>
-TG_SIMD_INLINE V vexpm1(const V& x) {
+TG_ALWAYS_INLINE V vexpm1(const V& x) {
   if constexpr (is_f32_v<V>) {
     V xc = x > -25.0f ? x : splat<V>(-25.0f);
     xc = xc < 89.0f ? xc : splat<V>(89.0f);
@@ -265,7 +262,7 @@ TG_SIMD_INLINE V vexpm1(const V& x) {
 // log1p(x) = log(1 + x), accurate near 0 where 1 + x would round. float: within 2.08 ulp (also
 // without FMA); log1p(-1) = -inf, nan below -1, log1p(inf) = inf; the sign of zero is kept.
 template <class V>
-TG_SIMD_INLINE V vlog1p(const V& x) {
+TG_ALWAYS_INLINE V vlog1p(const V& x) {
   if constexpr (is_f32_v<V>) {
     using M = mask_t<V>;
     constexpr float kLn2Hi = 0.693145751953125f;  // 16 bits: k * kLn2Hi is exact
@@ -309,7 +306,7 @@ TG_SIMD_INLINE V vlog1p(const V& x) {
 // tanh(x) = e / (e + 2) with e = expm1(2|x|), which cancels nowhere. float: within 2.42 ulp
 // (also without FMA).
 template <class V>
-TG_SIMD_INLINE V vtanh(const V& x) {
+TG_ALWAYS_INLINE V vtanh(const V& x) {
   if constexpr (is_f32_v<V>) {
     const V a = vabs(x);
     // tanh(10) rounds to 1; the clamp keeps e finite (nan is restored at the end)
@@ -325,7 +322,7 @@ TG_SIMD_INLINE V vtanh(const V& x) {
 // neither overflows and the small one keeps its relative accuracy: sigmoid(-1000) == 0 and
 // sigmoid(1000) == 1 exactly. float: sigmoid within 2.78 ulp (2.75 without FMA).
 template <class V>
-TG_SIMD_INLINE void vsigmoid_pair(const V& x, V& s, V& s_neg) {
+TG_ALWAYS_INLINE void vsigmoid_pair(const V& x, V& s, V& s_neg) {
   const V e = vexp(-vabs(x));
   const V big = lane_t<V>(1) / (lane_t<V>(1) + e);
   const V small = e * big;
@@ -335,7 +332,7 @@ TG_SIMD_INLINE void vsigmoid_pair(const V& x, V& s, V& s_neg) {
 }
 
 template <class V>
-TG_SIMD_INLINE V vsigmoid(const V& x) {
+TG_ALWAYS_INLINE V vsigmoid(const V& x) {
   V s, s_neg;
   vsigmoid_pair(x, s, s_neg);
   return s;
@@ -346,7 +343,7 @@ TG_SIMD_INLINE V vsigmoid(const V& x) {
 // down to the subnormal range. float: Phi within 5.2 ulp (every float in [-14, -1], where the
 // largest errors are, and every 3rd input elsewhere; 5.7 without FMA), phi within 2.1 ulp.
 template <class V>
-TG_SIMD_INLINE V vnormal_cdf(const V& x, V* pdf = nullptr) {
+TG_ALWAYS_INLINE V vnormal_cdf(const V& x, V* pdf = nullptr) {
   using T = lane_t<V>;
   if constexpr (is_f32_v<V>) {
     using M = mask_t<V>;
@@ -404,7 +401,7 @@ TG_SIMD_INLINE V vnormal_cdf(const V& x, V* pdf = nullptr) {
 // Runs a contiguous op over n elements. (No lambdas here: they would not inherit the AVX2
 // target of the caller.)
 template <int B, class T, int N, class Op>
-TG_SIMD_INLINE void map_contiguous(const Op& op, T* out, const T* const* in, int64_t n) {
+TG_ALWAYS_INLINE void map_contiguous(const Op& op, T* out, const T* const* in, int64_t n) {
   static_assert(N == 2 || N == 3, "map: one or two inputs");
   using S = Vec<T, B>;
   constexpr int W = S::W;
@@ -426,7 +423,7 @@ TG_SIMD_INLINE void map_contiguous(const Op& op, T* out, const T* const* in, int
 }
 
 template <int B, class T, int N, class Op>
-TG_SIMD_INLINE void map_body(const Op& op, char* const* p, int64_t n, const int64_t* s) {
+TG_ALWAYS_INLINE void map_body(const Op& op, char* const* p, int64_t n, const int64_t* s) {
   bool contiguous = true;
   for (int k = 0; k < N; ++k) contiguous = contiguous && s[k] == static_cast<int64_t>(sizeof(T));
   if (contiguous) {
@@ -459,7 +456,7 @@ void map_base(const Op& op, char* const* p, int64_t n, const int64_t* s) {
 
 #if defined(__x86_64__) || defined(__i386__)
 template <class T, int N, class Op>
-TG_SIMD_AVX2 void map_avx2(const Op& op, char* const* p, int64_t n, const int64_t* s) {
+TG_TARGET_AVX2 void map_avx2(const Op& op, char* const* p, int64_t n, const int64_t* s) {
   map_body<32, T, N>(op, p, n, s);
 }
 
@@ -467,7 +464,7 @@ TG_SIMD_AVX2 void map_avx2(const Op& op, char* const* p, int64_t n, const int64_
 // the transcendental kernels (tanh, sigmoid, gelu: tens of operations per vector) turn into
 // speed up to the memory bandwidth.
 template <class T, int N, class Op>
-TG_SIMD_AVX512 void map_avx512(const Op& op, char* const* p, int64_t n, const int64_t* s) {
+TG_TARGET_AVX512 void map_avx512(const Op& op, char* const* p, int64_t n, const int64_t* s) {
   map_body<64, T, N>(op, p, n, s);
 }
 #endif

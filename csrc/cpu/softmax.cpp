@@ -35,15 +35,15 @@ struct Row {
   static constexpr int W = S::W;
   static constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-  static TG_SIMD_INLINE V exp(const V& v) { return simd::vexp(v); }
-  static TG_SIMD_INLINE double hsum(const V& v, int m = W) {
+  static TG_ALWAYS_INLINE V exp(const V& v) { return simd::vexp(v); }
+  static TG_ALWAYS_INLINE double hsum(const V& v, int m = W) {
     double s = 0.0;
     for (int l = 0; l < m; ++l) s += double(v[l]);
     return s;
   }
 
   // nan entries are skipped (x > m is false); they reach every result through the exp sum
-  static TG_SIMD_INLINE T max(const T* x, int64_t n) {
+  static TG_ALWAYS_INLINE T max(const T* x, int64_t n) {
     V a0 = S::splat(kNegInf), a1 = a0;
     int64_t j = 0;
     for (; j + 2 * W <= n; j += 2 * W) {
@@ -68,7 +68,7 @@ struct Row {
 
   // Blocked sums: lanes accumulate at most kChunk elements in T, chunk totals add up in double.
   // sum of a (b == nullptr) or of a * b
-  static TG_SIMD_INLINE double sum(const T* a, const T* b, int64_t n) {
+  static TG_ALWAYS_INLINE double sum(const T* a, const T* b, int64_t n) {
     double total = 0.0;
     for (int64_t c = 0; c < n; c += kChunk) {
       const int64_t end = std::min(n, c + kChunk);
@@ -93,7 +93,7 @@ struct Row {
   }
 
   // sum_j exp(x_j - shift), also stored to out unless out is null (out may be x)
-  static TG_SIMD_INLINE double exp_sum(const T* x, T shift, T* out, int64_t n) {
+  static TG_ALWAYS_INLINE double exp_sum(const T* x, T shift, T* out, int64_t n) {
     double total = 0.0;
     for (int64_t c = 0; c < n; c += kChunk) {
       const int64_t end = std::min(n, c + kChunk);
@@ -116,13 +116,13 @@ struct Row {
 
   // out_j = f(a_j) or f(a_j, b_j) for a functor f on vectors; out may be a or b
   template <class F>
-  static TG_SIMD_INLINE void map(const F& f, const T* a, T* out, int64_t n) {
+  static TG_ALWAYS_INLINE void map(const F& f, const T* a, T* out, int64_t n) {
     int64_t j = 0;
     for (; j + W <= n; j += W) S::store(out + j, f(S::load(a + j)));
     if (j < n) S::store_part(out + j, f(S::load_part(a + j, n - j, T(0))), n - j);
   }
   template <class F>
-  static TG_SIMD_INLINE void map(const F& f, const T* a, const T* b, T* out, int64_t n) {
+  static TG_ALWAYS_INLINE void map(const F& f, const T* a, const T* b, T* out, int64_t n) {
     int64_t j = 0;
     for (; j + W <= n; j += W) S::store(out + j, f(S::load(a + j), S::load(b + j)));
     if (j < n)
@@ -132,26 +132,26 @@ struct Row {
 
   struct Scale {
     T s;
-    TG_SIMD_INLINE V operator()(const V& v) const { return v * s; }
+    TG_ALWAYS_INLINE V operator()(const V& v) const { return v * s; }
   };
   struct LogOut {  // (x - m) - log s, not x - (m + log s): x - m is exact near the max
     T m, ls;
-    TG_SIMD_INLINE V operator()(const V& x) const { return (x - m) - ls; }
+    TG_ALWAYS_INLINE V operator()(const V& x) const { return (x - m) - ls; }
   };
   struct SoftmaxGrad {
     T d;
-    TG_SIMD_INLINE V operator()(const V& y, const V& g) const { return y * (g - d); }
+    TG_ALWAYS_INLINE V operator()(const V& y, const V& g) const { return y * (g - d); }
   };
   struct LogSoftmaxGrad {
     T s;
-    TG_SIMD_INLINE V operator()(const V& y, const V& g) const { return g - exp(y) * s; }
+    TG_ALWAYS_INLINE V operator()(const V& y, const V& g) const { return g - exp(y) * s; }
   };
   struct CeGrad {
     T lse, a, c;
-    TG_SIMD_INLINE V operator()(const V& x) const { return a * (exp(x - lse) - c); }
+    TG_ALWAYS_INLINE V operator()(const V& x) const { return a * (exp(x - lse) - c); }
   };
 
-  static TG_SIMD_INLINE void softmax(const T* x, T* out, int64_t n, bool log) {
+  static TG_ALWAYS_INLINE void softmax(const T* x, T* out, int64_t n, bool log) {
     const T m = max(x, n);
     if (!log) {
       const double s = exp_sum(x, m, out, n);
@@ -162,7 +162,7 @@ struct Row {
     }
   }
 
-  static TG_SIMD_INLINE void softmax_backward(const T* y, const T* g, T* out, int64_t n,
+  static TG_ALWAYS_INLINE void softmax_backward(const T* y, const T* g, T* out, int64_t n,
                                                 bool log) {
     if (!log)
       map(SoftmaxGrad{T(sum(g, y, n))}, y, g, out, n);
@@ -172,7 +172,7 @@ struct Row {
 
   // log sum_j exp(x_j) as torch.logsumexp: the shift is the row max unless that is +-inf, so an
   // all -inf row gives -inf and a row holding +inf gives +inf (nan with a nan entry)
-  static TG_SIMD_INLINE double logsumexp(const T* x, int64_t n) {
+  static TG_ALWAYS_INLINE double logsumexp(const T* x, int64_t n) {
     if (n == 0) return -std::numeric_limits<double>::infinity();
     T m = max(x, n);
     if (std::isinf(m)) m = T(0);
@@ -180,15 +180,15 @@ struct Row {
   }
 
   // out = a * (exp(x - lse) - c): the cross-entropy gradient of a row, target aside
-  static TG_SIMD_INLINE void ce_grad(const T* x, T lse, T a, T c, T* out, int64_t n) {
+  static TG_ALWAYS_INLINE void ce_grad(const T* x, T lse, T a, T c, T* out, int64_t n) {
     map(CeGrad{lse, a, c}, x, out, n);
   }
 
   struct Exp {
-    TG_SIMD_INLINE V operator()(const V& v) const { return exp(v); }
+    TG_ALWAYS_INLINE V operator()(const V& v) const { return exp(v); }
   };
   // out = exp(x) over n contiguous elements (out may be x)
-  static TG_SIMD_INLINE void exp_block(const T* x, T* out, int64_t n) { map(Exp{}, x, out, n); }
+  static TG_ALWAYS_INLINE void exp_block(const T* x, T* out, int64_t n) { map(Exp{}, x, out, n); }
 };
 
 // One table of row kernels per dtype and instruction set.
@@ -222,10 +222,10 @@ struct RowKernels {
 TG_ROW_KERNELS(, f32_generic, float, 16)
 TG_ROW_KERNELS(, f64_generic, double, 16)
 #if defined(__x86_64__) || defined(__i386__)
-TG_ROW_KERNELS(TG_SIMD_AVX2, f32_avx2, float, 32)
-TG_ROW_KERNELS(TG_SIMD_AVX2, f64_avx2, double, 32)
-TG_ROW_KERNELS(TG_SIMD_AVX512, f32_avx512, float, 64)
-TG_ROW_KERNELS(TG_SIMD_AVX512, f64_avx512, double, 64)
+TG_ROW_KERNELS(TG_TARGET_AVX2, f32_avx2, float, 32)
+TG_ROW_KERNELS(TG_TARGET_AVX2, f64_avx2, double, 32)
+TG_ROW_KERNELS(TG_TARGET_AVX512, f32_avx512, float, 64)
+TG_ROW_KERNELS(TG_TARGET_AVX512, f64_avx512, double, 64)
 #define TG_HAVE_X86_KERNELS 1
 #endif
 #undef TG_ROW_KERNELS

@@ -2,31 +2,14 @@
 // softplus, silu) and their backward kernels, float32 and float64, mirroring
 // csrc/cpu/activations.cpp: _C.cuda.activation(kind, x, out, ...) and
 // _C.cuda.activation_backward(...). The per-element formulas are act_fwd / act_bwd of
-// elementwise.cuh (shared with the GEMM epilogue); each kind is its own instantiation of the
-// elementwise kernel, chosen once per call.
+// ops/activations.h (shared with the GEMM epilogue and the CPU); each kind is its own
+// instantiation of the elementwise kernel, chosen once per call.
 #include <string>
 
 #include "elementwise.cuh"
 
 namespace tg::cuda {
 namespace {
-
-constexpr const char* kKindNames =
-    "relu, sigmoid, tanh, leaky_relu, elu, gelu, gelu_tanh, softplus, silu";
-
-ActKind parse_kind(const std::string& s, const char* op) {
-  if (s == "relu") return ActKind::relu;
-  if (s == "sigmoid") return ActKind::sigmoid;
-  if (s == "tanh") return ActKind::tanh;
-  if (s == "leaky_relu") return ActKind::leaky_relu;
-  if (s == "elu") return ActKind::elu;
-  if (s == "gelu") return ActKind::gelu;
-  if (s == "gelu_tanh") return ActKind::gelu_tanh;
-  if (s == "softplus") return ActKind::softplus;
-  if (s == "silu") return ActKind::silu;
-  throw std::invalid_argument(
-      detail::cat(op, ": unknown activation '", s, "' (expected one of ", kKindNames, ")"));
-}
 
 void check_params(const char* op, ActKind kind, double p1) {
   if (kind == ActKind::softplus)
@@ -95,7 +78,7 @@ void activation_backward(ActKind kind, const ArrayView& g, const ArrayView& save
 void bind_activations(py::module_& m) {
   auto forward = [](const std::string& kind, const py::object& x, const py::object& out,
                     double param, double param2) {
-    const ActKind k = parse_kind(kind, "activation");
+    const ActKind k = ops::parse_activation(kind, "activation");
     call_cuda_kernel(
         "activation",
         [&](const ArrayView& xv, const ArrayView& ov) {
@@ -105,7 +88,7 @@ void bind_activations(py::module_& m) {
   };
   auto backward = [](const std::string& kind, const py::object& grad, const py::object& saved,
                      const py::object& out, double param, double param2) {
-    const ActKind k = parse_kind(kind, "activation_backward");
+    const ActKind k = ops::parse_activation(kind, "activation_backward");
     call_cuda_kernel(
         "activation_backward",
         [&](const ArrayView& gv, const ArrayView& sv, const ArrayView& ov) {

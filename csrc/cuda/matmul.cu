@@ -8,9 +8,10 @@
 // accumulating an 8x8 (float, 128x128 block tiles) or 4x4 (small float products, and double)
 // register tile, with bias, activation and accumulate applied in the epilogue; K is split
 // across blocks when the output alone cannot fill the GPU. With TAPEGRAD_HAS_CUBLAS, GEMMs with
-// K > 0 go to cuBLASLt (bias and relu fused into its epilogue, other activations in a second
-// pass); a problem cuBLASLt has no algorithm for falls back to the tiled kernel. Activations
-// (forward in the epilogue, derivatives in linear_backward) are elementwise.cuh's.
+// K > 0 go to cuBLASLt (the bias fused into its epilogue, activations in a second pass); a
+// problem cuBLASLt has no algorithm for falls back to the tiled kernel. Activations (forward in
+// the epilogue, derivatives in linear_backward) are ops/activations.h's, one kernel
+// instantiation per kind.
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -27,31 +28,6 @@
 
 namespace tg::cuda {
 namespace {
-
-// Activations of the fused epilogue, named as the CPU names them.
-enum class Act : int { none, relu, gelu, gelu_tanh, sigmoid, tanh };
-
-const char* const kActNames[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
-
-Act parse_act(const std::string& s) {
-  for (int i = 0; i < 6; ++i)
-    if (s == kActNames[i]) return static_cast<Act>(i);
-  throw std::invalid_argument(detail::cat(
-      "matmul: unknown activation '", s, "' (expected one of none, relu, gelu, gelu_tanh, sigmoid, tanh)"));
-}
-
-// The epilogue's activation functions are elementwise.cuh's, shared with _C.cuda.activation.
-ActKind act_kind(Act a) {
-  switch (a) {
-    case Act::none: return ActKind::none;
-    case Act::relu: return ActKind::relu;
-    case Act::gelu: return ActKind::gelu;
-    case Act::gelu_tanh: return ActKind::gelu_tanh;
-    case Act::sigmoid: return ActKind::sigmoid;
-    case Act::tanh: return ActKind::tanh;
-  }
-  return ActKind::none;
-}
 
 template <class T>
 constexpr DType dtype_v = std::is_same_v<T, float> ? DType::f32 : DType::f64;
@@ -122,7 +98,7 @@ using TileD64 = TileCfg<double, 64, 64, 8, 4, 4>;    // double
 // AK / BNF: stage A walking k fastest (else m) and B walking n fastest (else k), i.e. along
 // each operand's unit-stride direction, so a warp's global loads are as contiguous as the
 // layout allows. Compile-time, so the staging index math folds to shifts and masks.
-template <class C, bool AK, bool BNF>
+template <class C, bool AK, bool BNF, ActKind K>
 __global__ void __launch_bounds__(C::NT) gemm_tiled(const GemmArgs<typename C::T> P) {
   using T = typename C::T;
   constexpr int BM = C::BM, BN = C::BN, BK = C::BK, TM = C::TM, TN = C::TN, NT = C::NT;
@@ -234,7 +210,7 @@ __global__ void __launch_bounds__(C::NT) gemm_tiled(const GemmArgs<typename C::T
           if (!raw) {
             if (P.accumulate) v += *cp;
             if (P.bias) v += P.bias[(P.bias_on_rows ? gm : gn) * P.sbias];
-            v = act_forward(P.act, v);
+            v = act_fwd<K>(v);
           }
           *cp = v;
         }
@@ -245,7 +221,7 @@ __global__ void __launch_bounds__(C::NT) gemm_tiled(const GemmArgs<typename C::T
 
 // Split K's second pass: the splits' partial products summed in a fixed order, then the
 // epilogue exactly as gemm_tiled applies it.
-template <class T>
+template <class T, ActKind K>
 __global__ void splitk_reduce(const GemmArgs<T> P) {
   const int64_t n = P.batch * P.M * P.N;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n;
@@ -257,12 +233,12 @@ __global__ void splitk_reduce(const GemmArgs<T> P) {
     T* cp = P.c + z * P.sc + i * P.scm + j * P.scn;
     if (P.accumulate) v += *cp;
     if (P.bias) v += P.bias[(P.bias_on_rows ? i : j) * P.sbias];
-    *cp = act_forward(P.act, v);
+    *cp = act_fwd<K>(v);
   }
 }
 
 // The epilogue as a pass of its own, over a C a library GEMM has written: bias then act.
-template <class T>
+template <class T, ActKind K>
 __global__ void bias_act_kernel(const GemmArgs<T> P) {
   const int64_t n = P.batch * P.M * P.N;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n;
@@ -271,21 +247,21 @@ __global__ void bias_act_kernel(const GemmArgs<T> P) {
     T* cp = P.c + z * P.sc + i * P.scm + j * P.scn;
     T v = *cp;
     if (P.bias) v += P.bias[(P.bias_on_rows ? i : j) * P.sbias];
-    *cp = act_forward(P.act, v);
+    *cp = act_fwd<K>(v);
   }
 }
 
 // gz = g * act'(.) into a contiguous gz, from the forward output y (relu, sigmoid and tanh, the
 // kinds linear_backward takes, all have their derivative as a function of the output, which is
 // what the CPU uses); g and y through their (merged) layouts.
-template <class T, bool Contig>
+template <class T, bool Contig, ActKind K>
 __global__ void act_grad_kernel(T* gz, const T* g, const T* y, const Layout lg, const Layout ly,
-                                int64_t n, ActKind act) {
+                                int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const T gv = Contig ? g[i] : g[offset_of(lg, i)];
     const T yv = Contig ? y[i] : y[offset_of(ly, i)];
-    gz[i] = act_backward(act, gv, yv);
+    gz[i] = act_bwd<K>(gv, yv);
   }
 }
 
@@ -371,19 +347,23 @@ void launch_tiled(GemmArgs<typename C::T> P, int sms, int device) {
   // Stage each operand along its unit-stride (else smaller-stride) direction.
   const bool ak = P.sak == 1 || (P.sam != 1 && std::llabs(P.sak) <= std::llabs(P.sam));
   const bool bn = P.sbn == 1 || (P.sbk != 1 && std::llabs(P.sbn) <= std::llabs(P.sbk));
-  if (ak && bn)
-    gemm_tiled<C, true, true><<<grid, C::NT, 0, stream()>>>(P);
-  else if (ak)
-    gemm_tiled<C, true, false><<<grid, C::NT, 0, stream()>>>(P);
-  else if (bn)
-    gemm_tiled<C, false, true><<<grid, C::NT, 0, stream()>>>(P);
-  else
-    gemm_tiled<C, false, false><<<grid, C::NT, 0, stream()>>>(P);
-  CUDA_CHECK_LAUNCH();
-  if (P.splits > 1) {
-    splitk_reduce<T><<<grid_for(mn), kThreads, 0, stream()>>>(P);
+  // The activation is a template argument, chosen here once (no switch per element).
+  with_epilogue_act(P.act, [&](auto kind) {
+    constexpr ActKind K = decltype(kind)::value;
+    if (ak && bn)
+      gemm_tiled<C, true, true, K><<<grid, C::NT, 0, stream()>>>(P);
+    else if (ak)
+      gemm_tiled<C, true, false, K><<<grid, C::NT, 0, stream()>>>(P);
+    else if (bn)
+      gemm_tiled<C, false, true, K><<<grid, C::NT, 0, stream()>>>(P);
+    else
+      gemm_tiled<C, false, false, K><<<grid, C::NT, 0, stream()>>>(P);
     CUDA_CHECK_LAUNCH();
-  }
+    if (P.splits > 1) {
+      splitk_reduce<T, K><<<grid_for(mn), kThreads, 0, stream()>>>(P);
+      CUDA_CHECK_LAUNCH();
+    }
+  });
 }
 
 template <class T>
@@ -405,8 +385,10 @@ template <class T>
 void launch_bias_act(const GemmArgs<T>& P) {
   const int64_t n = P.batch * P.M * P.N;
   if (n == 0 || (!P.bias && P.act == ActKind::none)) return;
-  bias_act_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(P);
-  CUDA_CHECK_LAUNCH();
+  with_epilogue_act(P.act, [&](auto kind) {
+    bias_act_kernel<T, decltype(kind)::value><<<grid_for(n), kThreads, 0, stream()>>>(P);
+    CUDA_CHECK_LAUNCH();
+  });
 }
 
 // Column sums of z (n x o) into out[j * so], for linear_backward's gb.
@@ -565,10 +547,9 @@ struct LtChoice {
 };
 
 constexpr uint64_t kLtMaxWorkspace = uint64_t(32) << 20;
-// cuBLASLt's RELU epilogue fuses relu; its GELU epilogue is not used because which GELU form it
-// computes is not documented (ours are the erf form, gelu, and the tanh form, gelu_tanh).
-constexpr bool kLtFuseRelu = true;
-
+// Only the bias is fused into cuBLASLt's epilogue. Its RELU epilogues compute max(x, 0), which
+// turns NaN into 0 where ours (and the CPU's) pass NaN through, and which GELU form its GELU
+// epilogue computes is not documented: activations run in our own epilogue pass.
 template <class T>
 cublasLtMatrixLayout_t lt_layout(LtLayout& l, uint64_t rows, uint64_t cols, int64_t ld,
                                  int64_t batch, int64_t batch_stride) {
@@ -731,25 +712,16 @@ bool lt_gemm(const GemmArgs<T>& P0, int device) {
     copy_kernel(src, dst);
     bias = static_cast<const T*>(bias_tmp->ptr());
   }
-  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-  bool fused_bias = false, fused_act = false;
-  if (kLtFuseRelu && P.act == ActKind::relu && (col_bias || !P.bias)) {
-    epi = col_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-    fused_bias = col_bias;
-    fused_act = true;
-  } else if (col_bias) {
-    epi = CUBLASLT_EPILOGUE_BIAS;
-    fused_bias = true;
-  }
+  const cublasLtEpilogue_t epi = col_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  bool fused_bias = col_bias;
   bool ok = lt_run(P, la, lb, ldc, epi, fused_bias ? bias : nullptr, device);
-  if (!ok && epi != CUBLASLT_EPILOGUE_DEFAULT) {  // no fused form: plain GEMM + our epilogue
-    fused_bias = fused_act = false;
+  if (!ok && fused_bias) {  // no fused form: plain GEMM + our epilogue
+    fused_bias = false;
     ok = lt_run(P, la, lb, ldc, CUBLASLT_EPILOGUE_DEFAULT, static_cast<const T*>(nullptr), device);
   }
   if (!ok) return false;
   GemmArgs<T> E = P;
   E.bias = fused_bias ? nullptr : P.bias;
-  E.act = fused_act ? ActKind::none : P.act;
   launch_bias_act(E);
   return true;
 }
@@ -786,14 +758,14 @@ GemmArgs<T> gemm_args(int64_t M, int64_t N, int64_t K, const T* a, int64_t sam, 
 // gx = gz @ w, gw = gz.T @ x, gb = column sums of gz.
 template <class T>
 void linear_backward_cuda(const ArrayView& g, const ArrayView& x, const ArrayView& w,
-                          const ArrayView* y, Act act, const ArrayView* gx, const ArrayView* gw,
+                          const ArrayView* y, ActKind act, const ArrayView* gx, const ArrayView* gw,
                           const ArrayView* gb, int device) {
   const char* op = "linear_backward";
   const int64_t N = g.shape[0], O = g.shape[1];
   const T* gz = g.ptr<T>();
   int64_t gz0 = g.strides[0], gz1 = g.strides[1];
   Scratch gz_buf;
-  if (act != Act::none && N * O > 0) {
+  if (act != ActKind::none && N * O > 0) {
     gz_buf = scratch(N * O * int64_t(sizeof(T)), device);
     ArrayView views[3] = {g, g, *y};
     views[0].data = gz_buf->ptr();
@@ -802,12 +774,18 @@ void linear_backward_cuda(const ArrayView& g, const ArrayView& x, const ArrayVie
     T* out = static_cast<T*>(gz_buf->ptr());
     const bool contig = contiguous(views[1]) && contiguous(views[2]);
     const Layout lg = layout_of(views[1], op), ly = layout_of(views[2], op);
-    if (contig)
-      act_grad_kernel<T, true><<<grid_for(N * O), kThreads, 0, stream()>>>(
-          out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O, act_kind(act));
-    else
-      act_grad_kernel<T, false><<<grid_for(N * O), kThreads, 0, stream()>>>(
-          out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O, act_kind(act));
+    // linear_backward takes relu, sigmoid and tanh, whose derivatives come from the output.
+    with_epilogue_act(act, [&](auto kind) {
+      constexpr ActKind K = decltype(kind)::value;
+      if constexpr (K == ActKind::relu || ops::act_saves_output(K)) {
+        if (contig)
+          act_grad_kernel<T, true, K><<<grid_for(N * O), kThreads, 0, stream()>>>(
+              out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O);
+        else
+          act_grad_kernel<T, false, K><<<grid_for(N * O), kThreads, 0, stream()>>>(
+              out, g.ptr<T>(), y->ptr<T>(), lg, ly, N * O);
+      }
+    });
     CUDA_CHECK_LAUNCH();
     gz = out;
     gz0 = O, gz1 = 1;
@@ -861,7 +839,7 @@ void bind_matmul(py::module_& m) {
         DeviceArrays arrays{op};
         const ArrayView a = arrays.view(a_obj, false), b = arrays.view(b_obj, false);
         const ArrayView out = arrays.view(out_obj, true);
-        const Act act = parse_act(act_name);
+        const ActKind act = ops::parse_epilogue_act(act_name);
         TG_CHECK(a.ndim() == 2 || a.ndim() == 3, op, ": expected 2-D or 3-D operands, got shapes ",
                  shape_str(a.shape), " and ", shape_str(b.shape));
         TG_CHECK(b.ndim() == a.ndim(), op, ": shapes ", shape_str(a.shape), " and ",
@@ -901,7 +879,7 @@ void bind_matmul(py::module_& m) {
           TG_CHECK(bias.dtype == a.dtype, op, ": bias dtype ", dtype_name(bias.dtype),
                    " does not match operand dtype ", dtype_name(a.dtype));
         }
-        TG_CHECK(!accumulate || (!has_bias && act == Act::none), op,
+        TG_CHECK(!accumulate || (!has_bias && act == ActKind::none), op,
                  ": accumulate=True cannot be combined with bias or act (got act='", act_name,
                  "'", has_bias ? " and a bias" : "", ")");
 
@@ -924,7 +902,7 @@ void bind_matmul(py::module_& m) {
           P.sa = batched ? a.strides[0] : 0;
           P.sb = batched ? b.strides[0] : 0;
           P.sc = batched ? out.strides[0] : 0;
-          P.act = act_kind(act);
+          P.act = act;
           P.accumulate = accumulate;
           P.bias_on_rows = false;
           gemm(P, device);
@@ -953,8 +931,8 @@ void bind_matmul(py::module_& m) {
         const auto y = optional(y_obj, "y", false);
         const auto gx = optional(gx_obj, "gx", true), gw = optional(gw_obj, "gw", true);
         const auto gb = optional(gb_obj, "gb", true);
-        const Act act = parse_act(act_name);
-        TG_CHECK(act == Act::none || act == Act::relu || act == Act::sigmoid || act == Act::tanh,
+        const ActKind act = ops::parse_epilogue_act(act_name);
+        TG_CHECK(act == ActKind::none || act == ActKind::relu || act == ActKind::sigmoid || act == ActKind::tanh,
                  op, ": act must be none, relu, sigmoid or tanh, got '", act_name, "'");
         TG_CHECK(g.ndim() == 2, op, ": grad must be 2-D, got shape ", shape_str(g.shape));
         TG_CHECK(g.dtype == DType::f32 || g.dtype == DType::f64, op,
@@ -968,7 +946,7 @@ void bind_matmul(py::module_& m) {
           TG_CHECK(v->shape == want, op, ": ", name, " has shape ", shape_str(v->shape),
                    ", expected ", shape_str(want), " for grad of shape ", shape_str(g.shape));
         };
-        TG_CHECK(act == Act::none || y, op, ": act '", act_name, "' needs the output y");
+        TG_CHECK(act == ActKind::none || y, op, ": act '", act_name, "' needs the output y");
         TG_CHECK(!gx || w, op, ": gx needs w");
         TG_CHECK(!gw || x, op, ": gw needs x");
         check(y, "y", {N, O});
