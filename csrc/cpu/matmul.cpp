@@ -97,14 +97,28 @@ TG_ALWAYS_INLINE float gelu_tanh_f32(float x) {
   return x / (1.0f + exp_f32(-2.0f * u));
 }
 
-// ops::act_fwd, with the float32 forms above for the transcendental kinds.
+// ops::act_fwd, but for the float32 forms above and branch-free float64 forms of sigmoid and
+// gelu_tanh: act_fwd's sigmoid picks its result by the sign of x, which scalar host code does
+// with a branch that the signs of a GEMM's output mispredict half the time.
 template <ActKind A, class T>
 TG_ALWAYS_INLINE T act_apply(T v) {
-  if constexpr (std::is_same_v<T, float> && A == ActKind::gelu) return gelu_f32(v);
-  else if constexpr (std::is_same_v<T, float> && A == ActKind::gelu_tanh) return gelu_tanh_f32(v);
-  else if constexpr (std::is_same_v<T, float> && A == ActKind::sigmoid) return sigmoid_f32(v);
-  else if constexpr (std::is_same_v<T, float> && A == ActKind::tanh) return tanh_f32(v);
-  else return ops::act_fwd<A>(v);
+  constexpr bool f32 = std::is_same_v<T, float>;
+  if constexpr (f32 && A == ActKind::gelu) {
+    return gelu_f32(v);
+  } else if constexpr (f32 && A == ActKind::gelu_tanh) {
+    return gelu_tanh_f32(v);
+  } else if constexpr (f32 && A == ActKind::sigmoid) {
+    return sigmoid_f32(v);
+  } else if constexpr (f32 && A == ActKind::tanh) {
+    return tanh_f32(v);
+  } else if constexpr (A == ActKind::sigmoid) {
+    return T(1) / (T(1) + std::exp(-v));  // saturates to exactly 0 and 1
+  } else if constexpr (A == ActKind::gelu_tanh) {
+    const T u = T(ops::kActBeta) * (v + T(ops::kActKappa) * v * v * v);
+    return v / (T(1) + std::exp(T(-2) * u));
+  } else {
+    return ops::act_fwd<A>(v);
+  }
 }
 
 // Applies act in place to an mr x nr tile with unit column stride. Always inlined (no lambdas)
