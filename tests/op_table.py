@@ -21,6 +21,26 @@ import tapegrad as tg
 import tapegrad.nn.functional as F
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _erfinv_scalar(y: float) -> float:
+    """erf's inverse by bisection on math.erf (monotonic): 200 halvings of [-6, 6] pin it to
+    1e-59 absolutely, so to a float64 everywhere but at 0, which is its own answer."""
+    if y == 0.0 or math.isnan(y):
+        return y
+    if y <= -1.0 or y >= 1.0:
+        return math.copysign(math.inf, y) if abs(y) == 1.0 else math.nan
+    lo, hi = -6.0, 6.0  # erf(+-6) rounds to +-1 in float64
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+_erfinv = np.vectorize(_erfinv_scalar, otypes=[np.float64])
 
 
 @dataclass
@@ -144,6 +164,27 @@ OPS = [
     Op("abs", tg.abs, np.abs, unary_samples(away=0.05)),
     Op("sin", tg.sin, np.sin, unary_samples()),
     Op("cos", tg.cos, np.cos, unary_samples()),
+    Op("log2", tg.log2, np.log2, unary_samples(lo=0.2, hi=3.0)),
+    Op("log10", tg.log10, np.log10, unary_samples(lo=0.2, hi=3.0)),
+    Op("exp2", tg.exp2, np.exp2, unary_samples()),
+    Op("tan", tg.tan, np.tan, unary_samples(lo=-1.2, hi=1.2)),
+    Op("asin", tg.asin, np.arcsin, unary_samples(lo=-0.9, hi=0.9)),
+    Op("acos", tg.acos, np.arccos, unary_samples(lo=-0.9, hi=0.9)),
+    Op("atan", tg.atan, np.arctan, unary_samples(lo=-3.0, hi=3.0)),
+    Op("sinh", tg.sinh, np.sinh, unary_samples()),
+    Op("cosh", tg.cosh, np.cosh, unary_samples()),
+    Op("asinh", tg.asinh, np.arcsinh, unary_samples(lo=-3.0, hi=3.0)),
+    Op("acosh", tg.acosh, np.arccosh, unary_samples(lo=1.2, hi=4.0)),
+    Op("atanh", tg.atanh, np.arctanh, unary_samples(lo=-0.9, hi=0.9)),
+    Op("erf", tg.erf, _erf, unary_samples()),
+    Op("erfc", tg.erfc, _erfc, unary_samples()),
+    Op("erfinv", tg.erfinv, _erfinv, unary_samples(lo=-0.95, hi=0.95)),
+    # frac jumps at the integers: samples in (-1, 1) kept 0.1 from 0
+    Op("frac", tg.frac, lambda a: a - np.trunc(a), unary_samples(lo=-0.9, hi=0.9, away=0.1)),
+    Op("fmod", tg.fmod, np.fmod, binary_samples(kw_a={"lo": -5.0, "hi": 5.0}, kw_b={"away": 0.3})),
+    Op("hypot", tg.hypot, np.hypot, binary_samples(kw_a={"away": 0.1}, kw_b={"away": 0.1})),
+    Op("atan2", tg.atan2, np.arctan2, binary_samples(kw_a={"away": 0.1}, kw_b={"away": 0.1})),
+    Op("logaddexp", tg.logaddexp, np.logaddexp, binary_samples()),
     Op("clamp", lambda a: tg.clamp(a, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), unary_samples()),
     Op("clamp_min", lambda a: a.clamp(min=0.1), lambda a: np.maximum(a, 0.1), unary_samples()),
     Op("where", lambda a, b, c: tg.where(c, a, b), lambda a, b, c: np.where(c, a, b),
@@ -315,6 +356,15 @@ BINARY = [
     Binary("floor_divide", tg.floor_divide, np.floor_divide, lambda a, b: (0 * a, 0 * b), ((-10.0, 10.0), _AWAY)),
     Binary("remainder", tg.remainder, np.remainder, lambda a, b: (np.ones_like(a), -np.floor_divide(a, b)),
            ((-10.0, 10.0), _AWAY)),
+    Binary("fmod", tg.fmod, np.fmod, lambda a, b: (np.ones_like(a), -np.trunc(a / b)), ((-10.0, 10.0), _AWAY)),
+    # libm's hypot, atan2, exp and log1p are within 1 ulp, not correctly rounded, and numpy's
+    # loops may use other implementations than the C library's: 2 ulps for the two roundings
+    Binary("hypot", tg.hypot, np.hypot, lambda a, b: (a / np.hypot(a, b), b / np.hypot(a, b)), (_AWAY, _AWAY),
+           ulps=2),
+    Binary("atan2", tg.atan2, np.arctan2, lambda a, b: (b / (a * a + b * b), -a / (a * a + b * b)), (_AWAY, _AWAY),
+           ulps=2),
+    Binary("logaddexp", tg.logaddexp, np.logaddexp,
+           lambda a, b: (np.exp(a - np.logaddexp(a, b)), np.exp(b - np.logaddexp(a, b))), ulps=2),
     Binary("eq", tg.eq, np.equal),
     Binary("ne", tg.ne, np.not_equal),
     Binary("lt", tg.lt, np.less),

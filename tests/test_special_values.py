@@ -23,14 +23,13 @@ import tapegrad as tg
 import tapegrad.nn.functional as F
 from tapegrad.ops import elementwise
 
-from op_table import BINARY
+from op_table import BINARY, _erf, _erfc, _erfinv
 
 INF, NAN = math.inf, math.nan
 SPECIAL = [INF, -INF, NAN]
 ORDINARY = [0.0, -0.0, 1.0, 0.5, -2.5, 30.0, -30.0, 1000.0, -1000.0]
 VALUES = SPECIAL + ORDINARY
 DTYPES = [tg.float32, tg.float64]
-_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 @contextlib.contextmanager
@@ -147,6 +146,23 @@ UNARY = {
     "cos": (tg.cos, np.cos, "cos"),
     # PyTorch's sign is (0 < x) - (x < 0): 0 at NaN, where numpy's is NaN
     "sign": (tg.sign, lambda x: np.where(np.isnan(x), 0.0, np.sign(x)), "sign"),
+    "log2": (tg.log2, np.log2, "log2"),
+    "log10": (tg.log10, np.log10, "log10"),
+    "exp2": (tg.exp2, np.exp2, "exp2"),
+    "tan": (tg.tan, np.tan, "tan"),
+    "asin": (tg.asin, np.arcsin, "asin"),
+    "acos": (tg.acos, np.arccos, "acos"),
+    "atan": (tg.atan, np.arctan, "atan"),
+    "sinh": (tg.sinh, np.sinh, "sinh"),
+    "cosh": (tg.cosh, np.cosh, "cosh"),
+    "asinh": (tg.asinh, np.arcsinh, "asinh"),
+    "acosh": (tg.acosh, np.arccosh, "acosh"),
+    "atanh": (tg.atanh, np.arctanh, "atanh"),
+    "erf": (tg.erf, _erf, "erf"),
+    "erfc": (tg.erfc, _erfc, "erfc"),
+    "erfinv": (tg.erfinv, _erfinv, "erfinv"),
+    # x - trunc(x): nan at the infinities, and -0.0 for negative integers (torch's sign too)
+    "frac": (tg.frac, lambda x: x - np.trunc(x), "frac"),
     "round": (tg.round, np.round, "round"),
     "floor": (tg.floor, np.floor, "floor"),
     "ceil": (tg.ceil, np.ceil, "ceil"),

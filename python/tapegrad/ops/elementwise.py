@@ -6,6 +6,7 @@ written with named array ops (tapegrad.arrays); broadcasting is undone by ``sum_
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Callable
@@ -119,6 +120,11 @@ def _float_input(x, op) -> Tensor:
 # float dtype), "compute" (computed in its own dtype; `bools` then says "unchanged", "int64" or
 # refuses with `bool_error`), or "unchanged" (returned as it is).
 
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
 @dataclass(frozen=True)
 class Unary:
     name: str
@@ -145,12 +151,34 @@ UNARY = (
     Unary("abs",        lambda g, x: arrays.mul(g, arrays.sign(x)), ints="compute", bools="unchanged"),
     Unary("sin",        lambda g, x: arrays.mul(g, arrays.cos(x))),
     Unary("cos",        lambda g, x: arrays.neg(arrays.mul(g, arrays.sin(x)))),
+    Unary("log2",       lambda g, x: arrays.div(g, arrays.mul(x, _LN2))),
+    Unary("log10",      lambda g, x: arrays.div(g, arrays.mul(x, _LN10))),
+    Unary("exp2",       lambda g, result: arrays.mul(g, arrays.mul(result, _LN2))),
+    Unary("tan",        lambda g, result: arrays.mul(g, arrays.add(arrays.square(result), 1))),
+    Unary("asin",       lambda g, x: arrays.mul(g, arrays.rsqrt(arrays.sub(1, arrays.square(x))))),
+    Unary("acos",       lambda g, x: arrays.neg(arrays.mul(g, arrays.rsqrt(arrays.sub(1, arrays.square(x)))))),
+    Unary("atan",       lambda g, x: arrays.div(g, arrays.add(arrays.square(x), 1))),
+    Unary("sinh",       lambda g, x: arrays.mul(g, arrays.cosh(x))),
+    Unary("cosh",       lambda g, x: arrays.mul(g, arrays.sinh(x))),
+    Unary("asinh",      lambda g, x: arrays.mul(g, arrays.rsqrt(arrays.add(arrays.square(x), 1)))),
+    Unary("acosh",      lambda g, x: arrays.mul(g, arrays.rsqrt(arrays.sub(arrays.square(x), 1)))),
+    Unary("atanh",      lambda g, x: arrays.div(g, arrays.sub(1, arrays.square(x)))),
+    # 2/sqrt(pi) exp(-x^2), and its inverse's sqrt(pi)/2 exp(erfinv(x)^2)
+    Unary("erf",        lambda g, x: arrays.mul(g, arrays.mul(arrays.exp(arrays.neg(arrays.square(x))), _TWO_OVER_SQRT_PI))),
+    Unary("erfc",       lambda g, x: arrays.mul(g, arrays.mul(arrays.exp(arrays.neg(arrays.square(x))), -_TWO_OVER_SQRT_PI))),
+    Unary("erfinv",     lambda g, result: arrays.mul(g, arrays.mul(arrays.exp(arrays.square(result)), 1 / _TWO_OVER_SQRT_PI))),
+    Unary("frac",       lambda g: g),
     Unary("sign",       None, ints="compute", bools="unchanged"),
     Unary("round",      None, ints="unchanged"),
     Unary("floor",      None, ints="unchanged"),
     Unary("ceil",       None, ints="unchanged"),
     Unary("trunc",      None, ints="unchanged"),
 )
+
+
+def _safe_div(a, b):
+    """a / b, and 0 where b is 0 (a gradient's value at a removable singularity)."""
+    return arrays.where(arrays.eq(b, 0), 0, arrays.div(a, b))
 
 
 @dataclass(frozen=True)
@@ -187,6 +215,18 @@ BINARY = (
     Binary("floor_divide", None, None),
     # a - floor_divide(a, b) * b, with the divisor's sign
     Binary("remainder",    lambda g: g, lambda g, a, b: arrays.neg(arrays.mul(g, arrays.floor_divide(a, b)))),
+    # C's fmod: a - trunc(a / b) * b, with the dividend's sign
+    Binary("fmod",         lambda g: g, lambda g, a, b: arrays.neg(arrays.mul(g, arrays.trunc(arrays.div(a, b))))),
+    # a / hypot and b / hypot; 0 at a = b = 0, where hypot has its minimum (PyTorch gives NaN)
+    Binary("hypot",        lambda g, a, result: arrays.mul(g, _safe_div(a, result)),
+           lambda g, b, result: arrays.mul(g, _safe_div(b, result)), floating=True),
+    # b / (a^2 + b^2) and -a / (a^2 + b^2); 0 at a = b = 0, as PyTorch
+    Binary("atan2",        lambda g, a, b: arrays.mul(g, _safe_div(b, arrays.add(arrays.square(a), arrays.square(b)))),
+           lambda g, a, b: arrays.neg(arrays.mul(g, _safe_div(a, arrays.add(arrays.square(a), arrays.square(b))))),
+           floating=True),
+    # softmax weights of the two operands: exp(a - logaddexp(a, b)) and exp(b - logaddexp(a, b))
+    Binary("logaddexp",    lambda g, a, result: arrays.mul(g, arrays.exp(arrays.sub(a, result))),
+           lambda g, b, result: arrays.mul(g, arrays.exp(arrays.sub(b, result))), floating=True),
 )
 
 
