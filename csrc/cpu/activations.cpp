@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bind/activations.h"
 #include "common.h"
 #include "pyarray.h"
 #include "simd_math.h"
@@ -234,36 +235,7 @@ void activation_backward(Act kind, const ArrayView& g, const ArrayView& saved,
 }  // namespace
 
 void bind_activations(py::module_& m) {
-  auto forward = [](const std::string& kind, const py::array& x, const py::array& out,
-                    double param, double param2) {
-    const Act k = parse_kind(kind, "activation");
-    call_kernel(
-        "activation",
-        [&](const ArrayView& xv, const ArrayView& ov) {
-          activation_forward(k, xv, ov, param, param2);
-        },
-        InArray{x}, OutArray{out});
-  };
-  auto backward = [](const std::string& kind, const py::array& grad, const py::array& saved,
-                     const py::array& out, double param, double param2) {
-    const Act k = parse_kind(kind, "activation_backward");
-    call_kernel(
-        "activation_backward",
-        [&](const ArrayView& gv, const ArrayView& sv, const ArrayView& ov) {
-          activation_backward(k, gv, sv, ov, param, param2);
-        },
-        InArray{grad}, InArray{saved}, OutArray{out});
-  };
-  m.def("activation", forward, py::arg("kind"), py::arg("x"), py::arg("out"),
-        py::arg("param") = 0.0, py::arg("param2") = 0.0,
-        "out = act(x) for kind in relu, sigmoid, tanh, leaky_relu (param = negative_slope), elu\n"
-        "(param = alpha), gelu, gelu_tanh, softplus (param = beta, param2 = threshold), silu.\n"
-        "out may be x itself; an x that otherwise overlaps out is read before out is written.");
-  m.def("activation_backward", backward, py::arg("kind"), py::arg("grad"), py::arg("saved"),
-        py::arg("out"), py::arg("param") = 0.0, py::arg("param2") = 0.0,
-        "out = grad * act'(x). saved is the forward output for sigmoid and tanh and the forward\n"
-        "input for every other kind; params as in activation(). out may be grad or saved; inputs\n"
-        "that otherwise overlap out are read before out is written.");
+  bind::activations<Cpu, Act>(m, {parse_kind, activation_forward, activation_backward});
 }
 
 }  // namespace tg
