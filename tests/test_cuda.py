@@ -282,3 +282,49 @@ def test_fit_on_the_gpu_moves_batches(gpu):
                   loader, epochs=5, progress=False, log=None)
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert evaluate(model, nn.CrossEntropyLoss(), loader)["acc"] > 0.8
+
+
+# --- the kernel calls' effect on the calling thread (a real GPU only) -------------------------
+
+_real_gpu = pytest.mark.skipif(not tg.cuda.is_available(), reason="needs a real GPU")
+
+
+@_real_gpu
+@pytest.mark.skipif(tg.cuda.is_available() and tg.cuda.device_count() < 2,
+                    reason="needs two GPUs")
+def test_kernel_calls_leave_the_current_device_alone():
+    """Arrays on cuda:0 while cuda:1 is current: the kernels run on cuda:0 and cuda:1 is
+    current again afterwards, so scalars and allocations keep going where the caller said."""
+    x = tg.randn(64, 32, device="cuda:0", requires_grad=True)
+    w = tg.randn(16, 32, device="cuda:0", requires_grad=True)
+    opt = tg.optim.Adam([w])
+    previous = _C.cuda.current_device()
+    _C.cuda.set_device(1)
+    try:
+        loss = nn.functional.linear(x, w).relu().sum()  # matmul, activation, reduce
+        loss.backward()                                   # linear_backward
+        opt.step()                                        # optimizer
+        assert _C.cuda.current_device() == 1
+        assert np.isfinite(loss.item())                   # host copy
+        assert _C.cuda.current_device() == 1
+        assert w.device == tg.device("cuda:0")
+    finally:
+        _C.cuda.set_device(previous)
+
+
+@_real_gpu
+def test_waiting_for_the_gpu_releases_the_gil():
+    """.item() behind a long queue of GPU work: other Python threads run while it waits."""
+    import threading
+
+    a = tg.randn(4096, 4096, device="cuda", dtype=tg.float64)
+    for _ in range(40):  # seconds of float64 GEMMs, queued asynchronously
+        a = (a @ a) * (1.0 / 4096)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (a.sum().item(), done.set()))
+    waiter.start()
+    spins = 0
+    while not done.is_set():
+        spins += 1
+    waiter.join()
+    assert spins > 1000, f"the main thread ran only {spins} iterations while .item() waited"
