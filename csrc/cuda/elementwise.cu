@@ -375,8 +375,7 @@ struct FlagBad {
 // Validation shared by the bindings (the CPU's messages)
 
 // Scans b (int64) for values the integer op cannot take, before anything is written: one flag
-// in device memory, read back after a stream synchronisation (without the GIL, which may wait
-// for earlier queued work).
+// in device memory, read back after the queued work (without the GIL).
 void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   if (op != BOp::pow && op != BOp::floor_divide && op != BOp::remainder) return;
   const bool is_pow = op == BOp::pow;
@@ -385,11 +384,7 @@ void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   CUDA_CHECK(cudaMemsetAsync(f, 0, sizeof(int), stream()));
   ew::for_each(name, FlagBad{f, is_pow}, ew::arg<const int64_t>(b));
   int bad = 0;
-  {
-    py::gil_scoped_release nogil;  // a copy to pageable memory waits for the queued work
-    CUDA_CHECK(cudaMemcpyAsync(&bad, f, sizeof(int), cudaMemcpyDeviceToHost, stream()));
-    CUDA_CHECK(cudaStreamSynchronize(stream()));
-  }
+  copy_to_host_nogil(&bad, f, sizeof(int));
   TG_CHECK(!bad || !is_pow, name, ": Integers to negative integer powers are not allowed.");
   TG_CHECK(!bad, name, ": division by zero");
 }
@@ -585,17 +580,8 @@ void copy_kernel(const ArrayView& src, const ArrayView& dst) {
 ArrayView detach_if_overlapping(const ArrayView& in, const ArrayView& out, Scratch& tmp,
                                 int device) {
   if (same_elements(in, out) || !views_overlap(in, out)) return in;
-  ArrayView c;
-  c.dtype = in.dtype;
-  c.shape = in.shape;
-  c.strides.resize(in.shape.size());
-  int64_t expected = 1;
-  for (int d = in.ndim() - 1; d >= 0; --d) {
-    c.strides[d] = expected;
-    expected *= in.shape[d];
-  }
   tmp = scratch(in.numel() * dtype_size(in.dtype), device);
-  c.data = tmp->ptr();
+  const ArrayView c = contiguous_like(in, tmp->ptr());
   copy_kernel(in, c);
   return c;
 }
