@@ -52,9 +52,10 @@ struct OutOfMemory : std::runtime_error {
 // ---------------------------------------------------------------------------------------------
 // Devices and streams. Every kernel of a device runs on that device's one stream, so work is
 // ordered without events, and memory freed by one op can be reused by the next at once.
-// Host copies synchronise that stream. Defined in runtime.cu.
+// Host copies synchronise that stream. Kernel calls make their arrays' device current only for
+// the call (DeviceGuard); the thread's device changes only through _C.cuda.set_device. Defined
+// in runtime.cu.
 cudaStream_t stream();           // the current device's stream, created on first use
-void set_device(int device);     // makes `device` current for the calling thread (cheap if it is)
 int device_count();              // 0 when there is no driver or no GPU (never throws)
 bool allow_tf32();               // float32 GEMMs may use TF32 tensor cores (off by default)
 

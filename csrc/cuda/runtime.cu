@@ -137,12 +137,6 @@ void copy_to_host_nogil(void* dst, const void* src, int64_t nbytes) {
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
-void set_device(int device) {
-  int cur = -1;
-  CUDA_CHECK(cudaGetDevice(&cur));
-  if (cur != device) CUDA_CHECK(cudaSetDevice(device));
-}
-
 int device_count() {
   // Fixed for the life of the process (CUDA_VISIBLE_DEVICES is read once by the driver).
   static const int n = [] {
@@ -408,7 +402,7 @@ void bind_runtime(py::module_& m) {
   }, "Index of the current device.");
   m.def("set_device", [](int device) {
     check_device("set_device", device);
-    set_device(device);
+    CUDA_CHECK(cudaSetDevice(device));
   }, py::arg("device"), "Make a device current for the calling thread.");
   m.def("get_device_name", [](int device) {
     check_device("get_device_name", device);
