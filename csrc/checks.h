@@ -1,8 +1,9 @@
 // The host-side argument checks every backend shares, called by the bindings in csrc/bind/
-// before a kernel entry point runs, so that _C.cpu and _C.cuda reject the same calls with the
-// same messages: reduce, matmul and linear_backward (which return the problem size),
-// softmax and cross-entropy, take / put_add / index_select / index_add, and the optimizer
-// lists with their bias-correction scalars. Nothing here knows about Python or a device.
+// before a kernel entry point runs (the elementwise ones by the entry points), so that _C.cpu
+// and _C.cuda reject the same calls with the same messages: elementwise dtypes and shapes,
+// reduce, matmul and linear_backward (which return the problem size), softmax and
+// cross-entropy, take / put_add / index_select / index_add, and the optimizer lists with
+// their coefficients and bias corrections. Nothing here knows about Python or a device.
 #pragma once
 
 #include <cmath>
@@ -109,8 +110,8 @@ inline std::vector<bool> check_reduce(const ReduceOpName& r, const ArrayView& x,
 // matmul and linear_backward. Activations are named as the Python API names them; each backend
 // turns the name into its own epilogue.
 
-// out[b] = a[b] @ b[b] with a[b] (M, K), b[b] (N, K) and out[b] (M, N); `o` is the index of the
-// first matrix dim (1 when batched, else 0).
+// out[i] = a[i] @ b[i] with a[i] (M, K), b[i] (K, N) and out[i] (M, N), i < batch; `o` is the
+// index of the first matrix dim (1 when batched, else 0).
 struct MatmulSize {
   int64_t M = 0, N = 0, K = 0, batch = 1;
   int o = 0;
