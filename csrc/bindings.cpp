@@ -1,6 +1,7 @@
 // The extension module tapegrad._C. CPU kernels live in the submodule _C.cpu, CUDA kernels (when
 // built) in _C.cuda; each kernel family registers its functions through bind_<family>() at the
-// end of csrc/cpu/<family>.cpp or csrc/cuda/<family>.cu.
+// end of csrc/cpu/<family>.cpp or csrc/cuda/<family>.cu, which instantiates the family's one
+// binding (csrc/bind/<family>.h) for that backend.
 // Also the Python side of tg::check_interrupt: how a long kernel notices Ctrl-C.
 #include <pybind11/pybind11.h>
 

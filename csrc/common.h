@@ -378,26 +378,32 @@ void move_run(char** p, int64_t n, const int64_t* s) {
     *reinterpret_cast<T*>(d) = *reinterpret_cast<const T*>(x);
 }
 
+// A C-contiguous view of `data` with v's dtype and shape (where a copy of v goes).
+inline ArrayView contiguous_like(const ArrayView& v, void* data) {
+  ArrayView c;
+  c.data = data;
+  c.dtype = v.dtype;
+  c.shape = v.shape;
+  c.strides.resize(v.shape.size());
+  int64_t expected = 1;
+  for (int d = v.ndim() - 1; d >= 0; --d) {
+    c.strides[d] = expected;
+    expected *= v.shape[d];
+  }
+  return c;
+}
+
 // Returns `in`, or a C-contiguous copy of it held in `buf` when it shares memory with `out` in
 // any way other than naming the very same elements.
 inline ArrayView detach_if_overlapping(const ArrayView& in, const ArrayView& out,
                                        std::vector<char>& buf) {
   if (same_elements(in, out) || !views_overlap(in, out)) return in;
-  ArrayView c;
-  c.dtype = in.dtype;
-  c.shape = in.shape;
-  c.strides.resize(in.shape.size());
-  int64_t expected = 1;
-  for (int d = in.ndim() - 1; d >= 0; --d) {
-    c.strides[d] = expected;
-    expected *= in.shape[d];
-  }
   // Over-allocated by one element so the copy can start at an aligned address.
   const int64_t item = dtype_size(in.dtype);
   buf.resize(static_cast<size_t>((in.numel() + 1) * item));
   char* p = buf.data();
   p += (item - reinterpret_cast<uintptr_t>(p) % item) % item;
-  c.data = p;
+  const ArrayView c = contiguous_like(in, p);
   StridedLoop<2> loop(in.shape, {&c, &in});
   switch (item) {
     case 1: loop.run_parallel(move_run<uint8_t>); break;

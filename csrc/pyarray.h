@@ -1,6 +1,7 @@
-// The seam between numpy arrays and kernels, used only by the bind_<family>() functions at the
-// end of each csrc/cpu/<family>.cpp: a numpy array becomes an ArrayView without copying, and
-// large calls run without the GIL.
+// The seam between Python arrays and kernels, used only by the bindings: a numpy array becomes
+// an ArrayView without copying; CallViews turns a call's array arguments into views for either
+// backend; struct Cpu is the CPU backend the bindings of csrc/bind/ are instantiated with (its
+// call wrapper runs large calls without the GIL).
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <tuple>
 
+#include "checks.h"
 #include "common.h"
 
 namespace tg {
@@ -54,19 +56,6 @@ inline ArrayView view_of(const py::array& a, const char* op, bool writable = fal
 
 inline ArrayView out_view(const py::array& a, const char* op) { return view_of(a, op, true); }
 
-// view_of / out_view for kernels that read whole elements, which need aligned data.
-inline ArrayView aligned_view_of(const py::array& a, const char* op) {
-  ArrayView v = view_of(a, op);
-  check_aligned(v, op);
-  return v;
-}
-
-inline ArrayView aligned_out_view(const py::array& a, const char* op) {
-  ArrayView v = out_view(a, op);
-  check_aligned(v, op);
-  return v;
-}
-
 // Releases the GIL for calls that do enough work for other Python threads to gain from it;
 // on small arrays releasing and re-taking it costs more than the kernel itself.
 class ReleaseGilIfLarge {
@@ -79,32 +68,120 @@ class ReleaseGilIfLarge {
   std::optional<py::gil_scoped_release> release_;
 };
 
-// An input or an output array of a kernel call, for call_kernel.
-struct InArray {
-  const py::array& array;
+// The array arguments of a binding, in the order the kernel takes their views (see
+// CallViews): an input or an output array; an optional one (None or an array; std::optional
+// view); a list or tuple of arrays (std::vector of views, entries named list[i] in errors).
+struct In {
+  py::handle array;
 };
-struct OutArray {
-  const py::array& array;
+struct Out {
+  py::handle array;
+};
+struct OptIn {
+  py::handle array;
+  const char* name;
+};
+struct OptOut {
+  py::handle array;
+  const char* name;
+};
+struct ListIn {
+  py::handle list;
+  const char* name;
+};
+struct ListOut {
+  py::handle list;
+  const char* name;
 };
 
-inline ArrayView kernel_view(const InArray& a, const char* op) {
-  return aligned_view_of(a.array, op);
-}
-inline ArrayView kernel_view(const OutArray& a, const char* op) {
-  return aligned_out_view(a.array, op);
+inline std::string type_name(py::handle obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__"));
 }
 
-// The body of a binding: aligned views of the arrays (outputs checked writable), then
-// kernel(views...), which validates and computes, without the GIL when the largest operand is
-// big enough for that to pay.
-template <class Kernel, class... Arrays>
-void call_kernel(const char* op, Kernel&& kernel, const Arrays&... arrays) {
-  const std::array<ArrayView, sizeof...(Arrays)> views{kernel_view(arrays, op)...};
-  int64_t work = 0;
-  for (const ArrayView& v : views) work = std::max(work, v.numel());
-  ReleaseGilIfLarge nogil(work);
-  std::apply(kernel, views);
-}
+// Turns a call's array arguments into views, one call per argument, in order, through the
+// backend B: B::array_view(handle, op, writable, &device) (device -1 for host memory),
+// B::is_array, B::writeable and B::kArrayKind ("a numpy array"). Single arrays are checked to be
+// aligned; list entries are checked by the caller (the optimizers name the entry). All arrays
+// must be on one device.
+template <class B>
+struct CallViews {
+  const char* op;
+  int device = -1;               // the arrays' device, -1 until a device array is seen
+  int64_t work = 0;              // elements of the largest array, or of a whole list
+  std::vector<py::object> keep;  // list entries, referenced while the kernel runs
+
+  ArrayView view(py::handle a, bool writable) {
+    int d = -1;
+    ArrayView v = B::array_view(a, op, writable, &d);
+    if (d >= 0) {
+      TG_CHECK(device < 0 || d == device, op, ": expected all arrays on one device, got cuda:",
+               device, " and cuda:", d);
+      device = d;
+    }
+    return v;
+  }
+  ArrayView aligned(py::handle a, bool writable) {
+    ArrayView v = view(a, writable);
+    check_aligned(v, op);
+    work = std::max(work, v.numel());
+    return v;
+  }
+  std::optional<ArrayView> optional(py::handle a, const char* name, bool writable) {
+    if (a.is_none()) return std::nullopt;
+    TG_CHECK(B::is_array(a), op, ": ", name, " must be None or ", B::kArrayKind, ", got ",
+             type_name(a));
+    return aligned(a, writable);
+  }
+  std::vector<ArrayView> list(py::handle seq, const char* name, bool writable) {
+    const auto items = py::reinterpret_borrow<py::sequence>(seq);
+    const size_t n = py::len(items);
+    std::vector<ArrayView> views;
+    views.reserve(n);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      py::object obj = items[i];
+      TG_CHECK(B::is_array(obj), op, ": ", name, "[", i, "] must be ", B::kArrayKind, ", got ",
+               type_name(obj));
+      TG_CHECK(!writable || B::writeable(obj), op, ": ", name, "[", i, "] is read-only");
+      views.push_back(view(obj, writable));
+      total += views.back().numel();
+      keep.push_back(std::move(obj));
+    }
+    work = std::max(work, total);
+    return views;
+  }
+
+  ArrayView operator()(const In& a) { return aligned(a.array, false); }
+  ArrayView operator()(const Out& a) { return aligned(a.array, true); }
+  std::optional<ArrayView> operator()(const OptIn& a) { return optional(a.array, a.name, false); }
+  std::optional<ArrayView> operator()(const OptOut& a) { return optional(a.array, a.name, true); }
+  std::vector<ArrayView> operator()(const ListIn& a) { return list(a.list, a.name, false); }
+  std::vector<ArrayView> operator()(const ListOut& a) { return list(a.list, a.name, true); }
+};
+
+// The CPU backend: numpy arrays, and the entry points of csrc/cpu/<family>.cpp.
+struct Cpu {
+  using Array = py::array;  // a binding's required array argument
+  static constexpr const char* kArrayKind = "a numpy array";
+  static bool is_array(py::handle a) { return py::isinstance<py::array>(a); }
+  static bool writeable(py::handle a) { return py::reinterpret_borrow<py::array>(a).writeable(); }
+  static ArrayView array_view(py::handle a, const char* op, bool writable, int* /*device*/) {
+    return view_of(py::reinterpret_borrow<py::array>(a), op, writable);
+  }
+
+  // The body of a binding: views of the arrays (outputs checked writable), then
+  // kernel(views...), without the GIL when the largest operand (or list) is big enough for
+  // that to pay.
+  template <class Kernel, class... Args>
+  static void call(const char* op, Kernel&& kernel, const Args&... args) {
+    CallViews<Cpu> c{op};
+    std::tuple<decltype(c(args))...> views{c(args)...};
+    ReleaseGilIfLarge nogil(c.work);
+    std::apply(kernel, views);
+  }
+
+#include "kernels.inc"
+};
 
 // A Python number as a kernel argument (fill values, clamp bounds): ints (and bools) stay exact
 // so int64 arrays see every value; ints beyond int64 fall back to float64, which float arrays

@@ -1,6 +1,7 @@
 """Shared fixtures and the run's sizing.
 
-`device` runs a test on the CPU and, where a GPU is present, on CUDA. Without a GPU it runs it
+`device` runs a test on the CPU and, where a GPU is present, on CUDA; `kernels` does the same
+for the kernel tests, which call the compiled module directly. Without a GPU it runs it
 a second time on device "cuda" served by a host stand-in for the CUDA kernels (id "standin",
 tests/cuda_standin.py), which checks the Python half of the CUDA backend.
 
@@ -116,6 +117,18 @@ def device(request):
 def gpu(request):
     """Device "cuda": the real GPU where there is one, else the host stand-in."""
     return _use_device(request, request.param)
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def kernels(request, monkeypatch):
+    """The kernel module `K` of a tests/test_kernels_*.py module: _C.cpu, and _C.cuda behind
+    numpy arrays (tests/kernels_on_device.py) where a GPU is present. The argument checks are
+    shared by both (csrc/checks.h), so only tests of results take this fixture."""
+    if request.param == "cpu":
+        return request.module.K
+    from kernels_on_device import use_cuda_kernels
+
+    return use_cuda_kernels(request.module, monkeypatch)
 
 
 @pytest.fixture

@@ -366,3 +366,49 @@ def test_concurrent_draws_never_share_random_numbers(cuda_standin, monkeypatch):
     draws.sort()
     for (start, n), (next_start, _) in zip(draws, draws[1:]):
         assert start + n <= next_start, "two draws read the same counters"
+
+
+# --- the kernel calls' effect on the calling thread (a real GPU only) -------------------------
+
+_real_gpu = pytest.mark.skipif(not tg.cuda.is_available(), reason="needs a real GPU")
+
+
+@_real_gpu
+@pytest.mark.skipif(tg.cuda.is_available() and tg.cuda.device_count() < 2,
+                    reason="needs two GPUs")
+def test_kernel_calls_leave_the_current_device_alone():
+    """Arrays on cuda:0 while cuda:1 is current: the kernels run on cuda:0 and cuda:1 is
+    current again afterwards, so scalars and allocations keep going where the caller said."""
+    x = tg.randn(64, 32, device="cuda:0", requires_grad=True)
+    w = tg.randn(16, 32, device="cuda:0", requires_grad=True)
+    opt = tg.optim.Adam([w])
+    previous = _C.cuda.current_device()
+    _C.cuda.set_device(1)
+    try:
+        loss = nn.functional.linear(x, w).relu().sum()  # matmul, activation, reduce
+        loss.backward()                                   # linear_backward
+        opt.step()                                        # optimizer
+        assert _C.cuda.current_device() == 1
+        assert np.isfinite(loss.item())                   # host copy
+        assert _C.cuda.current_device() == 1
+        assert w.device == tg.device("cuda:0")
+    finally:
+        _C.cuda.set_device(previous)
+
+
+@_real_gpu
+def test_waiting_for_the_gpu_releases_the_gil():
+    """.item() behind a long queue of GPU work: other Python threads run while it waits."""
+    import threading
+    import time
+
+    a = tg.randn(4096, 4096, device="cuda", dtype=tg.float64)
+    for _ in range(200):  # about a second of float64 GEMMs, queued without waiting
+        a = (a @ a) * (1.0 / 4096)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (a.sum().item(), done.set()))
+    waiter.start()
+    time.sleep(0.05)  # the waiter starts waiting; this thread needs the GIL back to go on
+    still_waiting = not done.is_set()
+    waiter.join()
+    assert still_waiting, "the main thread ran again only after .item() had finished waiting"

@@ -106,7 +106,7 @@ def test_unary_special_values(op, dtype):
 
 
 @pytest.mark.parametrize("op", ["neg", "abs", "sign", "square"])
-def test_unary_int64(op):
+def test_unary_int64(kernels, op):
     rng = np.random.default_rng(1)
     base = np.concatenate([rng.integers(-10**9, 10**9, 200),
                            [0, 1, -1, np.iinfo(np.int64).min, np.iinfo(np.int64).max]])
@@ -347,7 +347,7 @@ INT_OPS = ["add", "sub", "mul", "maximum", "minimum", "pow", "floor_divide", "re
 
 
 @pytest.mark.parametrize("op", INT_OPS)
-def test_binary_int64(op):
+def test_binary_int64(kernels, op):
     rng = np.random.default_rng(5)
     a = rng.integers(-1000, 1000, 300, dtype=np.int64)
     b = rng.integers(-1000, 1000, 300, dtype=np.int64)
@@ -370,7 +370,7 @@ def test_binary_int64(op):
         np.testing.assert_array_equal(out, BINARY[op](a, b[:1]))
 
 
-def test_binary_int64_wraps():
+def test_binary_int64_wraps(kernels):
     big = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min], np.int64)
     one = np.array([1, -1], np.int64)
     out = np.empty_like(big)
@@ -395,7 +395,7 @@ def test_binary_int64_errors_leave_out_untouched():
 @pytest.mark.parametrize("op,fn", [("logical_and", np.logical_and), ("logical_or", np.logical_or),
                                    ("logical_xor", np.logical_xor)])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_binary_bool(op, fn, shape):
+def test_binary_bool(kernels, op, fn, shape):
     rng = np.random.default_rng(6)
     a0, b0 = rand(shape, bool, rng), rand(shape, bool, rng)
     for (_, a), (_, b) in zip(layouts(a0), layouts(b0)):
@@ -450,7 +450,7 @@ COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equa
 @pytest.mark.parametrize("dtype", FLOATS + [np.int64, np.bool_])
 @pytest.mark.parametrize("op", sorted(COMPARE))
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_compare(op, shape, dtype):
+def test_compare(kernels, op, shape, dtype):
     rng = np.random.default_rng(seed(op, shape, "c"))
     a0 = rand(shape, dtype, rng)
     b0 = rand(shape, dtype, rng)
@@ -500,7 +500,7 @@ def test_compare_errors():
 
 @pytest.mark.parametrize("dtype", FLOATS + [np.int64, np.bool_])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_where(shape, dtype):
+def test_where(kernels, shape, dtype):
     rng = np.random.default_rng(8)
     c0 = rand(shape, bool, rng)
     a0, b0 = rand(shape, dtype, rng), rand(shape, dtype, rng)
@@ -549,7 +549,7 @@ def test_where_errors():
 @pytest.mark.parametrize("shape", SHAPES + [BIG], ids=str)
 @pytest.mark.parametrize("lo,hi", [(-1.0, 1.0), (None, 0.5), (-0.5, None), (None, None),
                                    (1.0, -1.0), (-1, 2)])
-def test_clamp_float(shape, dtype, lo, hi):
+def test_clamp_float(kernels, shape, dtype, lo, hi):
     rng = np.random.default_rng(10)
     x0 = rand(shape, dtype, rng)
     if x0.size:
@@ -577,7 +577,7 @@ def test_clamp_nan_bound(dtype):
         assert np.isnan(out).all()
 
 
-def test_clamp_int64():
+def test_clamp_int64(kernels):
     x = np.arange(-10, 11, dtype=np.int64)
     out = np.empty_like(x)
     K.clamp(x, -2.5, 3.5, out)  # the integers inside [-2.5, 3.5]
@@ -613,7 +613,7 @@ def test_clamp_errors():
     (np.bool_, True, True), (np.float32, np.float32(0.1), np.float32(0.1)),
 ])
 @pytest.mark.parametrize("shape", [(), (0,), (5,), (3, 4), (100_001,)], ids=str)
-def test_fill(dtype, value, want, shape):
+def test_fill(kernels, dtype, value, want, shape):
     base = np.zeros(shape, dtype)
     for _, x in layouts(base):
         K.fill(x, value)

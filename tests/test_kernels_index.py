@@ -47,7 +47,7 @@ def cast_ref(x, dtype):
 @pytest.mark.parametrize("src_dtype,dst_dtype", list(itertools.product(DTYPES, DTYPES)),
                          ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_copy_all_dtype_pairs(shape, src_dtype, dst_dtype):
+def test_copy_all_dtype_pairs(kernels, shape, src_dtype, dst_dtype):
     rng = np.random.default_rng(0)
     base = rand(shape, src_dtype, rng)
     if np.dtype(src_dtype).kind == "f" and base.size:
@@ -151,7 +151,7 @@ def test_copy_errors():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", [(1,), (10,), (3, 5), (4, 1, 6), (2, 3, 4, 5)], ids=str)
-def test_take(shape, dtype):
+def test_take(kernels, shape, dtype):
     rng = np.random.default_rng(2)
     base = rand(shape, dtype, rng)
     n = base.size
@@ -203,7 +203,7 @@ def test_take_errors():
 
 @pytest.mark.parametrize("dtype", NUMERIC, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("dshape", [(1,), (10,), (4, 6), (2, 3, 4)], ids=str)
-def test_put_add(dshape, dtype):
+def test_put_add(kernels, dshape, dtype):
     rng = np.random.default_rng(4)
     dst0 = rand(dshape, dtype, rng)
     n = dst0.size
@@ -248,7 +248,7 @@ def test_put_add_errors():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", [(10,), (6, 4), (3, 5, 4), (2, 3, 1, 5)], ids=str)
-def test_index_select(shape, dtype):
+def test_index_select(kernels, shape, dtype):
     rng = np.random.default_rng(5)
     base = rand(shape, dtype, rng)
     for axis in range(-len(shape), len(shape)):
@@ -311,7 +311,7 @@ def index_add_ref(dst, axis, idx, src):
 
 @pytest.mark.parametrize("dtype", NUMERIC, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", [(10,), (6, 4), (3, 5, 4), (2, 3, 1, 5)], ids=str)
-def test_index_add(shape, dtype):
+def test_index_add(kernels, shape, dtype):
     rng = np.random.default_rng(7)
     dst0 = rand(shape, dtype, rng)
     for axis in range(-len(shape), len(shape)):

@@ -7,10 +7,12 @@ The tests run once per microkernel family this CPU supports (generic, avx2, avx5
 """
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
 
+from kernels_on_device import use_cuda_kernels
 from tapegrad._C import cpu as K
 
 DTYPES = [np.float32, np.float64]
@@ -30,8 +32,13 @@ def _supported_isas():
     return isas
 
 
-@pytest.fixture(params=_supported_isas())
-def isa(request):
+@pytest.fixture(params=_supported_isas() + ["cuda"])
+def isa(request, monkeypatch):
+    """Each CPU microkernel family, then _C.cuda where a GPU is present."""
+    if request.param == "cuda":
+        use_cuda_kernels(sys.modules[__name__], monkeypatch)
+        yield "cuda"
+        return
     K._matmul_isa(request.param)
     yield request.param
     K._matmul_isa("auto")

@@ -112,7 +112,7 @@ SGD_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opts", SGD_CASES)
-def test_sgd_steps_match_reference(rng, dtype, opts):
+def test_sgd_steps_match_reference(kernels, rng, dtype, opts):
     lr = 0.05
     p = arrays(rng, SHAPES, dtype)
     ref_p = wide(p)
@@ -131,7 +131,7 @@ def test_sgd_steps_match_reference(rng, dtype, opts):
             assert_close(bufs, ref_b, dtype, "momentum_buffers")
 
 
-def test_sgd_first_step_ignores_dampening_and_old_buffer(rng):
+def test_sgd_first_step_ignores_dampening_and_old_buffer(kernels, rng):
     # torch initialises the buffer to the gradient itself on the first step
     p = np.ones(4)
     buf = np.full(4, 123.0)
@@ -158,7 +158,7 @@ ADAM_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opts", ADAM_CASES)
-def test_adam_steps_match_reference(rng, dtype, opts):
+def test_adam_steps_match_reference(kernels, rng, dtype, opts):
     lr, eps = 0.01, 1e-8
     beta1, beta2 = opts["betas"]
     n = len(SHAPES)
@@ -187,7 +187,7 @@ def test_adam_steps_match_reference(rng, dtype, opts):
                 assert any(np.any(a > b) for a, b in zip(vmax, v))
 
 
-def test_adam_amsgrad_max_propagates_nan():
+def test_adam_amsgrad_max_propagates_nan(kernels):
     p, g = np.zeros(2), np.array([1.0, 1.0])
     m, v, vmax = np.zeros(2), np.zeros(2), np.array([np.nan, 0.0])
     K.adam_step([p], [g], [m], [v], [vmax], 1, 0.1, 0.9, 0.999, 1e-8, 0.0, False, True, False)
@@ -210,7 +210,7 @@ RMSPROP_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opts", RMSPROP_CASES)
-def test_rmsprop_steps_match_reference(rng, dtype, opts):
+def test_rmsprop_steps_match_reference(kernels, rng, dtype, opts):
     lr, eps = 0.01, 1e-8
     n = len(SHAPES)
     p = arrays(rng, SHAPES, dtype)
@@ -250,7 +250,7 @@ ADAGRAD_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opts", ADAGRAD_CASES)
-def test_adagrad_steps_match_reference(rng, dtype, opts):
+def test_adagrad_steps_match_reference(kernels, rng, dtype, opts):
     lr, eps = 0.1, 1e-10
     n = len(SHAPES)
     p = arrays(rng, SHAPES, dtype)
@@ -315,14 +315,14 @@ def test_group_results_do_not_depend_on_threads(rng):
     np.testing.assert_allclose(one["p1"][i], want, **TOL[np.float64])
 
 
-def test_empty_group_is_a_no_op():
+def test_empty_group_is_a_no_op(kernels):
     K.sgd_step([], [], [], 0.1, 0.0, 0.0, 0.0, False, False, False)
     K.adam_step([], [], [], [], [], 1, 0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False)
     K.rmsprop_step([], [], [], [], [], 0.1, 0.99, 1e-8, 0.0, 0.0, False, False)
     K.adagrad_step([], [], [], 1, 0.1, 0.0, 0.0, 1e-10, False)
 
 
-def test_tuples_are_accepted_as_lists():
+def test_tuples_are_accepted_as_lists(kernels):
     p, g = np.ones(3), np.ones(3)
     K.sgd_step((p,), (g,), (), 0.5, 0.0, 0.0, 0.0, False, False, False)
     np.testing.assert_array_equal(p, 0.5)

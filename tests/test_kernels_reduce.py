@@ -103,7 +103,7 @@ LAYOUTS = ["contig", "transpose", "step", "broadcast", "mixed"]
 
 @pytest.mark.parametrize("seed", range(40))
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
-def test_random_shapes_axes_layouts(seed, dtype):
+def test_random_shapes_axes_layouts(kernels, seed, dtype):
     rng = np.random.default_rng(seed)
     for _ in range(6):
         nd = int(rng.integers(1, 5))
@@ -117,7 +117,7 @@ def test_random_shapes_axes_layouts(seed, dtype):
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_random_with_empty_dims(seed):
+def test_random_with_empty_dims(kernels, seed):
     rng = np.random.default_rng(200 + seed)
     for _ in range(10):
         nd = int(rng.integers(1, 5))
@@ -140,7 +140,7 @@ def test_random_with_empty_dims(seed):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_random_bool_all_any(seed):
+def test_random_bool_all_any(kernels, seed):
     rng = np.random.default_rng(100 + seed)
     for _ in range(8):
         nd = int(rng.integers(1, 5))
@@ -155,7 +155,7 @@ def test_random_bool_all_any(seed):
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
-def test_zero_dim(dtype):
+def test_zero_dim(kernels, dtype):
     x = np.array(3.5 if dtype != np.int64 else 7, dtype=dtype)
     for op in FLOAT_OPS:
         out = reduce(op, x, [])
@@ -167,7 +167,7 @@ def test_zero_dim(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_empty_axes_is_a_copy(dtype):
+def test_empty_axes_is_a_copy(kernels, dtype):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 6, 5)).astype(dtype)[::-1, ::2].transpose(2, 0, 1)
     for op in ("sum", "prod", "max", "min"):
@@ -180,7 +180,7 @@ def test_empty_axes_is_a_copy(dtype):
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
-def test_size_zero(dtype):
+def test_size_zero(kernels, dtype):
     x = np.zeros((0, 3), dtype)
     # empty kept set: nothing to write, no error even for max
     for op in FLOAT_OPS:
@@ -204,7 +204,7 @@ def test_size_zero(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nan_propagates_in_max_min(dtype):
+def test_nan_propagates_in_max_min(kernels, dtype):
     rng = np.random.default_rng(2)
     for shape, axes in [((1000,), [0]), ((300, 7), [0]), ((7, 300), [1]), ((64, 130), [0]),
                         ((9, 1030), [0, 1]), ((5, 6, 7), [0, 2])]:
@@ -222,7 +222,7 @@ def test_nan_propagates_in_max_min(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_argmax_ties_and_nan(dtype):
+def test_argmax_ties_and_nan(kernels, dtype):
     x = np.array([1, 5, 2, 5, 5, 0], dtype)
     assert reduce("argmax", x, [0]) == 1
     assert reduce("argmin", x, [0]) == 5
@@ -259,7 +259,7 @@ def test_argmax_ties_and_nan(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
-def test_argmax_many_ties_all_lengths(dtype):
+def test_argmax_many_ties_all_lengths(kernels, dtype):
     # few distinct values, so ties are everywhere; every run length up to past the long-run
     # threshold, contiguous and strided, with and without NaN
     rng = np.random.default_rng(9)
@@ -275,7 +275,7 @@ def test_argmax_many_ties_all_lengths(dtype):
                 check(op, x.T, [0])
 
 
-def test_int64_sums_and_prods_exact():
+def test_int64_sums_and_prods_exact(kernels):
     rng = np.random.default_rng(4)
     x = rng.integers(-(2**40), 2**40, size=(513, 77))
     for axes in ([0], [1], [0, 1]):
@@ -323,7 +323,7 @@ LARGE_CASES = [
 
 @pytest.mark.parametrize("shape,axes", LARGE_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_large_paths(shape, axes, dtype):
+def test_large_paths(kernels, shape, axes, dtype):
     rng = np.random.default_rng(5)
     x = rng.standard_normal(shape).astype(dtype)
     for op in ("sum", "max", "min", "argmax", "argmin"):

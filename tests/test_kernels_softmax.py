@@ -110,7 +110,7 @@ def _strided_views(x):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_matches_reference(shape, dtype, log):
+def test_softmax_matches_reference(kernels, shape, dtype, log):
     x = _logits(shape, dtype)
     out = softmax(x, log)
     ref = ref_log_softmax(x) if log else ref_softmax(x)
@@ -142,7 +142,7 @@ def test_softmax_layouts_and_in_place(dtype, log):
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_shift_invariant(log):
+def test_softmax_shift_invariant(kernels, log):
     # float64: any values; float32: values on a 1/1024 grid, so that x + 1000 is exact and only
     # the kernel's own rounding could tell the two apart
     x64 = _logits((16, 300), np.float64, seed=3)
@@ -156,7 +156,7 @@ def test_softmax_shift_invariant(log):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_infinities_follow_torch(dtype):
+def test_softmax_infinities_follow_torch(kernels, dtype):
     inf, nan = np.inf, np.nan
     x = np.array([[0.0, -inf, 1.0, -inf],      # masked entries: probability 0
                   [-inf, -inf, -inf, -inf],    # nothing left: nan, as torch
@@ -173,7 +173,7 @@ def test_softmax_infinities_follow_torch(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_extreme_spread(dtype):
+def test_softmax_extreme_spread(kernels, dtype):
     # probabilities far below the largest one keep their relative accuracy instead of flushing
     # early; in float32 the last two are subnormal, good to one subnormal step (1.4e-45)
     x = np.array([[0.0, -20.0, -80.0, -95.0, -101.0]], dtype)
@@ -190,7 +190,7 @@ def test_softmax_extreme_spread(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_backward_matches_reference(shape, dtype, log):
+def test_softmax_backward_matches_reference(kernels, shape, dtype, log):
     x = _logits(shape, dtype, seed=4)
     g = _logits(shape, dtype, seed=5, scale=1.0)
     y = softmax(x, log)
@@ -285,7 +285,7 @@ def _targets(n, c, seed=0, ignore_every=0, ignore_index=-100):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", CE_SHAPES)
 @pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
-def test_cross_entropy_matches_reference(shape, dtype, eps):
+def test_cross_entropy_matches_reference(kernels, shape, dtype, eps):
     n, c = shape
     x = _logits(shape, dtype, seed=9)
     t = _targets(n, c, seed=10, ignore_every=3)
@@ -322,7 +322,7 @@ def test_cross_entropy_backward_matches_finite_differences(eps):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_cross_entropy_ignore_index(dtype):
+def test_cross_entropy_ignore_index(kernels, dtype):
     x = _logits((6, 4), dtype, seed=13)
     # a custom ignore_index, even one that is a valid class, only skips the rows that carry it
     t = np.array([3, 1, 3, 0, 2, 3], np.int64)
@@ -375,7 +375,7 @@ def test_cross_entropy_layouts_and_in_place(dtype):
                                ref_ce_grad(x, t, lse, np.full(n, 1.0 / n), eps=0.1), **TOL[dtype])
 
 
-def test_cross_entropy_shift_invariant():
+def test_cross_entropy_shift_invariant(kernels):
     x = _logits((64, 100), np.float64, seed=17)
     t = _targets(64, 100, seed=18)
     g = np.full(64, 1 / 64)
@@ -400,7 +400,7 @@ def test_cross_entropy_shift_invariant():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_cross_entropy_infinities(dtype):
+def test_cross_entropy_infinities(kernels, dtype):
     inf = np.inf
     x = np.array([[0.0, -inf, 1.0],     # a masked class: finite loss
                   [-inf, -inf, -inf],   # nothing left: lse -inf, loss nan (as torch)
@@ -422,7 +422,7 @@ def test_cross_entropy_infinities(dtype):
 
 # ---- errors -------------------------------------------------------------------------------
 
-def test_cross_entropy_target_errors():
+def test_cross_entropy_target_errors(kernels):
     x = np.zeros((4, 10), np.float32)
     loss, lse = np.empty(4, np.float32), np.empty(4, np.float32)
     with pytest.raises(IndexError,

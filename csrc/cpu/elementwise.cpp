@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "bind/elementwise.h"
 #include "common.h"
 #include "pyarray.h"
 #include "ops/elementwise.h"
@@ -213,16 +214,6 @@ template <class T> TG_TARGET_AVX2 void clamp_avx2(char** p, int64_t n, const int
 // ---------------------------------------------------------------------------------------------
 // Validation shared by the bindings
 
-void check_same_dtype(const char* op, const ArrayView& a, const ArrayView& b) {
-  TG_CHECK(a.dtype == b.dtype, op, ": dtypes ", dtype_name(a.dtype), " and ",
-           dtype_name(b.dtype), " must match");
-}
-
-void check_out_shape(const char* op, const ArrayView& out, const ArrayView& in) {
-  TG_CHECK(out.shape == in.shape, op, ": out shape ", shape_str(out.shape),
-           " does not match input shape ", shape_str(in.shape));
-}
-
 // Scans b (int64) for values the integer op cannot take, before anything is written.
 void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   const IntRule rule = int_rule(op);
@@ -363,71 +354,11 @@ void fill_kernel(const ArrayView& out, const Scalar& value) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Bindings
-
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  m.def(
-      "unary",
-      [](const std::string& op, const py::array& x, const py::array& out) {
-        call_kernel(
-            op.c_str(), [&](const ArrayView& xv, const ArrayView& ov) { unary_kernel(op, xv, ov); },
-            InArray{x}, OutArray{out});
-      },
-      py::arg("op"), py::arg("x"), py::arg("out"),
-      "out = op(x) elementwise; out and x share shape and dtype; out may be x.");
-  m.def(
-      "binary",
-      [](const std::string& op, const py::array& a, const py::array& b, const py::array& out) {
-        auto kernel = [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
-          binary_kernel(op, av, bv, ov);
-        };
-        call_kernel(op.c_str(), kernel, InArray{a}, InArray{b}, OutArray{out});
-      },
-      py::arg("op"), py::arg("a"), py::arg("b"), py::arg("out"),
-      "out = op(a, b) elementwise over one shape (broadcast operands as stride-0 views); "
-      "out may be a or b.");
-  m.def(
-      "compare",
-      [](const std::string& op, const py::array& a, const py::array& b, const py::array& out) {
-        auto kernel = [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
-          compare_kernel(op, av, bv, ov);
-        };
-        call_kernel(op.c_str(), kernel, InArray{a}, InArray{b}, OutArray{out});
-      },
-      py::arg("op"), py::arg("a"), py::arg("b"), py::arg("out"),
-      "out (bool) = a <op> b for op in eq, ne, lt, le, gt, ge.");
-  m.def(
-      "where",
-      [](const py::array& cond, const py::array& a, const py::array& b, const py::array& out) {
-        call_kernel("where", where_kernel, InArray{cond}, InArray{a}, InArray{b}, OutArray{out});
-      },
-      py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"),
-      "out = a where cond else b.");
-  m.def(
-      "clamp",
-      [](const py::array& x, const py::object& lo, const py::object& hi, const py::array& out) {
-        Scalar lo_s, hi_s;
-        if (!lo.is_none()) lo_s = scalar_of(lo, "clamp", "min");
-        if (!hi.is_none()) hi_s = scalar_of(hi, "clamp", "max");
-        const Scalar* lo_p = lo.is_none() ? nullptr : &lo_s;
-        const Scalar* hi_p = hi.is_none() ? nullptr : &hi_s;
-        call_kernel(
-            "clamp",
-            [&](const ArrayView& xv, const ArrayView& ov) { clamp_kernel(xv, lo_p, hi_p, ov); },
-            InArray{x}, OutArray{out});
-      },
-      py::arg("x"), py::arg("lo"), py::arg("hi"), py::arg("out"),
-      "out = min(max(x, lo), hi); lo/hi may be None; NaN stays NaN; out may be x.");
-  m.def(
-      "fill",
-      [](const py::array& out, const py::object& value) {
-        const Scalar v = scalar_of(value, "fill", "value");
-        call_kernel("fill", [&](const ArrayView& ov) { fill_kernel(ov, v); }, OutArray{out});
-      },
-      py::arg("out"), py::arg("value"), "Sets every element of out to value (cast to its dtype).");
+  bind::elementwise<Cpu>(m, {unary_kernel, binary_kernel, compare_kernel, where_kernel,
+                             clamp_kernel, fill_kernel});
 }
 
 }  // namespace tg

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "bind/index.h"
 #include "common.h"
 #include "isa.h"
 #include "ops/scalar.h"
@@ -145,18 +146,6 @@ struct Slab {
   }
 };
 
-int normalize_axis(int64_t axis, int ndim, const char* op) {
-  TG_CHECK(ndim >= 1, op, ": expected an array with at least 1 dimension, got a 0-d array");
-  TG_CHECK(axis >= -ndim && axis < ndim, op, ": axis ", axis, " is out of range for an array with ",
-           ndim, " dimensions");
-  return static_cast<int>(axis < 0 ? axis + ndim : axis);
-}
-
-void check_index_1d(const ArrayView& index, const char* op) {
-  check_dtype(op, index, DType::i64, "index");
-  TG_CHECK(index.ndim() == 1, op, ": index must be 1-D, got shape ", shape_str(index.shape));
-}
-
 TG_ALWAYS_INLINE int64_t index_at(const ArrayView& index, int64_t j) {
   return index.ptr<const int64_t>()[j * index.strides[0]];
 }
@@ -166,17 +155,16 @@ void check_bounds_1d(const ArrayView& index, int64_t size, int axis, const char*
   const int64_t n = index.shape[0];
   for (int64_t j = 0; j < n; ++j) {
     const int64_t v = index_at(index, j);
-    TG_CHECK_INDEX(v >= 0 && v < size, op, ": index ", v, " is out of bounds for axis ", axis,
-                   " with size ", size);
+    if (v < 0 || v >= size) throw_axis_index(op, v, axis, size);
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Kernels
+}  // namespace
 
-void copy_kernel(const ArrayView& src, const ArrayView& dst) {
-  TG_CHECK(src.shape == dst.shape, "copy: shapes ", shape_str(src.shape), " and ",
-           shape_str(dst.shape), " must match");
+// ---------------------------------------------------------------------------------------------
+// Entry points (csrc/bind/index.h has checked the arguments)
+
+void Cpu::copy(const ArrayView& src, const ArrayView& dst) {
   if (dst.numel() == 0) return;
   std::vector<char> tmp;
   const ArrayView s = detach_if_overlapping(src, dst, tmp);
@@ -214,11 +202,7 @@ void copy_kernel(const ArrayView& src, const ArrayView& dst) {
   });
 }
 
-void take_kernel(const ArrayView& src, const ArrayView& index, const ArrayView& out) {
-  check_dtype("take", index, DType::i64, "index");
-  check_dtype("take", out, src.dtype, "out");
-  TG_CHECK(out.shape == index.shape, "take: out shape ", shape_str(out.shape),
-           " does not match index shape ", shape_str(index.shape));
+void Cpu::take(const ArrayView& src, const ArrayView& index, const ArrayView& out) {
   if (out.numel() == 0) return;
   std::vector<char> tmp_s, tmp_i;
   const ArrayView s = detach_if_overlapping(src, out, tmp_s);
@@ -239,7 +223,7 @@ void take_kernel(const ArrayView& src, const ArrayView& index, const ArrayView& 
       const int64_t so = st[0], sq = st[1], lim = size, sstride = stride;
       for (int64_t i = 0; i < n; ++i, o += so, q += sq) {
         const int64_t v = *reinterpret_cast<const int64_t*>(q);
-        TG_CHECK_INDEX(v >= 0 && v < lim, "take: index ", v, " is out of bounds for size ", lim);
+        if (v < 0 || v >= lim) throw_flat_index("take", v, lim);
         *reinterpret_cast<T*>(o) = base[linear ? v * sstride : flat(v)];
       }
     });
@@ -251,14 +235,7 @@ void take_kernel(const ArrayView& src, const ArrayView& index, const ArrayView& 
 // Ctrl-C between them.
 constexpr int64_t kSerialSlice = kElementwiseGrain * kSliceGrains;
 
-void put_add_kernel(const ArrayView& dst, const ArrayView& index, const ArrayView& src) {
-  check_dtype("put_add", index, DType::i64, "index");
-  TG_CHECK(dst.dtype != DType::b8, "put_add: not supported for bool");
-  check_dtype("put_add", src, dst.dtype, "src");
-  TG_CHECK(index.shape == src.shape, "put_add: index shape ", shape_str(index.shape),
-           " and src shape ", shape_str(src.shape), " must match");
-  // numpy gives empty arrays zero strides, so contiguity means something only when non-empty.
-  TG_CHECK(dst.numel() == 0 || dst.is_contiguous(), "put_add: dst must be C-contiguous");
+void Cpu::put_add(const ArrayView& dst, const ArrayView& index, const ArrayView& src) {
   if (index.numel() == 0) return;
   const int64_t size = dst.numel();
   {
@@ -268,8 +245,7 @@ void put_add_kernel(const ArrayView& dst, const ArrayView& index, const ArrayVie
         const char* q = p[0];
         for (int64_t i = 0; i < n; ++i, q += st[0]) {
           const int64_t v = *reinterpret_cast<const int64_t*>(q);
-          TG_CHECK_INDEX(v >= 0 && v < size, "put_add: index ", v, " is out of bounds for size ",
-                         size);
+          if (v < 0 || v >= size) throw_flat_index("put_add", v, size);
         }
       });
     });
@@ -300,19 +276,10 @@ void put_add_kernel(const ArrayView& dst, const ArrayView& index, const ArrayVie
   });
 }
 
-void index_select_kernel(const ArrayView& src, int64_t axis_arg, const ArrayView& index,
-                         const ArrayView& out) {
-  const int axis = normalize_axis(axis_arg, src.ndim(), "index_select");
-  check_index_1d(index, "index_select");
-  check_dtype("index_select", out, src.dtype, "out");
-  std::vector<int64_t> expect = src.shape;
-  expect[axis] = index.shape[0];
-  TG_CHECK(out.shape == expect, "index_select: out shape ", shape_str(out.shape),
-           " does not match the expected ", shape_str(expect), " for src shape ",
-           shape_str(src.shape), " and ", index.shape[0], " indices along axis ", axis);
+void Cpu::index_select(const ArrayView& src, int axis, const ArrayView& index,
+                       const ArrayView& out) {
   check_bounds_1d(index, src.shape[axis], axis, "index_select");
   if (out.numel() == 0) return;
-  TG_CHECK(out.is_contiguous(), "index_select: out must be C-contiguous");
   std::vector<char> tmp_s, tmp_i;
   const ArrayView s = detach_if_overlapping(src, out, tmp_s);
   const ArrayView ix = detach_if_overlapping(index, out, tmp_i);
@@ -351,17 +318,8 @@ void index_select_kernel(const ArrayView& src, int64_t axis_arg, const ArrayView
 
 // Parallel over (outer, trailing) positions, each walking all of `index`, so every destination
 // element is owned by one thread and duplicates accumulate without races.
-void index_add_kernel(const ArrayView& dst, int64_t axis_arg, const ArrayView& index,
-                      const ArrayView& src) {
-  const int axis = normalize_axis(axis_arg, dst.ndim(), "index_add");
-  check_index_1d(index, "index_add");
-  TG_CHECK(dst.dtype != DType::b8, "index_add: not supported for bool");
-  check_dtype("index_add", src, dst.dtype, "src");
-  std::vector<int64_t> expect = dst.shape;
-  expect[axis] = index.shape[0];
-  TG_CHECK(src.shape == expect, "index_add: src shape ", shape_str(src.shape),
-           " does not match the expected ", shape_str(expect), " for dst shape ",
-           shape_str(dst.shape), " and ", index.shape[0], " indices along axis ", axis);
+void Cpu::index_add(const ArrayView& dst, int axis, const ArrayView& index,
+                    const ArrayView& src) {
   check_bounds_1d(index, dst.shape[axis], axis, "index_add");
   if (src.numel() == 0) return;
   std::vector<char> tmp_s, tmp_i;
@@ -422,53 +380,6 @@ void index_add_kernel(const ArrayView& dst, int64_t axis_arg, const ArrayView& i
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Bindings
-
-}  // namespace
-
-void bind_index(py::module_& m) {
-  m.def(
-      "copy",
-      [](const py::array& src, const py::array& dst) {
-        call_kernel("copy", copy_kernel, InArray{src}, OutArray{dst});
-      },
-      py::arg("src"), py::arg("dst"),
-      "dst[...] = src (same shape, any strides), converting between any two dtypes.");
-  m.def(
-      "take",
-      [](const py::array& src, const py::array& index, const py::array& out) {
-        call_kernel("take", take_kernel, InArray{src}, InArray{index}, OutArray{out});
-      },
-      py::arg("src"), py::arg("index"), py::arg("out"),
-      "out[i] = src.flat[index[i]] (C-order positions, 0 <= index < src.size).");
-  m.def(
-      "put_add",
-      [](const py::array& dst, const py::array& index, const py::array& src) {
-        call_kernel("put_add", put_add_kernel, OutArray{dst}, InArray{index}, InArray{src});
-      },
-      py::arg("dst"), py::arg("index"), py::arg("src"),
-      "dst.flat[index[i]] += src[i], duplicates accumulating (dst C-contiguous).");
-  m.def(
-      "index_select",
-      [](const py::array& src, int64_t axis, const py::array& index, const py::array& out) {
-        auto kernel = [axis](const ArrayView& sv, const ArrayView& iv, const ArrayView& ov) {
-          index_select_kernel(sv, axis, iv, ov);
-        };
-        call_kernel("index_select", kernel, InArray{src}, InArray{index}, OutArray{out});
-      },
-      py::arg("src"), py::arg("axis"), py::arg("index"), py::arg("out"),
-      "out = src.take(index, axis) into a C-contiguous out (index 1-D int64).");
-  m.def(
-      "index_add",
-      [](const py::array& dst, int64_t axis, const py::array& index, const py::array& src) {
-        auto kernel = [axis](const ArrayView& dv, const ArrayView& iv, const ArrayView& sv) {
-          index_add_kernel(dv, axis, iv, sv);
-        };
-        call_kernel("index_add", kernel, OutArray{dst}, InArray{index}, InArray{src});
-      },
-      py::arg("dst"), py::arg("axis"), py::arg("index"), py::arg("src"),
-      "dst.index_add_(axis, index, src): duplicates accumulate.");
-}
+void bind_index(py::module_& m) { bind::index<Cpu>(m); }
 
 }  // namespace tg

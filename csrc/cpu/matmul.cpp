@@ -17,6 +17,7 @@
 #define TG_MATMUL_X86 1
 #endif
 
+#include "bind/matmul.h"
 #include "common.h"
 #include "isa.h"
 #include "ops/activations.h"
@@ -735,25 +736,6 @@ void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
   }
 }
 
-// Byte range [lo, hi) spanned by a view's elements; empty for an empty view.
-std::pair<const char*, const char*> extent(const ArrayView& v) {
-  const int64_t item = dtype_size(v.dtype);
-  if (v.numel() == 0) return {nullptr, nullptr};
-  int64_t lo = 0, hi = 0;
-  for (int d = 0; d < v.ndim(); ++d) {
-    const int64_t span = (v.shape[d] - 1) * v.strides[d];
-    (span < 0 ? lo : hi) += span;
-  }
-  const char* base = static_cast<const char*>(v.data);
-  return {base + lo * item, base + (hi + 1) * item};
-}
-
-bool overlaps(const ArrayView& x, const ArrayView& y) {
-  const auto ex = extent(x), ey = extent(y);
-  if (!ex.first || !ey.first) return false;
-  return ex.first < ey.second && ey.first < ex.second;
-}
-
 // The backward of act(x @ w.T + bias) (Linear's forward) in one call, given the upstream
 // gradient g (N, out) and the output y (for act != none): gz = g * act'(y), then
 // gx = gz @ w, gw = gz.T @ x and gb = column sums of gz (any of the three may be skipped).
@@ -826,148 +808,45 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
 
 }  // namespace
 
+void Cpu::matmul(const ArrayView& a, const ArrayView& b, const ArrayView& out,
+                 const std::optional<ArrayView>& bias, const std::string& act_name,
+                 bool accumulate, const MatmulSize& s) {
+  const ActKind act = ops::parse_epilogue_act(act_name);
+  const int o = s.o;
+  dispatch_float(a.dtype, "matmul", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<T> bias_buf;
+    const T* bias_ptr = nullptr;
+    if (bias) {  // a contiguous copy, so the epilogue loads it with vector loads
+      bias_buf.resize(static_cast<size_t>(s.N));
+      const T* src = bias->ptr<T>();
+      for (int64_t j = 0; j < s.N; ++j) bias_buf[j] = src[j * bias->strides[0]];
+      bias_ptr = bias_buf.data();
+    }
+    Problem<T> P{s.M, s.N, s.K,
+                 a.ptr<T>(), a.strides[o], a.strides[o + 1],
+                 b.ptr<T>(), b.strides[o], b.strides[o + 1],
+                 out.ptr<T>(), out.strides[o], out.strides[o + 1],
+                 bias_ptr, false, act, accumulate};
+    Batch<T> B{s.batch, s.batched ? a.strides[0] : 0, s.batched ? b.strides[0] : 0,
+               s.batched ? out.strides[0] : 0};
+    matmul_kernel(P, B);
+  });
+}
+
+void Cpu::linear_backward(const LinearGrads& g, const std::string& act_name) {
+  const ActKind act = ops::parse_epilogue_act(act_name);
+  dispatch_float(g.g.dtype, "linear_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto ptr = [](const std::optional<ArrayView>& v) { return v ? &*v : nullptr; };
+    const ArrayView empty;
+    linear_backward_kernel<T>(g.g, g.x ? *g.x : empty, g.w ? *g.w : empty, ptr(g.y), act,
+                              ptr(g.gx), ptr(g.gw), ptr(g.gb));
+  });
+}
+
 void bind_matmul(py::module_& m) {
-  m.def(
-      "matmul",
-      [](const py::array& a_arr, const py::array& b_arr, const py::array& out_arr,
-         const py::object& bias_obj, const std::string& act_name, bool accumulate) {
-        const char* op = "matmul";
-        const ArrayView a = view_of(a_arr, op), b = view_of(b_arr, op);
-        const ArrayView out = out_view(out_arr, op);
-        const ActKind act = ops::parse_epilogue_act(act_name);
-        TG_CHECK(a.ndim() == 2 || a.ndim() == 3, op, ": expected 2-D or 3-D operands, got shapes ",
-                 shape_str(a.shape), " and ", shape_str(b.shape));
-        TG_CHECK(b.ndim() == a.ndim(), op, ": shapes ", shape_str(a.shape), " and ",
-                 shape_str(b.shape), " must both be 2-D or both 3-D");
-        TG_CHECK(a.dtype == b.dtype, op, ": dtypes ", dtype_name(a.dtype), " and ",
-                 dtype_name(b.dtype), " do not match");
-        TG_CHECK(a.dtype == DType::f32 || a.dtype == DType::f64, op,
-                 ": expected float32 or float64 operands, got ", dtype_name(a.dtype));
-        TG_CHECK(out.dtype == a.dtype, op, ": out dtype ", dtype_name(out.dtype),
-                 " does not match operand dtype ", dtype_name(a.dtype));
-        const bool batched = a.ndim() == 3;
-        const int o = batched ? 1 : 0;
-        const int64_t M = a.shape[o], K = a.shape[o + 1], N = b.shape[o + 1];
-        TG_CHECK(b.shape[o] == K, op, ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
-                 " do not align");
-        TG_CHECK(!batched || a.shape[0] == b.shape[0], op, ": batch sizes of shapes ",
-                 shape_str(a.shape), " and ", shape_str(b.shape), " differ");
-        std::vector<int64_t> want = batched ? std::vector<int64_t>{a.shape[0], M, N}
-                                            : std::vector<int64_t>{M, N};
-        TG_CHECK(out.shape == want, op, ": out has shape ", shape_str(out.shape), ", expected ",
-                 shape_str(want), " for shapes ", shape_str(a.shape), " and ", shape_str(b.shape));
-        for (int d = 0; d < out.ndim(); ++d)
-          TG_CHECK(out.strides[d] != 0 || out.shape[d] <= 1 || out.numel() == 0, op,
-                   ": out must not have zero (broadcast) strides, got shape ", shape_str(out.shape));
-        TG_CHECK(!overlaps(out, a) && !overlaps(out, b), op,
-                 ": out must not share memory with a or b");
-
-        ArrayView bias;
-        const bool has_bias = !bias_obj.is_none();
-        if (has_bias) {
-          TG_CHECK(py::isinstance<py::array>(bias_obj), op,
-                   ": bias must be None or a numpy array, got ",
-                   std::string(py::str(py::type::handle_of(bias_obj).attr("__name__"))));
-          bias = view_of(py::reinterpret_borrow<py::array>(bias_obj), op);
-          TG_CHECK(bias.ndim() == 1 && bias.shape[0] == N, op, ": bias has shape ",
-                   shape_str(bias.shape), ", expected (", N, ",) for shapes ", shape_str(a.shape),
-                   " and ", shape_str(b.shape));
-          TG_CHECK(bias.dtype == a.dtype, op, ": bias dtype ", dtype_name(bias.dtype),
-                   " does not match operand dtype ", dtype_name(a.dtype));
-        }
-        TG_CHECK(!accumulate || (!has_bias && act == ActKind::none), op,
-                 ": accumulate=True cannot be combined with bias or act (got act='", act_name,
-                 "'", has_bias ? " and a bias" : "", ")");
-
-        dispatch_float(a.dtype, op, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          std::vector<T> bias_buf;
-          const T* bias_ptr = nullptr;
-          if (has_bias) {  // a contiguous copy, so the epilogue loads it with vector loads
-            bias_buf.resize(static_cast<size_t>(N));
-            const T* src = bias.ptr<T>();
-            for (int64_t j = 0; j < N; ++j) bias_buf[j] = src[j * bias.strides[0]];
-            bias_ptr = bias_buf.data();
-          }
-          Problem<T> P{M, N, K,
-                       a.ptr<T>(), a.strides[o], a.strides[o + 1],
-                       b.ptr<T>(), b.strides[o], b.strides[o + 1],
-                       out.ptr<T>(), out.strides[o], out.strides[o + 1],
-                       bias_ptr, false, act, accumulate};
-          Batch<T> B{batched ? a.shape[0] : 1, batched ? a.strides[0] : 0,
-                     batched ? b.strides[0] : 0, batched ? out.strides[0] : 0};
-          py::gil_scoped_release release;
-          matmul_kernel(P, B);
-        });
-      },
-      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("bias") = py::none(),
-      py::arg("act") = "none", py::arg("accumulate") = false,
-      "out = act(a @ b + bias), or out += a @ b with accumulate=True. 2-D or batched 3-D operands "
-      "with any strides; act is one of none, relu, gelu, gelu_tanh, sigmoid, tanh.");
-  m.def(
-      "linear_backward",
-      [](const py::array& g_arr, const py::object& x_obj, const py::object& w_obj,
-         const py::object& y_obj, const std::string& act_name, const py::object& gx_obj,
-         const py::object& gw_obj, const py::object& gb_obj) {
-        const char* op = "linear_backward";
-        auto optional = [&](const py::object& o, const char* name, bool writable) {
-          std::optional<ArrayView> v;
-          if (o.is_none()) return v;
-          TG_CHECK(py::isinstance<py::array>(o), op, ": ", name, " must be None or a numpy array");
-          v = view_of(py::reinterpret_borrow<py::array>(o), op, writable);
-          return v;
-        };
-        const ArrayView g = view_of(g_arr, op);
-        const auto x = optional(x_obj, "x", false), w = optional(w_obj, "w", false);
-        const auto y = optional(y_obj, "y", false);
-        const auto gx = optional(gx_obj, "gx", true), gw = optional(gw_obj, "gw", true);
-        const auto gb = optional(gb_obj, "gb", true);
-        const ActKind act = ops::parse_epilogue_act(act_name);
-        TG_CHECK(act == ActKind::none || act == ActKind::relu || act == ActKind::sigmoid || act == ActKind::tanh,
-                 op, ": act must be none, relu, sigmoid or tanh, got '", act_name, "'");
-        TG_CHECK(g.ndim() == 2, op, ": grad must be 2-D, got shape ", shape_str(g.shape));
-        TG_CHECK(g.dtype == DType::f32 || g.dtype == DType::f64, op,
-                 ": expected float32 or float64, got ", dtype_name(g.dtype));
-        const int64_t N = g.shape[0], O = g.shape[1];
-        auto check = [&](const std::optional<ArrayView>& v, const char* name,
-                         std::vector<int64_t> want) {
-          if (!v) return;
-          TG_CHECK(v->dtype == g.dtype, op, ": ", name, " dtype ", dtype_name(v->dtype),
-                   " does not match grad dtype ", dtype_name(g.dtype));
-          TG_CHECK(v->shape == want, op, ": ", name, " has shape ", shape_str(v->shape),
-                   ", expected ", shape_str(want), " for grad of shape ", shape_str(g.shape));
-        };
-        TG_CHECK(act == ActKind::none || y, op, ": act '", act_name, "' needs the output y");
-        TG_CHECK(!gx || w, op, ": gx needs w");
-        TG_CHECK(!gw || x, op, ": gw needs x");
-        check(y, "y", {N, O});
-        if (w) check(w, "w", {O, w->ndim() == 2 ? w->shape[1] : -1});
-        if (x) check(x, "x", {N, x->ndim() == 2 ? x->shape[1] : -1});
-        if (gx) check(gx, "gx", {N, w->shape[1]});
-        if (gw) check(gw, "gw", {O, x->shape[1]});
-        check(gb, "gb", {O});
-        for (const auto* out : {&gx, &gw, &gb}) {
-          if (!*out) continue;
-          for (const auto* in : {&x, &w, &y}) TG_CHECK(!*in || !overlaps(**out, **in), op,
-                                                        ": outputs must not share memory with inputs");
-          TG_CHECK(!overlaps(**out, g), op, ": outputs must not share memory with grad");
-        }
-        TG_CHECK(!(gx && gw && overlaps(*gx, *gw)) && !(gx && gb && overlaps(*gx, *gb)) &&
-                     !(gw && gb && overlaps(*gw, *gb)),
-                 op, ": gx, gw and gb must not share memory");
-        dispatch_float(g.dtype, op, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          const ArrayView empty;
-          py::gil_scoped_release release;
-          linear_backward_kernel<T>(g, x ? *x : empty, w ? *w : empty, y ? &*y : nullptr, act,
-                                    gx ? &*gx : nullptr, gw ? &*gw : nullptr, gb ? &*gb : nullptr);
-        });
-      },
-      py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("y"), py::arg("act"), py::arg("gx"),
-      py::arg("gw"), py::arg("gb"),
-      "The backward of act(x @ w.T + b): gz = grad * act'(y) (y the forward's output), then "
-      "gx = gz @ w, gw = gz.T @ x and gb = column sums of gz, each written when given (else "
-      "None). act is none, relu, sigmoid or tanh.");
+  bind::matmul<Cpu>(m);
   m.def(
       "_matmul_isa",
       [](const std::string& name) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "bind/optim.h"
 #include "common.h"
 #include "isa.h"
 #include "pyarray.h"
@@ -44,9 +45,6 @@ TG_ALWAYS_INLINE T lerp(T self, T end, T w, T one_minus_w) {
 // torch.maximum: NaN in either operand gives NaN.
 template <class T> TG_ALWAYS_INLINE T nan_max(T a, T b) { return (a > b || a != a) ? a : b; }
 
-// Gradient direction: maximize flips the sign (multiplying by -1 is exact).
-template <class T> T sign_of(bool maximize) { return maximize ? T(-1) : T(1); }
-
 // ---------------------------------------------------------------------------------------------
 // SGD. Operands: param, grad, momentum_buffer.
 //   d = ±grad (+ weight_decay * param)
@@ -55,9 +53,7 @@ template <class T> T sign_of(bool maximize) { return maximize ? T(-1) : T(1); }
 
 enum SgdMomentum { kNoMomentum = 0, kFirstStep = 1, kRunning = 2 };
 
-template <class T> struct SgdArgs {
-  T sign, weight_decay, momentum, one_minus_dampening, neg_lr;
-};
+template <class T> using SgdArgs = SgdCoeffs<T>;
 
 template <class T, bool WD, int Mom, bool Nesterov> struct SgdKernel {
   static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
@@ -106,10 +102,7 @@ RangeFn sgd_fn(bool wd, int mom, bool nesterov, bool avx2) {
 
 enum WeightDecay { kNoDecay = 0, kCoupled = 1, kDecoupled = 2 };
 
-template <class T> struct AdamArgs {
-  T sign, weight_decay, decay_factor, w1, one_minus_w1, beta2, one_minus_beta2, bc2_sqrt, eps,
-      neg_step_size;
-};
+template <class T> using AdamArgs = AdamCoeffs<T>;
 
 template <class T, int Decay, bool SmallW1, bool Amsgrad> struct AdamKernel {
   static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
@@ -162,9 +155,7 @@ RangeFn adam_fn(int decay, bool small_w1, bool amsgrad, bool avx2) {
 //   centered: ga = lerp(ga, d, 1 - alpha), avg = sqrt(s - ga * ga) + eps;  else avg = sqrt(s) + eps
 //   momentum: buf = momentum * buf + d / avg, param -= lr * buf;  else param -= lr * d / avg
 
-template <class T> struct RmspropArgs {
-  T sign, weight_decay, alpha, one_minus_alpha, w, one_minus_w, eps, momentum, neg_lr;
-};
+template <class T> using RmspropArgs = RmspropCoeffs<T>;
 
 template <class T, bool WD, bool Centered, bool SmallW, bool Momentum> struct RmspropKernel {
   static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
@@ -222,9 +213,7 @@ RangeFn rmsprop_fn(bool wd, bool centered, bool small_w, bool momentum, bool avx
 //   d = ±grad (+ wd * param);  sum += d * d;  param -= clr * d / (sqrt(sum) + eps),
 //   clr = lr / (1 + (step - 1) * lr_decay)
 
-template <class T> struct AdagradArgs {
-  T sign, weight_decay, eps, neg_clr;
-};
+template <class T> using AdagradArgs = AdagradCoeffs<T>;
 
 template <class T, bool WD> struct AdagradKernel {
   static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
@@ -250,14 +239,6 @@ template <class T> RangeFn adagrad_fn(bool wd, bool avx2) {
 
 // ---------------------------------------------------------------------------------------------
 // The driver: every tensor of the group laid end to end as one range of elements.
-
-constexpr int kMaxOperands = 5;
-
-struct TensorSlots {
-  DType dtype = DType::f32;
-  int64_t numel = 0;
-  void* ptr[kMaxOperands] = {};
-};
 
 // The update of one call: the range function and coefficients for each dtype (a group may mix
 // float32 and float64 parameters).
@@ -287,241 +268,50 @@ void run_update(const std::vector<TensorSlots>& ts, const Update& u) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Bindings: lists of numpy arrays in, validated, then one update with the GIL released.
-
-struct Operand {
-  const char* name;
-  py::sequence list;
-  bool writable;
-  bool used;         // an unused operand must be an empty list
-  const char* when;  // for the error when an unused operand is not empty
-};
-
-// The arrays of a call, kept referenced while the GIL is released (the caller's lists could be
-// changed by another thread meanwhile), and their data pointers.
-struct Collected {
-  std::vector<py::array> keep;
-  std::vector<TensorSlots> slots;
-  int64_t total = 0;
-};
-
-std::string type_name(const py::handle& obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__"));
-}
-
-ArrayView checked_view(const char* op, const py::handle& obj, const char* list, size_t i,
-                       bool writable) {
-  TG_CHECK(py::isinstance<py::array>(obj), op, ": ", list, "[", i, "] must be a numpy array, got ",
-           type_name(obj));
-  const auto a = py::reinterpret_borrow<py::array>(obj);
-  TG_CHECK(!writable || a.writeable(), op, ": ", list, "[", i, "] is read-only");
-  ArrayView v = view_of(a, op, writable);
-  TG_CHECK(v.dtype == DType::f32 || v.dtype == DType::f64, op, ": ", list, "[", i,
-           "] must be float32 or float64, got ", dtype_name(v.dtype));
-  // (an empty array has no elements to lay out; numpy gives it stride 0)
-  TG_CHECK(v.numel() == 0 || v.is_contiguous(), op, ": ", list, "[", i, "] must be C-contiguous");
-  TG_CHECK(reinterpret_cast<uintptr_t>(v.data) % dtype_size(v.dtype) == 0, op, ": ", list, "[", i,
-           "] is not aligned to its item size");
-  return v;
-}
-
-Collected collect(const char* op, const std::vector<Operand>& ops) {
-  // A bare array is itself a sequence (of its rows): reject it rather than update its rows.
-  for (const Operand& o : ops)
-    if (!py::isinstance<py::list>(o.list) && !py::isinstance<py::tuple>(o.list))
-      throw py::type_error(
-          detail::cat(op, ": ", o.name, " must be a list of arrays, got ", type_name(o.list)));
-  const size_t n = py::len(ops[0].list);
-  for (size_t k = 1; k < ops.size(); ++k) {
-    const size_t len = py::len(ops[k].list);
-    if (ops[k].used)
-      TG_CHECK(len == n, op, ": got ", n, " params but ", len, " ", ops[k].name,
-               " (one per param expected)");
-    else
-      TG_CHECK(len == 0, op, ": ", ops[k].name, " must be empty ", ops[k].when, ", got ", len,
-               " arrays");
-  }
-  Collected c;
-  c.slots.resize(n);
-  c.keep.reserve(n * ops.size());
-  for (size_t i = 0; i < n; ++i) {
-    const py::object pobj = ops[0].list[i];
-    const ArrayView pv = checked_view(op, pobj, ops[0].name, i, ops[0].writable);
-    c.keep.push_back(py::reinterpret_borrow<py::array>(pobj));
-    TensorSlots& t = c.slots[i];
-    t.dtype = pv.dtype;
-    t.numel = pv.numel();
-    t.ptr[0] = pv.data;
-    for (size_t k = 1; k < ops.size(); ++k) {
-      if (!ops[k].used) continue;
-      const py::object obj = ops[k].list[i];
-      const ArrayView v = checked_view(op, obj, ops[k].name, i, ops[k].writable);
-      TG_CHECK(v.shape == pv.shape, op, ": ", ops[k].name, "[", i, "] has shape ",
-               shape_str(v.shape), " but params[", i, "] has shape ", shape_str(pv.shape));
-      TG_CHECK(v.dtype == pv.dtype, op, ": ", ops[k].name, "[", i, "] is ", dtype_name(v.dtype),
-               " but params[", i, "] is ", dtype_name(pv.dtype));
-      c.keep.push_back(py::reinterpret_borrow<py::array>(obj));
-      t.ptr[k] = v.data;
-    }
-    c.total += t.numel;
-  }
-  return c;
-}
-
-template <template <class> class Args, class Fill>
-void run_with_args(const Collected& c, RangeFn fn32, RangeFn fn64, Fill&& fill) {
-  Args<float> a32;
-  Args<double> a64;
-  fill(a32);
-  fill(a64);
-  ReleaseGilIfLarge nogil(c.total);
-  run_update(c.slots, Update{fn32, fn64, &a32, &a64});
+// One update over the group, both dtypes' coefficients filled (a group may mix them).
+template <class Args32, class Args64>
+void run_with_args(const std::vector<std::vector<ArrayView>>& lists, RangeFn fn32, RangeFn fn64,
+                   const Args32& a32, const Args64& a64) {
+  run_update(tensor_slots(lists), Update{fn32, fn64, &a32, &a64});
 }
 
 }  // namespace
 
-void bind_optim(py::module_& m) {
-  m.def(
-      "sgd_step",
-      [](const py::sequence& params, const py::sequence& grads,
-         const py::sequence& momentum_buffers, double lr, double momentum, double dampening,
-         double weight_decay, bool nesterov, bool maximize, bool first_step) {
-        const char* op = "sgd_step";
-        const bool use_mom = momentum != 0.0;
-        const Collected c = collect(op, {{"params", params, true, true, ""},
-                                         {"grads", grads, false, true, ""},
-                                         {"momentum_buffers", momentum_buffers, true, use_mom,
-                                          "when momentum is 0"}});
-        const int mom = !use_mom ? kNoMomentum : first_step ? kFirstStep : kRunning;
-        const bool wd = weight_decay != 0.0, avx2 = cpu_has_avx2_fma();
-        run_with_args<SgdArgs>(c, sgd_fn<float>(wd, mom, nesterov, avx2),
-                               sgd_fn<double>(wd, mom, nesterov, avx2), [&](auto& a) {
-          using T = std::decay_t<decltype(a.sign)>;
-          a.sign = sign_of<T>(maximize);
-          a.weight_decay = static_cast<T>(weight_decay);
-          a.momentum = static_cast<T>(momentum);
-          a.one_minus_dampening = static_cast<T>(1.0 - dampening);
-          a.neg_lr = static_cast<T>(-lr);
-        });
-      },
-      py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("lr"),
-      py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
-      py::arg("maximize"), py::arg("first_step"),
-      "One torch.optim.SGD step over a param group, in place. momentum_buffers: one per param "
-      "when momentum != 0 (else empty); with first_step they are overwritten with the gradient, "
-      "as torch initialises them.");
+// ---------------------------------------------------------------------------------------------
+// Entry points (csrc/bind/optim.h has checked the lists).
 
-  m.def(
-      "adam_step",
-      [](const py::sequence& params, const py::sequence& grads, const py::sequence& exp_avgs,
-         const py::sequence& exp_avg_sqs, const py::sequence& max_exp_avg_sqs, int64_t step,
-         double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-         bool amsgrad, bool maximize) {
-        const char* op = "adam_step";
-        TG_CHECK(step >= 1, op, ": step must be >= 1 (the count after this update), got ", step);
-        const Collected c = collect(op, {{"params", params, true, true, ""},
-                                         {"grads", grads, false, true, ""},
-                                         {"exp_avgs", exp_avgs, true, true, ""},
-                                         {"exp_avg_sqs", exp_avg_sqs, true, true, ""},
-                                         {"max_exp_avg_sqs", max_exp_avg_sqs, true, amsgrad,
-                                          "when amsgrad is False"}});
-        // Scalars are computed in double as torch computes them in Python, then rounded to the
-        // parameter's dtype where they meet a tensor. pow(x, 0.5) rather than sqrt(x): torch
-        // writes bias_correction2 ** 0.5.
-        const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-        const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-        const double step_size = lr / bc1;
-        const double bc2_sqrt = std::pow(bc2, 0.5);
-        const double w1 = 1.0 - beta1;
-        const int decay = weight_decay == 0.0 ? kNoDecay : decoupled ? kDecoupled : kCoupled;
-        const bool small = std::abs(w1) < 0.5, avx2 = cpu_has_avx2_fma();
-        run_with_args<AdamArgs>(c, adam_fn<float>(decay, small, amsgrad, avx2),
-                                adam_fn<double>(decay, small, amsgrad, avx2), [&](auto& a) {
-          using T = std::decay_t<decltype(a.sign)>;
-          a.sign = sign_of<T>(maximize);
-          a.weight_decay = static_cast<T>(weight_decay);
-          a.decay_factor = static_cast<T>(1.0 - lr * weight_decay);
-          a.w1 = static_cast<T>(w1);
-          a.one_minus_w1 = T(1) - a.w1;
-          a.beta2 = static_cast<T>(beta2);
-          a.one_minus_beta2 = static_cast<T>(1.0 - beta2);
-          a.bc2_sqrt = static_cast<T>(bc2_sqrt);
-          a.eps = static_cast<T>(eps);
-          a.neg_step_size = static_cast<T>(-step_size);
-        });
-      },
-      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
-      py::arg("max_exp_avg_sqs"), py::arg("step"), py::arg("lr"), py::arg("beta1"),
-      py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("decoupled"),
-      py::arg("amsgrad"), py::arg("maximize"),
-      "One torch.optim.Adam (decoupled=False) or AdamW (decoupled=True) step over a param group, "
-      "in place. step is the step count after this update (>= 1); max_exp_avg_sqs is empty "
-      "unless amsgrad.");
-
-  m.def(
-      "rmsprop_step",
-      [](const py::sequence& params, const py::sequence& grads, const py::sequence& square_avgs,
-         const py::sequence& momentum_buffers, const py::sequence& grad_avgs, double lr,
-         double alpha, double eps, double weight_decay, double momentum, bool centered,
-         bool maximize) {
-        const char* op = "rmsprop_step";
-        const bool use_mom = momentum > 0.0;
-        const Collected c = collect(op, {{"params", params, true, true, ""},
-                                         {"grads", grads, false, true, ""},
-                                         {"square_avgs", square_avgs, true, true, ""},
-                                         {"momentum_buffers", momentum_buffers, true, use_mom,
-                                          "when momentum is 0"},
-                                         {"grad_avgs", grad_avgs, true, centered,
-                                          "when centered is False"}});
-        const double w = 1.0 - alpha;
-        const bool wd = weight_decay != 0.0, small = std::abs(w) < 0.5, avx2 = cpu_has_avx2_fma();
-        run_with_args<RmspropArgs>(c, rmsprop_fn<float>(wd, centered, small, use_mom, avx2),
-                                   rmsprop_fn<double>(wd, centered, small, use_mom, avx2),
-                                   [&](auto& a) {
-          using T = std::decay_t<decltype(a.sign)>;
-          a.sign = sign_of<T>(maximize);
-          a.weight_decay = static_cast<T>(weight_decay);
-          a.alpha = static_cast<T>(alpha);
-          a.one_minus_alpha = static_cast<T>(1.0 - alpha);
-          a.w = static_cast<T>(w);
-          a.one_minus_w = T(1) - a.w;
-          a.eps = static_cast<T>(eps);
-          a.momentum = static_cast<T>(momentum);
-          a.neg_lr = static_cast<T>(-lr);
-        });
-      },
-      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("momentum_buffers"),
-      py::arg("grad_avgs"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
-      py::arg("weight_decay"), py::arg("momentum"), py::arg("centered"), py::arg("maximize"),
-      "One torch.optim.RMSprop step over a param group, in place. momentum_buffers: one per "
-      "param when momentum > 0 (else empty); grad_avgs: one per param when centered (else empty).");
-
-  m.def(
-      "adagrad_step",
-      [](const py::sequence& params, const py::sequence& grads, const py::sequence& state_sums,
-         int64_t step, double lr, double lr_decay, double weight_decay, double eps,
-         bool maximize) {
-        const char* op = "adagrad_step";
-        TG_CHECK(step >= 1, op, ": step must be >= 1 (the count after this update), got ", step);
-        const Collected c = collect(op, {{"params", params, true, true, ""},
-                                         {"grads", grads, false, true, ""},
-                                         {"state_sums", state_sums, true, true, ""}});
-        const double clr = lr / (1.0 + static_cast<double>(step - 1) * lr_decay);
-        const bool wd = weight_decay != 0.0, avx2 = cpu_has_avx2_fma();
-        run_with_args<AdagradArgs>(c, adagrad_fn<float>(wd, avx2), adagrad_fn<double>(wd, avx2),
-                                   [&](auto& a) {
-          using T = std::decay_t<decltype(a.sign)>;
-          a.sign = sign_of<T>(maximize);
-          a.weight_decay = static_cast<T>(weight_decay);
-          a.eps = static_cast<T>(eps);
-          a.neg_clr = static_cast<T>(-clr);
-        });
-      },
-      py::arg("params"), py::arg("grads"), py::arg("state_sums"), py::arg("step"), py::arg("lr"),
-      py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
-      "One torch.optim.Adagrad step over a param group, in place. step is the step count after "
-      "this update (>= 1).");
+void Cpu::sgd_step(const std::vector<std::vector<ArrayView>>& lists, const SgdConfig& c) {
+  const int mom = c.momentum == 0.0 ? kNoMomentum : c.first_step ? kFirstStep : kRunning;
+  const bool wd = c.weight_decay != 0.0, avx2 = cpu_has_avx2_fma();
+  run_with_args(lists, sgd_fn<float>(wd, mom, c.nesterov, avx2),
+                         sgd_fn<double>(wd, mom, c.nesterov, avx2), sgd_coeffs<float>(c),
+                         sgd_coeffs<double>(c));
 }
+
+void Cpu::adam_step(const std::vector<std::vector<ArrayView>>& lists, const AdamConfig& c) {
+  const int decay = c.weight_decay == 0.0 ? kNoDecay : c.decoupled ? kDecoupled : kCoupled;
+  const bool small = small_weight(1.0 - c.beta1), avx2 = cpu_has_avx2_fma();
+  run_with_args(lists, adam_fn<float>(decay, small, c.amsgrad, avx2),
+                          adam_fn<double>(decay, small, c.amsgrad, avx2), adam_coeffs<float>(c),
+                          adam_coeffs<double>(c));
+}
+
+void Cpu::rmsprop_step(const std::vector<std::vector<ArrayView>>& lists,
+                       const RmspropConfig& c) {
+  const bool wd = c.weight_decay != 0.0, small = small_weight(1.0 - c.alpha);
+  const bool use_mom = c.momentum > 0.0, avx2 = cpu_has_avx2_fma();
+  run_with_args(lists, rmsprop_fn<float>(wd, c.centered, small, use_mom, avx2),
+                             rmsprop_fn<double>(wd, c.centered, small, use_mom, avx2),
+                             rmsprop_coeffs<float>(c), rmsprop_coeffs<double>(c));
+}
+
+void Cpu::adagrad_step(const std::vector<std::vector<ArrayView>>& lists,
+                       const AdagradConfig& c) {
+  const bool wd = c.weight_decay != 0.0, avx2 = cpu_has_avx2_fma();
+  run_with_args(lists, adagrad_fn<float>(wd, avx2), adagrad_fn<double>(wd, avx2),
+                             adagrad_coeffs<float>(c), adagrad_coeffs<double>(c));
+}
+
+void bind_optim(py::module_& m) { bind::optim<Cpu>(m); }
 
 }  // namespace tg

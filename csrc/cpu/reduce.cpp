@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 
+#include "bind/reduce.h"
 #include "common.h"
 #include "isa.h"
 #include "pyarray.h"
@@ -36,7 +37,7 @@
 namespace tg {
 namespace {
 
-constexpr int kMaxDims = 64;           // numpy's limit
+constexpr int kMaxDims = kReduceMaxDims;
 constexpr int64_t kSpanChunk = 32768;  // reduced elements per partial when splitting a span
 // Elements per thread below which splitting a reduction costs more than it saves: twice the
 // elementwise grain, since a reduction only reads and runs at several elements per cycle.
@@ -1130,8 +1131,6 @@ void run_reduce(const ArrayView& x, const std::vector<bool>& reduced, const Arra
   }
 }
 
-enum class ROp { sum, prod, max, min, argmax, argmin, all, any };
-
 template <template <class> class K>
 void run_numeric(DType d, const ArrayView& x, const std::vector<bool>& red, const ArrayView& out) {
   switch (d) {
@@ -1148,92 +1147,26 @@ template <class T> using Min = Extremum<T, false>;
 template <class T> using ArgMax = Arg<T, true>;
 template <class T> using ArgMin = Arg<T, false>;
 
-void dispatch(ROp op, const ArrayView& x, const std::vector<bool>& red, const ArrayView& out) {
+void dispatch(ReduceOp op, const ArrayView& x, const std::vector<bool>& red, const ArrayView& out) {
   switch (op) {
-    case ROp::sum: return run_numeric<Sum>(x.dtype, x, red, out);
-    case ROp::prod: return run_numeric<Prod>(x.dtype, x, red, out);
-    case ROp::max: return run_numeric<Max>(x.dtype, x, red, out);
-    case ROp::min: return run_numeric<Min>(x.dtype, x, red, out);
-    case ROp::argmax: return run_numeric<ArgMax>(x.dtype, x, red, out);
-    case ROp::argmin: return run_numeric<ArgMin>(x.dtype, x, red, out);
-    case ROp::all: return run_reduce<Logic<true>>(x, red, out);
-    case ROp::any: return run_reduce<Logic<false>>(x, red, out);
+    case ReduceOp::sum: return run_numeric<Sum>(x.dtype, x, red, out);
+    case ReduceOp::prod: return run_numeric<Prod>(x.dtype, x, red, out);
+    case ReduceOp::max: return run_numeric<Max>(x.dtype, x, red, out);
+    case ReduceOp::min: return run_numeric<Min>(x.dtype, x, red, out);
+    case ReduceOp::argmax: return run_numeric<ArgMax>(x.dtype, x, red, out);
+    case ReduceOp::argmin: return run_numeric<ArgMin>(x.dtype, x, red, out);
+    case ReduceOp::all: return run_reduce<Logic<true>>(x, red, out);
+    case ReduceOp::any: return run_reduce<Logic<false>>(x, red, out);
   }
-}
-
-std::string axes_str(const std::vector<int64_t>& axes) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < axes.size(); ++i) os << (i ? ", " : "") << axes[i];
-  os << "]";
-  return os.str();
-}
-
-void reduce_checked(const std::string& opname, const py::array& xa, const std::vector<int64_t>& axes,
-                    const py::array& outa) {
-  static const std::pair<const char*, ROp> kOps[] = {
-      {"sum", ROp::sum},       {"prod", ROp::prod},     {"max", ROp::max}, {"min", ROp::min},
-      {"argmax", ROp::argmax}, {"argmin", ROp::argmin}, {"all", ROp::all}, {"any", ROp::any}};
-  const char* name = nullptr;
-  ROp op = ROp::sum;
-  for (const auto& e : kOps)
-    if (opname == e.first) {
-      name = e.first;
-      op = e.second;
-    }
-  TG_CHECK(name != nullptr, "reduce: unknown op '", opname,
-           "' (expected sum, prod, max, min, argmax, argmin, all or any)");
-
-  const ArrayView x = view_of(xa, name);
-  const ArrayView out = out_view(outa, name);
-  const int nd = x.ndim();
-  TG_CHECK(nd <= kMaxDims, name, ": input has ", nd, " dimensions, at most ", kMaxDims, " are supported");
-
-  const bool logic = op == ROp::all || op == ROp::any;
-  const bool arg = op == ROp::argmax || op == ROp::argmin;
-  if (logic) {
-    TG_CHECK(x.dtype == DType::b8, name, ": expected a bool input, got ", dtype_name(x.dtype));
-  } else {
-    TG_CHECK(x.dtype != DType::b8, name, ": expected a float32, float64 or int64 input, got bool");
-  }
-  const DType want = arg ? DType::i64 : x.dtype;
-  TG_CHECK(out.dtype == want, name, ": out must be ", dtype_name(want), " for a ", dtype_name(x.dtype),
-           " input, got ", dtype_name(out.dtype));
-
-  std::vector<bool> red(nd, false);
-  for (int64_t a : axes) {
-    TG_CHECK(a >= 0 && a < nd, name, ": axis ", a, " is out of range for input of shape ",
-             shape_str(x.shape), " (axes ", axes_str(axes), ")");
-    TG_CHECK(!red[a], name, ": axis ", a, " is repeated in axes ", axes_str(axes), " for input of shape ",
-             shape_str(x.shape));
-    red[a] = true;
-  }
-  std::vector<int64_t> want_shape;
-  int64_t nr = 1;
-  for (int d = 0; d < nd; ++d) {
-    if (red[d]) nr *= x.shape[d];
-    else want_shape.push_back(x.shape[d]);
-  }
-  TG_CHECK(out.shape == want_shape, name, ": out has shape ", shape_str(out.shape), ", expected ",
-           shape_str(want_shape), " for input of shape ", shape_str(x.shape), " reduced over axes ",
-           axes_str(axes));
-  // (an empty out has nothing to write; numpy gives empty arrays zero strides)
-  TG_CHECK(out.numel() == 0 || out.is_contiguous(), name, ": out of shape ", shape_str(out.shape), " must be C-contiguous");
-  if (!(op == ROp::sum || op == ROp::prod || logic))
-    TG_CHECK(nr > 0, name, ": cannot reduce over an empty dimension of shape ", shape_str(x.shape));
-
-  py::gil_scoped_release nogil;
-  dispatch(op, x, red, out);
 }
 
 }  // namespace
 
-void bind_reduce(py::module_& m) {
-  m.def("reduce", &reduce_checked, py::arg("op"), py::arg("x"), py::arg("axes"), py::arg("out"),
-        "reduce(op, x, axes, out): reduce x over `axes` (distinct, non-negative) into the "
-        "C-contiguous `out` (x's shape without those axes). op: sum, prod, max, min (NaN "
-        "propagates), argmax, argmin (int64 out; C-order index over the reduced axes, first "
-        "occurrence; first NaN wins), all, any (bool).");
+void Cpu::reduce(ReduceOp op, const ArrayView& x, const std::vector<bool>& reduced,
+                 const ArrayView& out) {
+  dispatch(op, x, reduced, out);
 }
+
+void bind_reduce(py::module_& m) { bind::reduce<Cpu>(m); }
 
 }  // namespace tg

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bind/softmax.h"
 #include "common.h"
 #include "pyarray.h"
 #include "simd_math.h"
@@ -296,14 +297,17 @@ T& at_mut(const ArrayView& v, int64_t i) {
 }
 
 void check_target(int64_t t, int64_t C) {
-  TG_CHECK_INDEX(t >= 0 && t < C, "cross_entropy: target ", t, " is out of bounds for ", C,
-                 " classes");
+  if (t < 0 || t >= C) throw_target_out_of_bounds(t, C);
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Entry points (csrc/bind/softmax.h has checked the arguments and picked T).
 // Each kernel first detaches the inputs that share memory with an output other than as the same
 // elements (numpy's rule, see detach_if_overlapping); an output may be an input itself.
 template <class T>
-void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
+void Cpu::softmax(const ArrayView& x_in, const ArrayView& out, bool log) {
   const int64_t R = x_in.shape[0], n = x_in.shape[1];
   if (n == 0) return;
   std::vector<char> tmp;
@@ -319,7 +323,7 @@ void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
 }
 
 template <class T>
-void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const ArrayView& out,
+void Cpu::softmax_backward(const ArrayView& y_in, const ArrayView& g_in, const ArrayView& out,
                            bool log) {
   const int64_t R = y_in.shape[0], n = y_in.shape[1];
   if (n == 0) return;
@@ -335,6 +339,8 @@ void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const A
     }
   });
 }
+
+namespace {
 
 // Rows of at most kShortRow classes (the heads of most MLP classifiers) are handled a block of
 // rows at a time: the exponentials of a whole block go through one vector loop over contiguous
@@ -383,9 +389,12 @@ void for_short_row_blocks(const ArrayView& x, int64_t C, int64_t b, int64_t e, T
   }
 }
 
+}  // namespace
+
 template <class T>
-int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
-                        const ArrayView& lse, int64_t ignore_index, double eps) {
+int64_t Cpu::cross_entropy_forward(const ArrayView& x_in, const ArrayView& target_in,
+                                   const ArrayView& loss, const ArrayView& lse,
+                                   int64_t ignore_index, double eps) {
   const int64_t N = x_in.shape[0], C = x_in.shape[1];
   std::vector<char> tmp[4];
   const ArrayView x = detach_if_overlapping(detach_if_overlapping(x_in, loss, tmp[0]), lse, tmp[1]);
@@ -435,9 +444,9 @@ int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const
 }
 
 template <class T>
-void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& lse_in,
-                      const ArrayView& grad_in, const ArrayView& out, int64_t ignore_index,
-                      double eps) {
+void Cpu::cross_entropy_backward(const ArrayView& x_in, const ArrayView& target_in,
+                                 const ArrayView& lse_in, const ArrayView& grad_in,
+                                 const ArrayView& out, int64_t ignore_index, double eps) {
   const int64_t N = x_in.shape[0], C = x_in.shape[1];
   std::vector<char> tmp[4];
   const ArrayView x = detach_if_overlapping(x_in, out, tmp[0]);
@@ -496,164 +505,6 @@ void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const A
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Argument checks shared by the bindings.
-void check_ndim(const char* op, const char* name, const ArrayView& v, int nd) {
-  TG_CHECK(v.ndim() == nd, op, ": ", name, " must be ", nd, "-D, got shape ", shape_str(v.shape));
-}
-
-void check_len(const char* op, const char* an, const ArrayView& a, const char* bn,
-               const ArrayView& b) {
-  TG_CHECK(b.shape[0] == a.shape[0], op, ": ", an, " ", shape_str(a.shape), " and ", bn, " ",
-           shape_str(b.shape), " must have the same number of rows");
-}
-
-void check_dtype_as(const char* op, const char* an, const ArrayView& a, const char* bn,
-                    const ArrayView& b) {
-  TG_CHECK(a.dtype == b.dtype, op, ": ", an, " and ", bn, " dtypes must match, got ",
-           dtype_name(a.dtype), " and ", dtype_name(b.dtype));
-}
-
-void check_label_smoothing(const char* op, double eps) {
-  TG_CHECK(eps >= 0.0 && eps <= 1.0, op, ": label_smoothing must be between 0.0 and 1.0, got ",
-           eps);
-}
-
-// The arguments both cross-entropy kernels share: 2-D logits, int64 targets, one per row, and
-// the label smoothing.
-void check_ce_args(const char* op, const ArrayView& logits, const ArrayView& target,
-                   double label_smoothing) {
-  check_ndim(op, "logits", logits, 2);
-  check_ndim(op, "target", target, 1);
-  check_dtype(op, target, DType::i64, "target");
-  check_len(op, "logits", logits, "target", target);
-  check_label_smoothing(op, label_smoothing);
-}
-
-// A per-row vector (loss, lse, grad_loss): 1-D, one per row of logits, logits' dtype.
-void check_row_vector(const char* op, const ArrayView& logits, const char* name,
-                      const ArrayView& v) {
-  check_ndim(op, name, v, 1);
-  check_len(op, "logits", logits, name, v);
-  check_dtype_as(op, "logits", logits, name, v);
-}
-
-// Entry points: argument checks, then the kernel for the dtype.
-void softmax_kernel(const ArrayView& x, const ArrayView& out, bool log) {
-  const char* op = log ? "log_softmax" : "softmax";
-  check_ndim(op, "x", x, 2);
-  check_match(op, "x", x, "out", out);
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    softmax_impl<typename decltype(tag)::type>(x, out, log);
-  });
-}
-
-void softmax_backward_kernel(const ArrayView& y, const ArrayView& g, const ArrayView& out,
-                             bool log) {
-  const char* op = log ? "log_softmax_backward" : "softmax_backward";
-  check_ndim(op, "y", y, 2);
-  check_match(op, "y", y, "grad", g);
-  check_match(op, "y", y, "out", out);
-  dispatch_float(y.dtype, op, [&](auto tag) {
-    softmax_backward_impl<typename decltype(tag)::type>(y, g, out, log);
-  });
-}
-
-// Returns the number of rows whose target is not ignore_index (the divisor of a mean).
-int64_t ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
-                          const ArrayView& lse, int64_t ignore_index, double eps) {
-  const char* op = "cross_entropy_forward";
-  check_ce_args(op, x, target, eps);
-  check_row_vector(op, x, "loss", loss);
-  check_row_vector(op, x, "lse", lse);
-  // two outputs: no order of writes would make overlapping ones meaningful
-  TG_CHECK(!views_overlap(loss, lse), op,
-           ": loss and lse must be different arrays that do not overlap");
-  int64_t counted = 0;
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    counted = ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
-  });
-  return counted;
-}
-
-void ce_backward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
-                        const ArrayView& grad, const ArrayView& out, int64_t ignore_index,
-                        double eps) {
-  const char* op = "cross_entropy_backward";
-  check_ce_args(op, x, target, eps);
-  check_row_vector(op, x, "lse", lse);
-  check_row_vector(op, x, "grad_loss", grad);
-  check_match(op, "logits", x, "out", out);
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    ce_backward_impl<typename decltype(tag)::type>(x, target, lse, grad, out, ignore_index, eps);
-  });
-}
-
-}  // namespace
-
-void bind_softmax(py::module_& m) {
-  m.def(
-      "softmax",
-      [](const py::array& x, const py::array& out, bool log) {
-        call_kernel(
-            log ? "log_softmax" : "softmax",
-            [log](const ArrayView& xv, const ArrayView& ov) { softmax_kernel(xv, ov, log); },
-            InArray{x}, OutArray{out});
-      },
-      py::arg("x"), py::arg("out"), py::arg("log") = false,
-      "out = softmax(x) (log_softmax if log) along the last axis of 2-D x. out may be x; an x\n"
-      "that otherwise overlaps out is read before out is written.");
-  m.def(
-      "softmax_backward",
-      [](const py::array& y, const py::array& grad, const py::array& out, bool log) {
-        call_kernel(
-            log ? "log_softmax_backward" : "softmax_backward",
-            [log](const ArrayView& yv, const ArrayView& gv, const ArrayView& ov) {
-              softmax_backward_kernel(yv, gv, ov, log);
-            },
-            InArray{y}, InArray{grad}, OutArray{out});
-      },
-      py::arg("y"), py::arg("grad"), py::arg("out"), py::arg("log") = false,
-      "Gradient of softmax (log_softmax if log) w.r.t. its input, from its output y and the\n"
-      "upstream grad: y * (g - sum(g * y)), or g - exp(y) * sum(g). out may be y or grad;\n"
-      "inputs that otherwise overlap out are read before out is written.");
-  m.def(
-      "cross_entropy_forward",
-      [](const py::array& logits, const py::array& target, const py::array& loss,
-         const py::array& lse, int64_t ignore_index, double label_smoothing) {
-        int64_t counted = 0;
-        call_kernel(
-            "cross_entropy_forward",
-            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
-                const ArrayView& sv) {
-              counted = ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
-            },
-            InArray{logits}, InArray{target}, OutArray{loss}, OutArray{lse});
-        return counted;
-      },
-      py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
-      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-      "Per-row cross-entropy of logits (N, C) with int64 class targets (N,): writes\n"
-      "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
-      "0 where target == ignore_index. Returns the number of rows not ignored.");
-  m.def(
-      "cross_entropy_backward",
-      [](const py::array& logits, const py::array& target, const py::array& lse,
-         const py::array& grad_loss, const py::array& out, int64_t ignore_index,
-         double label_smoothing) {
-        call_kernel(
-            "cross_entropy_backward",
-            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& sv,
-                const ArrayView& gv, const ArrayView& ov) {
-              ce_backward_kernel(xv, tv, sv, gv, ov, ignore_index, label_smoothing);
-            },
-            InArray{logits}, InArray{target}, InArray{lse}, InArray{grad_loss}, OutArray{out});
-      },
-      py::arg("logits"), py::arg("target"), py::arg("lse"), py::arg("grad_loss"), py::arg("out"),
-      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-      "out = d loss / d logits scaled per row by grad_loss: g (softmax(x) - (1-eps) onehot(t)\n"
-      "- eps/C), 0 on rows whose target is ignore_index. out may be logits; inputs that\n"
-      "otherwise overlap out are read before out is written.");
-}
+void bind_softmax(py::module_& m) { bind::softmax<Cpu>(m); }
 
 }  // namespace tg

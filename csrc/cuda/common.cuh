@@ -4,8 +4,8 @@
 // a Python CUDA array (tapegrad.backend.cuda.CudaArray) into an ArrayView of device memory.
 //
 // Each family mirrors csrc/cpu/<family>.cpp: the same function names, arguments, checks and
-// results, with CUDA arrays in place of numpy arrays, registered by bind_<family>() in the
-// namespace tg::cuda.
+// results, with CUDA arrays in place of numpy arrays. The families bound once for both
+// backends (csrc/bind/) call the entry points of struct Cuda below.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -51,11 +52,20 @@ struct OutOfMemory : std::runtime_error {
 // ---------------------------------------------------------------------------------------------
 // Devices and streams. Every kernel of a device runs on that device's one stream, so work is
 // ordered without events, and memory freed by one op can be reused by the next at once.
-// Host copies synchronise that stream. Defined in runtime.cu.
+// Host copies synchronise that stream. Kernel calls make their arrays' device current only for
+// the call (DeviceGuard); the thread's device changes only through _C.cuda.set_device. Defined
+// in runtime.cu.
 cudaStream_t stream();           // the current device's stream, created on first use
-void set_device(int device);     // makes `device` current for the calling thread (cheap if it is)
 int device_count();              // 0 when there is no driver or no GPU (never throws)
 bool allow_tf32();               // float32 GEMMs may use TF32 tensor cores (off by default)
+
+// The device the calling thread has current: inside a kernel entry point, the arrays' device
+// (Cuda::call makes it current).
+inline int current_device() {
+  int d = 0;
+  CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
 
 // Device memory from the caching allocator. A Block returns its memory to the cache when it
 // dies; the cache hands it to the next request of a fitting size on the same device. With the
@@ -176,33 +186,59 @@ struct Buffer {
 // array's device.
 ArrayView device_view(py::handle a, const char* op, bool writable, int* device);
 
-struct CudaIn {
-  py::handle array;
-};
-struct CudaOut {
-  py::handle array;
+// Makes a device current for a scope and restores the caller's on exit, so that a kernel call
+// leaves the thread's current device as it found it. Never throws on exit.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) CUDA_CHECK(cudaSetDevice(device));
+    else prev_ = -1;
+  }
+  ~DeviceGuard() {
+    if (prev_ >= 0 && cudaSetDevice(prev_) != cudaSuccess) (void)cudaGetLastError();
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_ = -1;
 };
 
-// The body of a binding: views of the arrays (outputs checked writable, every view aligned),
-// all on one device, which becomes current; then kernel(views...), which validates and
-// launches on stream(). Launches are asynchronous, so the GIL is kept.
-template <class Kernel, class... Arrays>
-void call_cuda_kernel(const char* op, Kernel&& kernel, const Arrays&... arrays) {
-  int device = -1;
-  auto view = [&](const auto& a) {
-    constexpr bool out = std::is_same_v<std::decay_t<decltype(a)>, CudaOut>;
-    int d = -1;
-    ArrayView v = device_view(a.array, op, out, &d);
-    check_aligned(v, op);
-    TG_CHECK(device < 0 || d == device, op, ": expected all arrays on one device, got cuda:",
-             device, " and cuda:", d);
-    device = d;
-    return v;
-  };
-  const std::array<ArrayView, sizeof...(Arrays)> views{view(arrays)...};
-  if (device >= 0) set_device(device);
-  std::apply(kernel, views);
-}
+// Copies nbytes from the device into pageable host memory on the current device's stream and
+// waits for it, without the GIL: the copy waits for every kernel queued before it, and other
+// Python threads run meanwhile. The caller holds the GIL. Defined in runtime.cu.
+void copy_to_host_nogil(void* dst, const void* src, int64_t nbytes);
+
+// The CUDA backend: Python CUDA arrays, and the entry points of csrc/cuda/<family>.cu.
+struct Cuda {
+  using Array = py::object;  // a binding's required array argument
+  static constexpr const char* kArrayKind = "a CUDA array";
+  static bool is_array(py::handle a) {
+    return py::isinstance<Buffer>(py::getattr(a, "buffer", py::none()));
+  }
+  static bool writeable(py::handle a) {
+    const py::object meta = a.attr("meta");
+    return !py::isinstance<py::array>(meta) || py::reinterpret_borrow<py::array>(meta).writeable();
+  }
+  static ArrayView array_view(py::handle a, const char* op, bool writable, int* device) {
+    return device_view(a, op, writable, device);
+  }
+
+  // The body of a binding: views of the arrays (outputs checked writable), all on one device,
+  // which is current while kernel(views...) validates and launches on stream(), and the
+  // caller's again afterwards. Launches are asynchronous, so the GIL is kept.
+  template <class Kernel, class... Args>
+  static void call(const char* op, Kernel&& kernel, const Args&... args) {
+    CallViews<Cuda> c{op};
+    std::tuple<decltype(c(args))...> views{c(args)...};
+    std::optional<DeviceGuard> guard;
+    if (c.device >= 0) guard.emplace(c.device);
+    std::apply(kernel, views);
+  }
+
+#include "kernels.inc"
+};
 
 // Returns `in`, or a C-contiguous device copy of it held in `tmp` when it shares memory with
 // `out` in any way other than naming the very same elements (the CPU rule: the result is as if

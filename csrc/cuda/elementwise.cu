@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "bind/elementwise.h"
 #include "elementwise.cuh"
 #include "ops/elementwise.h"
 
@@ -63,19 +64,8 @@ struct FlagBad {
 // ---------------------------------------------------------------------------------------------
 // Validation shared by the bindings (the CPU's messages)
 
-void check_same_dtype(const char* op, const ArrayView& a, const ArrayView& b) {
-  TG_CHECK(a.dtype == b.dtype, op, ": dtypes ", dtype_name(a.dtype), " and ",
-           dtype_name(b.dtype), " must match");
-}
-
-void check_out_shape(const char* op, const ArrayView& out, const ArrayView& in) {
-  TG_CHECK(out.shape == in.shape, op, ": out shape ", shape_str(out.shape),
-           " does not match input shape ", shape_str(in.shape));
-}
-
 // Scans b (int64) for values the integer op cannot take, before anything is written: one flag
-// in device memory, read back after a stream synchronisation (without the GIL, which may wait
-// for earlier queued work).
+// in device memory, read back after the queued work (without the GIL).
 void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   const IntRule rule = int_rule(op);
   if (rule == IntRule::None) return;
@@ -85,11 +75,7 @@ void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   CUDA_CHECK(cudaMemsetAsync(f, 0, sizeof(int), stream()));
   ew::for_each(name, FlagBad{f, is_pow}, ew::arg<const int64_t>(b));
   int bad = 0;
-  {
-    py::gil_scoped_release nogil;  // a copy to pageable memory waits for the queued work
-    CUDA_CHECK(cudaMemcpyAsync(&bad, f, sizeof(int), cudaMemcpyDeviceToHost, stream()));
-    CUDA_CHECK(cudaStreamSynchronize(stream()));
-  }
+  copy_to_host_nogil(&bad, f, sizeof(int));
   TG_CHECK(!bad || !is_pow, name, ": Integers to negative integer powers are not allowed.");
   TG_CHECK(!bad, name, ": division by zero");
 }
@@ -248,17 +234,8 @@ void copy_kernel(const ArrayView& src, const ArrayView& dst) {
 ArrayView detach_if_overlapping(const ArrayView& in, const ArrayView& out, Scratch& tmp,
                                 int device) {
   if (same_elements(in, out) || !views_overlap(in, out)) return in;
-  ArrayView c;
-  c.dtype = in.dtype;
-  c.shape = in.shape;
-  c.strides.resize(in.shape.size());
-  int64_t expected = 1;
-  for (int d = in.ndim() - 1; d >= 0; --d) {
-    c.strides[d] = expected;
-    expected *= in.shape[d];
-  }
   tmp = scratch(in.numel() * dtype_size(in.dtype), device);
-  c.data = tmp->ptr();
+  const ArrayView c = contiguous_like(in, tmp->ptr());
   copy_kernel(in, c);
   return c;
 }
@@ -267,74 +244,8 @@ ArrayView detach_if_overlapping(const ArrayView& in, const ArrayView& out, Scrat
 // Bindings
 
 void bind_elementwise(py::module_& m) {
-  m.def(
-      "unary",
-      [](const std::string& op, const py::object& x, const py::object& out) {
-        call_cuda_kernel(
-            op.c_str(), [&](const ArrayView& xv, const ArrayView& ov) { unary_kernel(op, xv, ov); },
-            CudaIn{x}, CudaOut{out});
-      },
-      py::arg("op"), py::arg("x"), py::arg("out"),
-      "out = op(x) elementwise; out and x share shape and dtype; out may be x.");
-  m.def(
-      "binary",
-      [](const std::string& op, const py::object& a, const py::object& b, const py::object& out) {
-        auto kernel = [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
-          binary_kernel(op, av, bv, ov);
-        };
-        call_cuda_kernel(op.c_str(), kernel, CudaIn{a}, CudaIn{b}, CudaOut{out});
-      },
-      py::arg("op"), py::arg("a"), py::arg("b"), py::arg("out"),
-      "out = op(a, b) elementwise over one shape (broadcast operands as stride-0 views); "
-      "out may be a or b.");
-  m.def(
-      "compare",
-      [](const std::string& op, const py::object& a, const py::object& b, const py::object& out) {
-        auto kernel = [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
-          compare_kernel(op, av, bv, ov);
-        };
-        call_cuda_kernel(op.c_str(), kernel, CudaIn{a}, CudaIn{b}, CudaOut{out});
-      },
-      py::arg("op"), py::arg("a"), py::arg("b"), py::arg("out"),
-      "out (bool) = a <op> b for op in eq, ne, lt, le, gt, ge.");
-  m.def(
-      "where",
-      [](const py::object& cond, const py::object& a, const py::object& b,
-         const py::object& out) {
-        call_cuda_kernel("where", where_kernel, CudaIn{cond}, CudaIn{a}, CudaIn{b},
-                         CudaOut{out});
-      },
-      py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"),
-      "out = a where cond else b.");
-  m.def(
-      "clamp",
-      [](const py::object& x, const py::object& lo, const py::object& hi, const py::object& out) {
-        Scalar lo_s, hi_s;
-        if (!lo.is_none()) lo_s = scalar_of(lo, "clamp", "min");
-        if (!hi.is_none()) hi_s = scalar_of(hi, "clamp", "max");
-        const Scalar* lo_p = lo.is_none() ? nullptr : &lo_s;
-        const Scalar* hi_p = hi.is_none() ? nullptr : &hi_s;
-        call_cuda_kernel(
-            "clamp",
-            [&](const ArrayView& xv, const ArrayView& ov) { clamp_kernel(xv, lo_p, hi_p, ov); },
-            CudaIn{x}, CudaOut{out});
-      },
-      py::arg("x"), py::arg("lo"), py::arg("hi"), py::arg("out"),
-      "out = min(max(x, lo), hi); lo/hi may be None; NaN stays NaN; out may be x.");
-  m.def(
-      "fill",
-      [](const py::object& out, const py::object& value) {
-        const Scalar v = scalar_of(value, "fill", "value");
-        call_cuda_kernel("fill", [&](const ArrayView& ov) { fill_kernel(ov, v); }, CudaOut{out});
-      },
-      py::arg("out"), py::arg("value"), "Sets every element of out to value (cast to its dtype).");
-  m.def(
-      "copy",
-      [](const py::object& src, const py::object& dst) {
-        call_cuda_kernel("copy", copy_kernel, CudaIn{src}, CudaOut{dst});
-      },
-      py::arg("src"), py::arg("dst"),
-      "dst[...] = src (same shape, any strides), converting between any two dtypes.");
+  bind::elementwise<Cuda>(m, {unary_kernel, binary_kernel, compare_kernel, where_kernel,
+                              clamp_kernel, fill_kernel});
 }
 
 }  // namespace tg::cuda

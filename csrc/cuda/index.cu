@@ -1,6 +1,6 @@
 // Gather and scatter kernels on the GPU, mirroring csrc/cpu/index.cpp: take / put_add over
-// C-order flat positions, and index_select / index_add along one axis. (copy, the other member
-// of the CPU family, lives in elementwise.cu as copy_kernel.)
+// C-order flat positions, and index_select / index_add along one axis, bound and checked with
+// it (csrc/bind/index.h). (copy, the other member of the family, lives in elementwise.cu.)
 //
 // Out-of-range indices raise IndexError with the CPU's message. The kernels that must not write
 // anything before raising (put_add, index_select, index_add: the CPU checks every index first)
@@ -10,17 +10,11 @@
 //
 // Scatters accumulate duplicates with atomics: exact for int64 (wrapping, as on the CPU), but
 // for float32/float64 the order of the additions, and so the rounding, varies between runs.
+#include "bind/index.h"
 #include "cuda/common.cuh"
 
 namespace tg::cuda {
 namespace {
-
-// The current device (call_cuda_kernel has made the arrays' device current).
-int current_device() {
-  int d = 0;
-  CUDA_CHECK(cudaGetDevice(&d));
-  return d;
-}
 
 // offset_of without its divisions for the layouts merge_dims leaves most often: no dims (a
 // single element) or one dim, where the position is already in range.
@@ -52,18 +46,6 @@ int64_t prod(const std::vector<int64_t>& s) {
   return n;
 }
 
-int normalize_axis(int64_t axis, int ndim, const char* op) {
-  TG_CHECK(ndim >= 1, op, ": expected an array with at least 1 dimension, got a 0-d array");
-  TG_CHECK(axis >= -ndim && axis < ndim, op, ": axis ", axis, " is out of range for an array with ",
-           ndim, " dimensions");
-  return static_cast<int>(axis < 0 ? axis + ndim : axis);
-}
-
-void check_index_1d(const ArrayView& index, const char* op) {
-  check_dtype(op, index, DType::i64, "index");
-  TG_CHECK(index.ndim() == 1, op, ": index must be 1-D, got shape ", shape_str(index.shape));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Bounds: the first (C-order) position of an index outside [0, size), via a device flag that
 // starts at "none" (all ones) and takes the minimum of the bad positions.
@@ -75,13 +57,6 @@ struct BadFlag {
   unsigned long long* ptr() const { return static_cast<unsigned long long*>(mem->ptr()); }
 };
 
-// The stream may hold a long queue of earlier work: other Python threads run meanwhile.
-// (Called only from the bindings below, which hold the GIL.)
-void wait_for_stream() {
-  py::gil_scoped_release nogil;
-  CUDA_CHECK(cudaStreamSynchronize(stream()));
-}
-
 BadFlag new_bad_flag(int device) {
   BadFlag f{scratch(sizeof(unsigned long long), device)};
   CUDA_CHECK(cudaMemsetAsync(f.ptr(), 0xFF, sizeof(unsigned long long), stream()));
@@ -91,15 +66,13 @@ BadFlag new_bad_flag(int device) {
 // Waits for the kernels that set the flag; the bad position, or -1 when every index was fine.
 int64_t read_bad_flag(const BadFlag& f) {
   unsigned long long pos = 0;
-  CUDA_CHECK(cudaMemcpyAsync(&pos, f.ptr(), sizeof(pos), cudaMemcpyDeviceToHost, stream()));
-  wait_for_stream();
+  copy_to_host_nogil(&pos, f.ptr(), sizeof(pos));
   return pos == kNoBadIndex ? -1 : static_cast<int64_t>(pos);
 }
 
 int64_t read_device_i64(const int64_t* p) {
   int64_t v = 0;
-  CUDA_CHECK(cudaMemcpyAsync(&v, p, sizeof(v), cudaMemcpyDeviceToHost, stream()));
-  wait_for_stream();
+  copy_to_host_nogil(&v, p, sizeof(v));
   return v;
 }
 
@@ -139,8 +112,7 @@ bool find_bad_index(const ArrayView& index, int64_t size, int device, const char
 void check_bounds_1d(const ArrayView& index, int64_t size, int axis, int device, const char* op) {
   if (index.shape[0] == 0) return;
   int64_t v = 0;
-  TG_CHECK_INDEX(!find_bad_index(index, size, device, op, &v), op, ": index ", v,
-                 " is out of bounds for axis ", axis, " with size ", size);
+  if (find_bad_index(index, size, device, op, &v)) throw_axis_index(op, v, axis, size);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,14 +205,16 @@ __global__ void index_add_kernel(T* dst, Layout d_outer, Layout d_inner, int64_t
 }
 
 // ---------------------------------------------------------------------------------------------
-// Launchers: the CPU's checks in the CPU's order, then the launch.
+}  // namespace
 
-void take_impl(const ArrayView& src, const ArrayView& index, const ArrayView& out) {
+// ---------------------------------------------------------------------------------------------
+// Entry points: launches (csrc/bind/index.h has checked the arguments).
+
+// The copy kernel is elementwise.cu's, which other families use too.
+void Cuda::copy(const ArrayView& src, const ArrayView& dst) { copy_kernel(src, dst); }
+
+void Cuda::take(const ArrayView& src, const ArrayView& index, const ArrayView& out) {
   const char* op = "take";
-  check_dtype(op, index, DType::i64, "index");
-  check_dtype(op, out, src.dtype, "out");
-  TG_CHECK(out.shape == index.shape, "take: out shape ", shape_str(out.shape),
-           " does not match index shape ", shape_str(index.shape));
   if (out.numel() == 0) return;
   const int device = current_device();
   Scratch tmp_s, tmp_i;
@@ -264,23 +238,16 @@ void take_impl(const ArrayView& src, const ArrayView& index, const ArrayView& ou
   const int64_t pos = read_bad_flag(flag);
   if (pos < 0) return;
   const int64_t v = read_device_i64(idx + (contig ? pos : offset_of(il, pos)));
-  TG_CHECK_INDEX(false, "take: index ", v, " is out of bounds for size ", size);
+  throw_flat_index(op, v, size);
 }
 
-void put_add_impl(const ArrayView& dst, const ArrayView& index, const ArrayView& src) {
+void Cuda::put_add(const ArrayView& dst, const ArrayView& index, const ArrayView& src) {
   const char* op = "put_add";
-  check_dtype(op, index, DType::i64, "index");
-  TG_CHECK(dst.dtype != DType::b8, "put_add: not supported for bool");
-  check_dtype(op, src, dst.dtype, "src");
-  TG_CHECK(index.shape == src.shape, "put_add: index shape ", shape_str(index.shape),
-           " and src shape ", shape_str(src.shape), " must match");
-  TG_CHECK(dst.numel() == 0 || dst.is_contiguous(), "put_add: dst must be C-contiguous");
   if (index.numel() == 0) return;
   const int device = current_device();
   const int64_t size = dst.numel();
   int64_t bad = 0;
-  TG_CHECK_INDEX(!find_bad_index(index, size, device, op, &bad), "put_add: index ", bad,
-                 " is out of bounds for size ", size);
+  if (find_bad_index(index, size, device, op, &bad)) throw_flat_index(op, bad, size);
   Scratch tmp_s, tmp_i;
   ArrayView pair[2] = {detach_if_overlapping(index, dst, tmp_i, device),
                        detach_if_overlapping(src, dst, tmp_s, device)};
@@ -299,21 +266,12 @@ void put_add_impl(const ArrayView& dst, const ArrayView& index, const ArrayView&
   });
 }
 
-void index_select_impl(const ArrayView& src, int64_t axis_arg, const ArrayView& index,
-                       const ArrayView& out) {
+void Cuda::index_select(const ArrayView& src, int axis, const ArrayView& index,
+                        const ArrayView& out) {
   const char* op = "index_select";
-  const int axis = normalize_axis(axis_arg, src.ndim(), op);
-  check_index_1d(index, op);
-  check_dtype(op, out, src.dtype, "out");
-  std::vector<int64_t> expect = src.shape;
-  expect[axis] = index.shape[0];
-  TG_CHECK(out.shape == expect, "index_select: out shape ", shape_str(out.shape),
-           " does not match the expected ", shape_str(expect), " for src shape ",
-           shape_str(src.shape), " and ", index.shape[0], " indices along axis ", axis);
   const int device = current_device();
   check_bounds_1d(index, src.shape[axis], axis, device, op);
   if (out.numel() == 0) return;
-  TG_CHECK(out.is_contiguous(), "index_select: out must be C-contiguous");
   Scratch tmp_s, tmp_i;
   const ArrayView s = detach_if_overlapping(src, out, tmp_s, device);
   const ArrayView ix = detach_if_overlapping(index, out, tmp_i, device);
@@ -334,18 +292,9 @@ void index_select_impl(const ArrayView& src, int64_t axis_arg, const ArrayView& 
   });
 }
 
-void index_add_impl(const ArrayView& dst, int64_t axis_arg, const ArrayView& index,
-                    const ArrayView& src) {
+void Cuda::index_add(const ArrayView& dst, int axis, const ArrayView& index,
+                     const ArrayView& src) {
   const char* op = "index_add";
-  const int axis = normalize_axis(axis_arg, dst.ndim(), op);
-  check_index_1d(index, op);
-  TG_CHECK(dst.dtype != DType::b8, "index_add: not supported for bool");
-  check_dtype(op, src, dst.dtype, "src");
-  std::vector<int64_t> expect = dst.shape;
-  expect[axis] = index.shape[0];
-  TG_CHECK(src.shape == expect, "index_add: src shape ", shape_str(src.shape),
-           " does not match the expected ", shape_str(expect), " for dst shape ",
-           shape_str(dst.shape), " and ", index.shape[0], " indices along axis ", axis);
   const int device = current_device();
   check_bounds_1d(index, dst.shape[axis], axis, device, op);
   if (src.numel() == 0) return;
@@ -374,50 +323,6 @@ void index_add_impl(const ArrayView& dst, int64_t axis_arg, const ArrayView& ind
   });
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Bindings
-
-void bind_index(py::module_& m) {
-  m.def(
-      "take",
-      [](const py::object& src, const py::object& index, const py::object& out) {
-        call_cuda_kernel("take", take_impl, CudaIn{src}, CudaIn{index}, CudaOut{out});
-      },
-      py::arg("src"), py::arg("index"), py::arg("out"),
-      "out[i] = src.flat[index[i]] (C-order positions, 0 <= index < src.size).");
-  m.def(
-      "put_add",
-      [](const py::object& dst, const py::object& index, const py::object& src) {
-        call_cuda_kernel("put_add", put_add_impl, CudaOut{dst}, CudaIn{index}, CudaIn{src});
-      },
-      py::arg("dst"), py::arg("index"), py::arg("src"),
-      "dst.flat[index[i]] += src[i], duplicates accumulating (dst C-contiguous; float sums in "
-      "an order that varies between runs).");
-  m.def(
-      "index_select",
-      [](const py::object& src, int64_t axis, const py::object& index,
-         const py::object& out) {
-        auto kernel = [axis](const ArrayView& sv, const ArrayView& iv, const ArrayView& ov) {
-          index_select_impl(sv, axis, iv, ov);
-        };
-        call_cuda_kernel("index_select", kernel, CudaIn{src}, CudaIn{index}, CudaOut{out});
-      },
-      py::arg("src"), py::arg("axis"), py::arg("index"), py::arg("out"),
-      "out = src.take(index, axis) into a C-contiguous out (index 1-D int64).");
-  m.def(
-      "index_add",
-      [](const py::object& dst, int64_t axis, const py::object& index,
-         const py::object& src) {
-        auto kernel = [axis](const ArrayView& dv, const ArrayView& iv, const ArrayView& sv) {
-          index_add_impl(dv, axis, iv, sv);
-        };
-        call_cuda_kernel("index_add", kernel, CudaOut{dst}, CudaIn{index}, CudaIn{src});
-      },
-      py::arg("dst"), py::arg("axis"), py::arg("index"), py::arg("src"),
-      "dst.index_add_(axis, index, src): duplicates accumulate (float sums in an order that "
-      "varies between runs).");
-}
+void bind_index(py::module_& m) { bind::index<Cuda>(m); }
 
 }  // namespace tg::cuda

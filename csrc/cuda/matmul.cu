@@ -23,6 +23,7 @@
 #include <cublasLt.h>
 #endif
 
+#include "bind/matmul.h"
 #include "common.cuh"
 #include "elementwise.cuh"
 
@@ -805,181 +806,53 @@ void linear_backward_cuda(const ArrayView& g, const ArrayView& x, const ArrayVie
   if (gb) column_sums<T>(gz, gz0, gz1, N, O, gb->ptr<T>(), gb->strides[0], device);
 }
 
-// =============================================================================================
-// Bindings
-
-bool is_cuda_array(const py::handle& o) {
-  return py::hasattr(o, "meta") && py::hasattr(o, "buffer");
-}
-
-// Device views of a call's arrays, all on one device (as call_cuda_kernel, for calls with
-// optional arrays).
-struct DeviceArrays {
-  const char* op;
-  int device = -1;
-  ArrayView view(const py::handle& a, bool writable) {
-    int d = -1;
-    ArrayView v = device_view(a, op, writable, &d);
-    check_aligned(v, op);
-    TG_CHECK(device < 0 || d == device, op, ": expected all arrays on one device, got cuda:",
-             device, " and cuda:", d);
-    device = d;
-    return v;
-  }
-};
-
 }  // namespace
 
-void bind_matmul(py::module_& m) {
-  m.def(
-      "matmul",
-      [](const py::object& a_obj, const py::object& b_obj, const py::object& out_obj,
-         const py::object& bias_obj, const std::string& act_name, bool accumulate) {
-        const char* op = "matmul";
-        DeviceArrays arrays{op};
-        const ArrayView a = arrays.view(a_obj, false), b = arrays.view(b_obj, false);
-        const ArrayView out = arrays.view(out_obj, true);
-        const ActKind act = ops::parse_epilogue_act(act_name);
-        TG_CHECK(a.ndim() == 2 || a.ndim() == 3, op, ": expected 2-D or 3-D operands, got shapes ",
-                 shape_str(a.shape), " and ", shape_str(b.shape));
-        TG_CHECK(b.ndim() == a.ndim(), op, ": shapes ", shape_str(a.shape), " and ",
-                 shape_str(b.shape), " must both be 2-D or both 3-D");
-        TG_CHECK(a.dtype == b.dtype, op, ": dtypes ", dtype_name(a.dtype), " and ",
-                 dtype_name(b.dtype), " do not match");
-        TG_CHECK(a.dtype == DType::f32 || a.dtype == DType::f64, op,
-                 ": expected float32 or float64 operands, got ", dtype_name(a.dtype));
-        TG_CHECK(out.dtype == a.dtype, op, ": out dtype ", dtype_name(out.dtype),
-                 " does not match operand dtype ", dtype_name(a.dtype));
-        const bool batched = a.ndim() == 3;
-        const int o = batched ? 1 : 0;
-        const int64_t M = a.shape[o], K = a.shape[o + 1], N = b.shape[o + 1];
-        TG_CHECK(b.shape[o] == K, op, ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
-                 " do not align");
-        TG_CHECK(!batched || a.shape[0] == b.shape[0], op, ": batch sizes of shapes ",
-                 shape_str(a.shape), " and ", shape_str(b.shape), " differ");
-        std::vector<int64_t> want = batched ? std::vector<int64_t>{a.shape[0], M, N}
-                                            : std::vector<int64_t>{M, N};
-        TG_CHECK(out.shape == want, op, ": out has shape ", shape_str(out.shape), ", expected ",
-                 shape_str(want), " for shapes ", shape_str(a.shape), " and ", shape_str(b.shape));
-        for (int d = 0; d < out.ndim(); ++d)
-          TG_CHECK(out.strides[d] != 0 || out.shape[d] <= 1 || out.numel() == 0, op,
-                   ": out must not have zero (broadcast) strides, got shape ", shape_str(out.shape));
-        TG_CHECK(!views_overlap(out, a) && !views_overlap(out, b), op,
-                 ": out must not share memory with a or b");
+// =============================================================================================
+// Entry points (csrc/bind/matmul.h has checked the arguments); launches on the current device.
 
-        ArrayView bias;
-        const bool has_bias = !bias_obj.is_none();
-        if (has_bias) {
-          TG_CHECK(is_cuda_array(bias_obj), op, ": bias must be None or a CUDA array, got ",
-                   std::string(py::str(py::type::handle_of(bias_obj).attr("__name__"))));
-          bias = arrays.view(bias_obj, false);
-          TG_CHECK(bias.ndim() == 1 && bias.shape[0] == N, op, ": bias has shape ",
-                   shape_str(bias.shape), ", expected (", N, ",) for shapes ", shape_str(a.shape),
-                   " and ", shape_str(b.shape));
-          TG_CHECK(bias.dtype == a.dtype, op, ": bias dtype ", dtype_name(bias.dtype),
-                   " does not match operand dtype ", dtype_name(a.dtype));
-        }
-        TG_CHECK(!accumulate || (!has_bias && act == ActKind::none), op,
-                 ": accumulate=True cannot be combined with bias or act (got act='", act_name,
-                 "'", has_bias ? " and a bias" : "", ")");
-
-        const int device = arrays.device;
-        set_device(device);
-        dispatch_float(a.dtype, op, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          // The CPU reads the bias into a buffer before writing out; here a bias sharing memory
-          // with out is copied first, or blocks writing out could change what others read.
-          Scratch bias_tmp;
-          const ArrayView bv = has_bias ? detach_if_overlapping(bias, out, bias_tmp, device) : bias;
-          GemmArgs<T> P{};
-          P.a = a.ptr<T>(), P.b = b.ptr<T>(), P.c = out.ptr<T>();
-          P.bias = has_bias ? bv.ptr<T>() : nullptr;
-          P.M = M, P.N = N, P.K = K, P.batch = batched ? a.shape[0] : 1;
-          P.sam = a.strides[o], P.sak = a.strides[o + 1];
-          P.sbk = b.strides[o], P.sbn = b.strides[o + 1];
-          P.scm = out.strides[o], P.scn = out.strides[o + 1];
-          P.sbias = has_bias ? bv.strides[0] : 0;
-          P.sa = batched ? a.strides[0] : 0;
-          P.sb = batched ? b.strides[0] : 0;
-          P.sc = batched ? out.strides[0] : 0;
-          P.act = act;
-          P.accumulate = accumulate;
-          P.bias_on_rows = false;
-          gemm(P, device);
-        });
-      },
-      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("bias") = py::none(),
-      py::arg("act") = "none", py::arg("accumulate") = false,
-      "out = act(a @ b + bias), or out += a @ b with accumulate=True. 2-D or batched 3-D operands "
-      "with any strides; act is one of none, relu, gelu, gelu_tanh, sigmoid, tanh.");
-  m.def(
-      "linear_backward",
-      [](const py::object& g_obj, const py::object& x_obj, const py::object& w_obj,
-         const py::object& y_obj, const std::string& act_name, const py::object& gx_obj,
-         const py::object& gw_obj, const py::object& gb_obj) {
-        const char* op = "linear_backward";
-        DeviceArrays arrays{op};
-        auto optional = [&](const py::object& o, const char* name, bool writable) {
-          std::optional<ArrayView> v;
-          if (o.is_none()) return v;
-          TG_CHECK(is_cuda_array(o), op, ": ", name, " must be None or a CUDA array");
-          v = arrays.view(o, writable);
-          return v;
-        };
-        const ArrayView g = arrays.view(g_obj, false);
-        const auto x = optional(x_obj, "x", false), w = optional(w_obj, "w", false);
-        const auto y = optional(y_obj, "y", false);
-        const auto gx = optional(gx_obj, "gx", true), gw = optional(gw_obj, "gw", true);
-        const auto gb = optional(gb_obj, "gb", true);
-        const ActKind act = ops::parse_epilogue_act(act_name);
-        TG_CHECK(act == ActKind::none || act == ActKind::relu || act == ActKind::sigmoid || act == ActKind::tanh,
-                 op, ": act must be none, relu, sigmoid or tanh, got '", act_name, "'");
-        TG_CHECK(g.ndim() == 2, op, ": grad must be 2-D, got shape ", shape_str(g.shape));
-        TG_CHECK(g.dtype == DType::f32 || g.dtype == DType::f64, op,
-                 ": expected float32 or float64, got ", dtype_name(g.dtype));
-        const int64_t N = g.shape[0], O = g.shape[1];
-        auto check = [&](const std::optional<ArrayView>& v, const char* name,
-                         std::vector<int64_t> want) {
-          if (!v) return;
-          TG_CHECK(v->dtype == g.dtype, op, ": ", name, " dtype ", dtype_name(v->dtype),
-                   " does not match grad dtype ", dtype_name(g.dtype));
-          TG_CHECK(v->shape == want, op, ": ", name, " has shape ", shape_str(v->shape),
-                   ", expected ", shape_str(want), " for grad of shape ", shape_str(g.shape));
-        };
-        TG_CHECK(act == ActKind::none || y, op, ": act '", act_name, "' needs the output y");
-        TG_CHECK(!gx || w, op, ": gx needs w");
-        TG_CHECK(!gw || x, op, ": gw needs x");
-        check(y, "y", {N, O});
-        if (w) check(w, "w", {O, w->ndim() == 2 ? w->shape[1] : -1});
-        if (x) check(x, "x", {N, x->ndim() == 2 ? x->shape[1] : -1});
-        if (gx) check(gx, "gx", {N, w->shape[1]});
-        if (gw) check(gw, "gw", {O, x->shape[1]});
-        check(gb, "gb", {O});
-        for (const auto* out : {&gx, &gw, &gb}) {
-          if (!*out) continue;
-          for (const auto* in : {&x, &w, &y})
-            TG_CHECK(!*in || !views_overlap(**out, **in), op,
-                     ": outputs must not share memory with inputs");
-          TG_CHECK(!views_overlap(**out, g), op, ": outputs must not share memory with grad");
-        }
-        TG_CHECK(!(gx && gw && views_overlap(*gx, *gw)) && !(gx && gb && views_overlap(*gx, *gb)) &&
-                     !(gw && gb && views_overlap(*gw, *gb)),
-                 op, ": gx, gw and gb must not share memory");
-        const int device = arrays.device;
-        set_device(device);
-        dispatch_float(g.dtype, op, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          const ArrayView empty;
-          linear_backward_cuda<T>(g, x ? *x : empty, w ? *w : empty, y ? &*y : nullptr, act,
-                                  gx ? &*gx : nullptr, gw ? &*gw : nullptr, gb ? &*gb : nullptr,
-                                  device);
-        });
-      },
-      py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("y"), py::arg("act"), py::arg("gx"),
-      py::arg("gw"), py::arg("gb"),
-      "The backward of act(x @ w.T + b): gz = grad * act'(y) (y the forward's output), then "
-      "gx = gz @ w, gw = gz.T @ x and gb = column sums of gz, each written when given (else "
-      "None). act is none, relu, sigmoid or tanh.");
+void Cuda::matmul(const ArrayView& a, const ArrayView& b, const ArrayView& out,
+                  const std::optional<ArrayView>& bias, const std::string& act_name,
+                  bool accumulate, const MatmulSize& s) {
+  const ActKind act = ops::parse_epilogue_act(act_name);
+  const int device = current_device();
+  const int o = s.o;
+  dispatch_float(a.dtype, "matmul", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // The CPU reads the bias into a buffer before writing out; here a bias sharing memory
+    // with out is copied first, or blocks writing out could change what others read.
+    Scratch bias_tmp;
+    const ArrayView bv = bias ? detach_if_overlapping(*bias, out, bias_tmp, device) : ArrayView{};
+    GemmArgs<T> P{};
+    P.a = a.ptr<T>(), P.b = b.ptr<T>(), P.c = out.ptr<T>();
+    P.bias = bias ? bv.ptr<T>() : nullptr;
+    P.M = s.M, P.N = s.N, P.K = s.K, P.batch = s.batch;
+    P.sam = a.strides[o], P.sak = a.strides[o + 1];
+    P.sbk = b.strides[o], P.sbn = b.strides[o + 1];
+    P.scm = out.strides[o], P.scn = out.strides[o + 1];
+    P.sbias = bias ? bv.strides[0] : 0;
+    P.sa = s.batched ? a.strides[0] : 0;
+    P.sb = s.batched ? b.strides[0] : 0;
+    P.sc = s.batched ? out.strides[0] : 0;
+    P.act = act;
+    P.accumulate = accumulate;
+    P.bias_on_rows = false;
+    gemm(P, device);
+  });
 }
+
+void Cuda::linear_backward(const LinearGrads& g, const std::string& act_name) {
+  const ActKind act = ops::parse_epilogue_act(act_name);
+  const int device = current_device();
+  dispatch_float(g.g.dtype, "linear_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto ptr = [](const std::optional<ArrayView>& v) { return v ? &*v : nullptr; };
+    const ArrayView empty;
+    linear_backward_cuda<T>(g.g, g.x ? *g.x : empty, g.w ? *g.w : empty, ptr(g.y), act,
+                            ptr(g.gx), ptr(g.gw), ptr(g.gb), device);
+  });
+}
+
+void bind_matmul(py::module_& m) { bind::matmul<Cuda>(m); }
 
 }  // namespace tg::cuda

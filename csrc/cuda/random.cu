@@ -135,7 +135,7 @@ void fill_random(const char* op, const py::object& out, const py::object& seed, 
                  bool normal) {
   TG_CHECK(offset >= 0, op, ": offset must be >= 0, got ", offset);
   const uint64_t key = seed_bits(seed);
-  call_cuda_kernel(op, [&](const ArrayView& v) {
+  Cuda::call(op, [&](const ArrayView& v) {
     dispatch_float(v.dtype, op, [&](auto tag) {
       using T = typename decltype(tag)::type;
       TG_CHECK(v.numel() == 0 || v.is_contiguous(), op, ": out must be C-contiguous");
@@ -146,7 +146,7 @@ void fill_random(const char* op, const py::object& out, const py::object& seed, 
           v.ptr<T>(), n, key, static_cast<uint64_t>(offset), normal);
       CUDA_CHECK_LAUNCH();
     });
-  }, CudaOut{out});
+  }, Out{out});
 }
 
 }  // namespace

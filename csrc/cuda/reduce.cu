@@ -1,6 +1,6 @@
 // Reductions on the GPU over any subset of axes: sum, prod, max, min, argmax, argmin, all, any.
 // reduce(op, x, axes, out) mirrors csrc/cpu/reduce.cpp: x of any shape and strides, out
-// C-contiguous with x's shape minus the reduced axes, the same checks, dtypes and messages.
+// C-contiguous with x's shape minus the reduced axes; bound and checked with it (csrc/bind/reduce.h).
 //
 // The host turns the call into a plan (metadata only): size-1 axes dropped, kept and reduced
 // axes each merged where their strides allow, reduced axes innermost-by-stride (in C order for
@@ -20,10 +20,10 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <type_traits>
 #include <vector>
 
+#include "bind/reduce.h"
 #include "cuda/common.cuh"
 
 namespace tg::cuda {
@@ -261,9 +261,7 @@ void run_plan(const typename Op::In* x, const Layout& kept, const Layout& red, i
 }
 
 // ---------------------------------------------------------------------------------------------
-// Host side: checks (as the CPU's), then the plan.
-
-enum class ROp { sum, prod, max, min, argmax, argmin, all, any };
+// Host side: the plan (csrc/checks.h has checked the arguments).
 
 struct Dim {
   int64_t n, s;
@@ -356,101 +354,27 @@ template <class T> using MinOp = ExtOp<T, false>;
 template <class T> using ArgMaxOp = ArgOp<T, true>;
 template <class T> using ArgMinOp = ArgOp<T, false>;
 
-void dispatch(ROp op, const char* name, const ArrayView& x, const std::vector<bool>& red,
+void dispatch(ReduceOp op, const char* name, const ArrayView& x, const std::vector<bool>& red,
               const ArrayView& out, int device) {
   switch (op) {
-    case ROp::sum: return run_numeric<SumOp>(name, x, red, out, false, false, device);
-    case ROp::prod: return run_numeric<ProdOp>(name, x, red, out, false, false, device);
-    case ROp::max: return run_numeric<MaxOp>(name, x, red, out, false, true, device);
-    case ROp::min: return run_numeric<MinOp>(name, x, red, out, false, true, device);
-    case ROp::argmax: return run_numeric<ArgMaxOp>(name, x, red, out, true, false, device);
-    case ROp::argmin: return run_numeric<ArgMinOp>(name, x, red, out, true, false, device);
-    case ROp::all: return run_reduce<LogicOp<true>>(name, x, red, out, false, true, device);
-    case ROp::any: return run_reduce<LogicOp<false>>(name, x, red, out, false, true, device);
+    case ReduceOp::sum: return run_numeric<SumOp>(name, x, red, out, false, false, device);
+    case ReduceOp::prod: return run_numeric<ProdOp>(name, x, red, out, false, false, device);
+    case ReduceOp::max: return run_numeric<MaxOp>(name, x, red, out, false, true, device);
+    case ReduceOp::min: return run_numeric<MinOp>(name, x, red, out, false, true, device);
+    case ReduceOp::argmax: return run_numeric<ArgMaxOp>(name, x, red, out, true, false, device);
+    case ReduceOp::argmin: return run_numeric<ArgMinOp>(name, x, red, out, true, false, device);
+    case ReduceOp::all: return run_reduce<LogicOp<true>>(name, x, red, out, false, true, device);
+    case ReduceOp::any: return run_reduce<LogicOp<false>>(name, x, red, out, false, true, device);
   }
-}
-
-std::string axes_str(const std::vector<int64_t>& axes) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < axes.size(); ++i) os << (i ? ", " : "") << axes[i];
-  os << "]";
-  return os.str();
-}
-
-constexpr int kCpuMaxDims = 64;  // the CPU kernel's (numpy's) limit, checked first as there
-
-void reduce_kernel_checked(ROp op, const char* name, const ArrayView& x,
-                           const std::vector<int64_t>& axes, const ArrayView& out) {
-  const int nd = x.ndim();
-  TG_CHECK(nd <= kCpuMaxDims, name, ": input has ", nd, " dimensions, at most ", kCpuMaxDims,
-           " are supported");
-  const bool logic = op == ROp::all || op == ROp::any;
-  const bool arg = op == ROp::argmax || op == ROp::argmin;
-  if (logic) {
-    TG_CHECK(x.dtype == DType::b8, name, ": expected a bool input, got ", dtype_name(x.dtype));
-  } else {
-    TG_CHECK(x.dtype != DType::b8, name, ": expected a float32, float64 or int64 input, got bool");
-  }
-  const DType want = arg ? DType::i64 : x.dtype;
-  TG_CHECK(out.dtype == want, name, ": out must be ", dtype_name(want), " for a ",
-           dtype_name(x.dtype), " input, got ", dtype_name(out.dtype));
-
-  std::vector<bool> red(nd, false);
-  for (int64_t a : axes) {
-    TG_CHECK(a >= 0 && a < nd, name, ": axis ", a, " is out of range for input of shape ",
-             shape_str(x.shape), " (axes ", axes_str(axes), ")");
-    TG_CHECK(!red[a], name, ": axis ", a, " is repeated in axes ", axes_str(axes),
-             " for input of shape ", shape_str(x.shape));
-    red[a] = true;
-  }
-  std::vector<int64_t> want_shape;
-  int64_t nr = 1;
-  for (int d = 0; d < nd; ++d) {
-    if (red[d]) nr *= x.shape[d];
-    else want_shape.push_back(x.shape[d]);
-  }
-  TG_CHECK(out.shape == want_shape, name, ": out has shape ", shape_str(out.shape), ", expected ",
-           shape_str(want_shape), " for input of shape ", shape_str(x.shape),
-           " reduced over axes ", axes_str(axes));
-  TG_CHECK(out.numel() == 0 || out.is_contiguous(), name, ": out of shape ",
-           shape_str(out.shape), " must be C-contiguous");
-  if (!(op == ROp::sum || op == ROp::prod || logic))
-    TG_CHECK(nr > 0, name, ": cannot reduce over an empty dimension of shape ",
-             shape_str(x.shape));
-  int device = 0;
-  CUDA_CHECK(cudaGetDevice(&device));  // call_cuda_kernel made the arrays' device current
-  dispatch(op, name, x, red, out, device);
-}
-
-void reduce_binding(const std::string& opname, py::handle x, const std::vector<int64_t>& axes,
-                    py::handle out) {
-  static const std::pair<const char*, ROp> kOps[] = {
-      {"sum", ROp::sum},       {"prod", ROp::prod},     {"max", ROp::max}, {"min", ROp::min},
-      {"argmax", ROp::argmax}, {"argmin", ROp::argmin}, {"all", ROp::all}, {"any", ROp::any}};
-  const char* name = nullptr;
-  ROp op = ROp::sum;
-  for (const auto& e : kOps)
-    if (opname == e.first) {
-      name = e.first;
-      op = e.second;
-    }
-  TG_CHECK(name != nullptr, "reduce: unknown op '", opname,
-           "' (expected sum, prod, max, min, argmax, argmin, all or any)");
-  call_cuda_kernel(
-      name,
-      [&](const ArrayView& xv, const ArrayView& ov) { reduce_kernel_checked(op, name, xv, axes, ov); },
-      CudaIn{x}, CudaOut{out});
 }
 
 }  // namespace
 
-void bind_reduce(py::module_& m) {
-  m.def("reduce", &reduce_binding, py::arg("op"), py::arg("x"), py::arg("axes"), py::arg("out"),
-        "reduce(op, x, axes, out): reduce the CUDA array x over `axes` (distinct, non-negative)\n"
-        "into the C-contiguous `out` (x's shape without those axes). op: sum, prod, max, min (NaN\n"
-        "propagates), argmax, argmin (int64 out; C-order index over the reduced axes, first\n"
-        "occurrence; first NaN wins), all, any (bool).");
+void Cuda::reduce(ReduceOp op, const ArrayView& x, const std::vector<bool>& reduced,
+                  const ArrayView& out) {
+  dispatch(op, reduce_op_name(op), x, reduced, out, current_device());
 }
+
+void bind_reduce(py::module_& m) { bind::reduce<Cuda>(m); }
 
 }  // namespace tg::cuda

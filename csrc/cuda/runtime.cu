@@ -47,25 +47,6 @@ cudaStream_t existing_stream(int device) {
                                              : nullptr;
 }
 
-// Makes a device current for a scope and restores the caller's on exit, so allocating or
-// freeing on another device leaves the thread's current device alone. Never throws on exit.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    CUDA_CHECK(cudaGetDevice(&prev_));
-    if (prev_ != device) CUDA_CHECK(cudaSetDevice(device));
-    else prev_ = -1;
-  }
-  ~DeviceGuard() {
-    if (prev_ >= 0 && cudaSetDevice(prev_) != cudaSuccess) (void)cudaGetLastError();
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int prev_ = -1;
-};
-
 // ---------------------------------------------------------------------------------------------
 // The caching allocator. Every kernel of a device runs on its one stream, so a block freed on
 // the host can be handed out again at once: whatever the next owner enqueues runs after the
@@ -149,10 +130,11 @@ cudaStream_t stream() {
   return s;
 }
 
-void set_device(int device) {
-  int cur = -1;
-  CUDA_CHECK(cudaGetDevice(&cur));
-  if (cur != device) CUDA_CHECK(cudaSetDevice(device));
+void copy_to_host_nogil(void* dst, const void* src, int64_t nbytes) {
+  const cudaStream_t s = stream();
+  py::gil_scoped_release nogil;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(nbytes), cudaMemcpyDeviceToHost, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 int device_count() {
@@ -323,14 +305,15 @@ ArrayView device_view(py::handle a, const char* op, bool writable, int* device) 
 // Bindings.
 namespace {
 
-// Host copies move whole C-contiguous arrays; the stream is synchronised before returning, so
-// the host array may be freed or read at once.
+// Host copies move whole C-contiguous arrays on the array's device (the caller's current device
+// is restored); the stream is synchronised before returning, so the host array may be freed or
+// read at once. Both directions wait for the work queued on the stream, however small the copy,
+// so the wait runs without the GIL.
 void host_copy(void* dst, const void* src, int64_t nbytes, cudaMemcpyKind kind, int device) {
   if (nbytes == 0) return;
-  set_device(device);
-  std::optional<py::gil_scoped_release> nogil;
-  if (nbytes >= kLarge) nogil.emplace();
+  DeviceGuard guard(device);
   const cudaStream_t s = stream();
+  py::gil_scoped_release nogil;
   CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(nbytes), kind, s));
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
@@ -419,7 +402,7 @@ void bind_runtime(py::module_& m) {
   }, "Index of the current device.");
   m.def("set_device", [](int device) {
     check_device("set_device", device);
-    set_device(device);
+    CUDA_CHECK(cudaSetDevice(device));
   }, py::arg("device"), "Make a device current for the calling thread.");
   m.def("get_device_name", [](int device) {
     check_device("get_device_name", device);

@@ -1,6 +1,7 @@
 // Row-wise softmax / log_softmax and the fused softmax-cross-entropy, forward and backward, on
 // the GPU. Mirrors csrc/cpu/softmax.cpp: 2-D (rows, n) CUDA arrays of any strides (the Python
-// layer moves the reduced dim last), the same checks, messages and formulas.
+// layer moves the reduced dim last), bound and checked with it (csrc/bind/softmax.h), the same
+// formulas.
 //
 // A group of G threads handles one row: 8 lanes for rows of at most 32 elements (the class
 // scores of most MLP heads), a warp up to 1024, the whole block beyond. Each row is a few passes
@@ -15,6 +16,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "bind/softmax.h"
 #include "cuda/common.cuh"
 
 namespace tg::cuda {
@@ -222,12 +224,6 @@ ce_check_targets(Vec<const int64_t> target, int64_t R, int64_t C, int64_t ignore
 // ---------------------------------------------------------------------------------------------
 // Host side.
 
-int current_device() {
-  int d = 0;
-  CUDA_CHECK(cudaGetDevice(&d));  // call_cuda_kernel made the arrays' device current
-  return d;
-}
-
 // Validates the targets on the device; returns the number of rows not ignored, or throws the
 // CPU's IndexError for the first row whose target is out of range.
 int64_t check_targets(const ArrayView& target, int64_t C, int64_t ignore_index, int device) {
@@ -241,23 +237,24 @@ int64_t check_targets(const ArrayView& target, int64_t C, int64_t ignore_index, 
                                                            ignore_index, stats);
   CUDA_CHECK_LAUNCH();
   unsigned long long host[2] = {0, 0};
-  CUDA_CHECK(cudaMemcpyAsync(host, stats, sizeof host, cudaMemcpyDeviceToHost, stream()));
-  {
-    py::gil_scoped_release nogil;  // the wait covers every kernel queued before this one
-    CUDA_CHECK(cudaStreamSynchronize(stream()));
-  }
+  copy_to_host_nogil(host, stats, sizeof host);
   if (host[1] != ~0ull) {
     int64_t t = 0;
     const int64_t* at = target.ptr<int64_t>() + static_cast<int64_t>(host[1]) * target.strides[0];
-    CUDA_CHECK(cudaMemcpyAsync(&t, at, sizeof t, cudaMemcpyDeviceToHost, stream()));
-    CUDA_CHECK(cudaStreamSynchronize(stream()));
-    TG_CHECK_INDEX(false, "cross_entropy: target ", t, " is out of bounds for ", C, " classes");
+    copy_to_host_nogil(&t, at, sizeof t);
+    throw_target_out_of_bounds(t, C);
   }
   return static_cast<int64_t>(host[0]);
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Entry points (csrc/bind/softmax.h has checked the arguments and picked T); launches on the
+// current device.
+
 template <class T>
-void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
+void Cuda::softmax(const ArrayView& x_in, const ArrayView& out, bool log) {
   const int64_t R = x_in.shape[0], n = x_in.shape[1];
   if (n == 0 || R == 0) return;
   const int device = current_device();
@@ -272,8 +269,8 @@ void softmax_impl(const ArrayView& x_in, const ArrayView& out, bool log) {
 }
 
 template <class T>
-void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const ArrayView& out,
-                           bool log) {
+void Cuda::softmax_backward(const ArrayView& y_in, const ArrayView& g_in, const ArrayView& out,
+                            bool log) {
   const int64_t R = y_in.shape[0], n = y_in.shape[1];
   if (n == 0 || R == 0) return;
   const int device = current_device();
@@ -289,8 +286,9 @@ void softmax_backward_impl(const ArrayView& y_in, const ArrayView& g_in, const A
 }
 
 template <class T>
-int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& loss,
-                        const ArrayView& lse, int64_t ignore_index, double eps) {
+int64_t Cuda::cross_entropy_forward(const ArrayView& x_in, const ArrayView& target_in,
+                                    const ArrayView& loss, const ArrayView& lse,
+                                    int64_t ignore_index, double eps) {
   const int64_t N = x_in.shape[0], C = x_in.shape[1];
   if (N == 0) return 0;
   const int device = current_device();
@@ -310,9 +308,9 @@ int64_t ce_forward_impl(const ArrayView& x_in, const ArrayView& target_in, const
 }
 
 template <class T>
-void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const ArrayView& lse_in,
-                      const ArrayView& grad_in, const ArrayView& out, int64_t ignore_index,
-                      double eps) {
+void Cuda::cross_entropy_backward(const ArrayView& x_in, const ArrayView& target_in,
+                                  const ArrayView& lse_in, const ArrayView& grad_in,
+                                  const ArrayView& out, int64_t ignore_index, double eps) {
   const int64_t N = x_in.shape[0], C = x_in.shape[1];
   if (N == 0) return;
   const int device = current_device();
@@ -334,159 +332,6 @@ void ce_backward_impl(const ArrayView& x_in, const ArrayView& target_in, const A
   check_targets(target, C, ignore_index, device);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Argument checks, as the CPU's.
-void check_ndim(const char* op, const char* name, const ArrayView& v, int nd) {
-  TG_CHECK(v.ndim() == nd, op, ": ", name, " must be ", nd, "-D, got shape ", shape_str(v.shape));
-}
-
-void check_len(const char* op, const char* an, const ArrayView& a, const char* bn,
-               const ArrayView& b) {
-  TG_CHECK(b.shape[0] == a.shape[0], op, ": ", an, " ", shape_str(a.shape), " and ", bn, " ",
-           shape_str(b.shape), " must have the same number of rows");
-}
-
-void check_dtype_as(const char* op, const char* an, const ArrayView& a, const char* bn,
-                    const ArrayView& b) {
-  TG_CHECK(a.dtype == b.dtype, op, ": ", an, " and ", bn, " dtypes must match, got ",
-           dtype_name(a.dtype), " and ", dtype_name(b.dtype));
-}
-
-void check_label_smoothing(const char* op, double eps) {
-  TG_CHECK(eps >= 0.0 && eps <= 1.0, op, ": label_smoothing must be between 0.0 and 1.0, got ",
-           eps);
-}
-
-void check_ce_args(const char* op, const ArrayView& logits, const ArrayView& target,
-                   double label_smoothing) {
-  check_ndim(op, "logits", logits, 2);
-  check_ndim(op, "target", target, 1);
-  check_dtype(op, target, DType::i64, "target");
-  check_len(op, "logits", logits, "target", target);
-  check_label_smoothing(op, label_smoothing);
-}
-
-void check_row_vector(const char* op, const ArrayView& logits, const char* name,
-                      const ArrayView& v) {
-  check_ndim(op, name, v, 1);
-  check_len(op, "logits", logits, name, v);
-  check_dtype_as(op, "logits", logits, name, v);
-}
-
-void softmax_kernel(const ArrayView& x, const ArrayView& out, bool log) {
-  const char* op = log ? "log_softmax" : "softmax";
-  check_ndim(op, "x", x, 2);
-  check_match(op, "x", x, "out", out);
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    softmax_impl<typename decltype(tag)::type>(x, out, log);
-  });
-}
-
-void softmax_backward_kernel(const ArrayView& y, const ArrayView& g, const ArrayView& out,
-                             bool log) {
-  const char* op = log ? "log_softmax_backward" : "softmax_backward";
-  check_ndim(op, "y", y, 2);
-  check_match(op, "y", y, "grad", g);
-  check_match(op, "y", y, "out", out);
-  dispatch_float(y.dtype, op, [&](auto tag) {
-    softmax_backward_impl<typename decltype(tag)::type>(y, g, out, log);
-  });
-}
-
-int64_t ce_forward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& loss,
-                          const ArrayView& lse, int64_t ignore_index, double eps) {
-  const char* op = "cross_entropy_forward";
-  check_ce_args(op, x, target, eps);
-  check_row_vector(op, x, "loss", loss);
-  check_row_vector(op, x, "lse", lse);
-  // two outputs: no order of writes would make overlapping ones meaningful
-  TG_CHECK(!views_overlap(loss, lse), op,
-           ": loss and lse must be different arrays that do not overlap");
-  int64_t counted = 0;
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    counted = ce_forward_impl<typename decltype(tag)::type>(x, target, loss, lse, ignore_index, eps);
-  });
-  return counted;
-}
-
-void ce_backward_kernel(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
-                        const ArrayView& grad, const ArrayView& out, int64_t ignore_index,
-                        double eps) {
-  const char* op = "cross_entropy_backward";
-  check_ce_args(op, x, target, eps);
-  check_row_vector(op, x, "lse", lse);
-  check_row_vector(op, x, "grad_loss", grad);
-  check_match(op, "logits", x, "out", out);
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    ce_backward_impl<typename decltype(tag)::type>(x, target, lse, grad, out, ignore_index, eps);
-  });
-}
-
-}  // namespace
-
-void bind_softmax(py::module_& m) {
-  m.def(
-      "softmax",
-      [](py::handle x, py::handle out, bool log) {
-        call_cuda_kernel(
-            log ? "log_softmax" : "softmax",
-            [log](const ArrayView& xv, const ArrayView& ov) { softmax_kernel(xv, ov, log); },
-            CudaIn{x}, CudaOut{out});
-      },
-      py::arg("x"), py::arg("out"), py::arg("log") = false,
-      "out = softmax(x) (log_softmax if log) along the last axis of 2-D CUDA x. out may be x;\n"
-      "an x that otherwise overlaps out is read before out is written.");
-  m.def(
-      "softmax_backward",
-      [](py::handle y, py::handle grad, py::handle out, bool log) {
-        call_cuda_kernel(
-            log ? "log_softmax_backward" : "softmax_backward",
-            [log](const ArrayView& yv, const ArrayView& gv, const ArrayView& ov) {
-              softmax_backward_kernel(yv, gv, ov, log);
-            },
-            CudaIn{y}, CudaIn{grad}, CudaOut{out});
-      },
-      py::arg("y"), py::arg("grad"), py::arg("out"), py::arg("log") = false,
-      "Gradient of softmax (log_softmax if log) w.r.t. its input, from its output y and the\n"
-      "upstream grad: y * (g - sum(g * y)), or g - exp(y) * sum(g). out may be y or grad;\n"
-      "inputs that otherwise overlap out are read before out is written.");
-  m.def(
-      "cross_entropy_forward",
-      [](py::handle logits, py::handle target, py::handle loss, py::handle lse,
-         int64_t ignore_index, double label_smoothing) {
-        int64_t counted = 0;
-        call_cuda_kernel(
-            "cross_entropy_forward",
-            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
-                const ArrayView& sv) {
-              counted = ce_forward_kernel(xv, tv, lv, sv, ignore_index, label_smoothing);
-            },
-            CudaIn{logits}, CudaIn{target}, CudaOut{loss}, CudaOut{lse});
-        return counted;
-      },
-      py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
-      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-      "Per-row cross-entropy of CUDA logits (N, C) with int64 class targets (N,): writes\n"
-      "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
-      "0 where target == ignore_index. Returns the number of rows not ignored (waits for the\n"
-      "device).");
-  m.def(
-      "cross_entropy_backward",
-      [](py::handle logits, py::handle target, py::handle lse, py::handle grad_loss,
-         py::handle out, int64_t ignore_index, double label_smoothing) {
-        call_cuda_kernel(
-            "cross_entropy_backward",
-            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& sv,
-                const ArrayView& gv, const ArrayView& ov) {
-              ce_backward_kernel(xv, tv, sv, gv, ov, ignore_index, label_smoothing);
-            },
-            CudaIn{logits}, CudaIn{target}, CudaIn{lse}, CudaIn{grad_loss}, CudaOut{out});
-      },
-      py::arg("logits"), py::arg("target"), py::arg("lse"), py::arg("grad_loss"), py::arg("out"),
-      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-      "out = d loss / d logits scaled per row by grad_loss: g (softmax(x) - (1-eps) onehot(t)\n"
-      "- eps/C), 0 on rows whose target is ignore_index. out may be logits; inputs that\n"
-      "otherwise overlap out are read before out is written.");
-}
+void bind_softmax(py::module_& m) { bind::softmax<Cuda>(m); }
 
 }  // namespace tg::cuda
