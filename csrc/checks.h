@@ -29,6 +29,37 @@ inline void check_out_shape(const char* op, const ArrayView& out, const ArrayVie
            " does not match input shape ", shape_str(in.shape));
 }
 
+// The argument checks of each elementwise entry point (`op` names the op in the messages).
+inline void check_unary(const char* op, const ArrayView& x, const ArrayView& out) {
+  check_same_dtype(op, x, out);
+  check_out_shape(op, out, x);
+}
+
+// binary (out has the operands' dtype) and compare (out is bool)
+inline void check_binary(const char* op, const ArrayView& a, const ArrayView& b,
+                         const ArrayView& out, DType out_dtype) {
+  check_same_dtype(op, a, b);
+  check_same_shape(op, a, b);
+  check_dtype(op, out, out_dtype, "out");
+  check_out_shape(op, out, a);
+}
+
+inline void check_where(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
+                        const ArrayView& out) {
+  check_dtype("where", cond, DType::b8, "cond");
+  check_same_dtype("where", a, b);
+  check_dtype("where", out, a.dtype, "out");
+  check_same_shape("where", cond, a);
+  check_same_shape("where", a, b);
+  check_out_shape("where", out, a);
+}
+
+inline void check_clamp(const ArrayView& x, const ArrayView& out) {
+  check_same_dtype("clamp", x, out);
+  check_out_shape("clamp", out, x);
+  TG_CHECK(x.dtype != DType::b8, "clamp: not supported for bool");
+}
+
 // ---------------------------------------------------------------------------------------------
 // activations (the kind already parsed by ops::parse_activation)
 inline void check_activation_params(const char* op, ops::ActKind kind, double param) {

@@ -86,8 +86,7 @@ void check_int_operand(BOp op, const char* name, const ArrayView& b) {
 void unary_kernel(const std::string& name, const ArrayView& x, const ArrayView& out) {
   const UOp op = parse_unary(name);
   const char* opn = name.c_str();
-  check_same_dtype(opn, x, out);
-  check_out_shape(opn, out, x);
+  check_unary(opn, x, out);
   dispatch_all(x.dtype, opn, [&](auto tag) {
     using S = storage_t<typename decltype(tag)::type>;
     const bool ok = with_unary<S>(op, [](auto) {});
@@ -105,10 +104,7 @@ void binary_kernel(const std::string& name, const ArrayView& a, const ArrayView&
                    const ArrayView& out) {
   const BOp op = parse_binary(name);
   const char* opn = name.c_str();
-  check_same_dtype(opn, a, b);
-  check_same_shape(opn, a, b);
-  check_dtype(opn, out, a.dtype, "out");
-  check_out_shape(opn, out, a);
+  check_binary(opn, a, b, out, a.dtype);
   dispatch_all(a.dtype, opn, [&](auto tag) {
     using S = storage_t<typename decltype(tag)::type>;
     const bool ok = with_binary<S>(op, [](auto) {});
@@ -130,10 +126,7 @@ void compare_kernel(const std::string& name, const ArrayView& a, const ArrayView
                     const ArrayView& out) {
   const COp op = parse_compare(name);
   const char* opn = name.c_str();
-  check_same_dtype(opn, a, b);
-  check_same_shape(opn, a, b);
-  check_dtype(opn, out, DType::b8, "out");
-  check_out_shape(opn, out, a);
+  check_binary(opn, a, b, out, DType::b8);
   if (out.numel() == 0) return;
   const int device = ew::current_device();
   Scratch tmp_a, tmp_b;
@@ -150,12 +143,7 @@ void compare_kernel(const std::string& name, const ArrayView& a, const ArrayView
 
 void where_kernel(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
                   const ArrayView& out) {
-  check_dtype("where", cond, DType::b8, "cond");
-  check_same_dtype("where", a, b);
-  check_dtype("where", out, a.dtype, "out");
-  check_same_shape("where", cond, a);
-  check_same_shape("where", a, b);
-  check_out_shape("where", out, a);
+  check_where(cond, a, b, out);
   if (out.numel() == 0) return;
   const int device = ew::current_device();
   Scratch tmp_c, tmp_a, tmp_b;
@@ -172,9 +160,7 @@ void where_kernel(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
 // lo/hi are null when absent. Integer arrays clamp to the integers inside [lo, hi]: ceil(lo)
 // and floor(hi), which is exactly clamp(x, lo, hi) for every integer x.
 void clamp_kernel(const ArrayView& x, const Scalar* lo, const Scalar* hi, const ArrayView& out) {
-  check_same_dtype("clamp", x, out);
-  check_out_shape("clamp", out, x);
-  TG_CHECK(x.dtype != DType::b8, "clamp: not supported for bool");
+  check_clamp(x, out);
   if (out.numel() == 0) return;
   Scratch tmp;
   const ArrayView xs = detach_if_overlapping(x, out, tmp, ew::current_device());
