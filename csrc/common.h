@@ -122,6 +122,14 @@ struct ArrayView {
   template <class T> T* ptr() const { return static_cast<T*>(data); }
 };
 
+// A number argument of a kernel (fill values, clamp bounds): an exact int64 when it came as an
+// integer, else a float64 (csrc/pyarray.h makes them from Python numbers).
+struct Scalar {
+  bool is_int = false;
+  int64_t i = 0;
+  double d = 0.0;
+};
+
 std::string shape_str(const std::vector<int64_t>& shape);  // "(2, 3)"; defined in runtime.cpp
 
 inline void check_same_shape(const char* op, const ArrayView& a, const ArrayView& b) {

@@ -183,15 +183,8 @@ struct Cpu {
 #include "kernels.inc"
 };
 
-// A Python number as a kernel argument (fill values, clamp bounds): ints (and bools) stay exact
-// so int64 arrays see every value; ints beyond int64 fall back to float64, which float arrays
-// accept and int64 ones reject.
-struct Scalar {
-  bool is_int = false;
-  int64_t i = 0;
-  double d = 0.0;
-};
-
+// A Python number as a Scalar (common.h): ints (and bools) stay exact so int64 arrays see every
+// value; ints beyond int64 fall back to float64, which float arrays accept and int64 ones reject.
 inline Scalar scalar_of(const py::handle& obj, const char* op, const char* what) {
   Scalar s;
   PyObject* o = obj.ptr();

@@ -192,6 +192,10 @@ OPS = [
         sample(floats(3, 1), floats(1, 4), lambda r: r.random((3, 4)) > 0.5),
         sample(floats(), floats(2, 3), lambda r: np.array(True))]),
     Op("round", tg.round, np.round, unary_samples(), grad=True),
+    # piecewise constant: gradcheck sees the zero gradient between the jumps
+    Op("floor", tg.floor, np.floor, unary_samples()),
+    Op("ceil", tg.ceil, np.ceil, unary_samples()),
+    Op("trunc", tg.trunc, np.trunc, unary_samples()),
     Op("sign", tg.sign, np.sign, unary_samples(away=0.05)),
     # --- activations -------------------------------------------------------------------------
     Op("sigmoid", tg.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary_samples(lo=-6, hi=6)),

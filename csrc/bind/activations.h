@@ -1,6 +1,6 @@
 // _C.<backend>.activation and activation_backward, bound once for every backend B (tg::Cpu,
-// tg::cuda::Cuda). The kernels are each backend's file-local entry points
-// (csrc/cpu/activations.cpp, csrc/cuda/activations.cu).
+// tg::cuda::Cuda), over the entry points each defines (csrc/kernels.inc), with the kind parsed
+// by ops::parse_activation.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -11,34 +11,24 @@
 namespace tg::bind {
 namespace py = pybind11;
 
-// The entry points, with the kind parsed by ops::parse_activation.
-struct ActivationKernels {
-  using Forward = void (*)(ops::ActKind kind, const ArrayView& x, const ArrayView& out,
-                           double param, double param2);
-  using Backward = void (*)(ops::ActKind kind, const ArrayView& grad, const ArrayView& saved,
-                            const ArrayView& out, double param, double param2);
-  Forward forward;
-  Backward backward;
-};
-
 template <class B>
-void activations(py::module_& m, const ActivationKernels& k) {
+void activations(py::module_& m) {
   using Array = typename B::Array;
-  auto forward = [k](const std::string& kind, const Array& x, const Array& out, double param,
+  auto forward = [](const std::string& kind, const Array& x, const Array& out, double param,
                      double param2) {
     const ops::ActKind act = ops::parse_activation(kind, "activation");
     B::call(
         "activation",
-        [&](const ArrayView& xv, const ArrayView& ov) { k.forward(act, xv, ov, param, param2); },
+        [&](const ArrayView& xv, const ArrayView& ov) { B::activation(act, xv, ov, param, param2); },
         In{x}, Out{out});
   };
-  auto backward = [k](const std::string& kind, const Array& grad, const Array& saved,
+  auto backward = [](const std::string& kind, const Array& grad, const Array& saved,
                       const Array& out, double param, double param2) {
     const ops::ActKind act = ops::parse_activation(kind, "activation_backward");
     B::call(
         "activation_backward",
         [&](const ArrayView& gv, const ArrayView& sv, const ArrayView& ov) {
-          k.backward(act, gv, sv, ov, param, param2);
+          B::activation_backward(act, gv, sv, ov, param, param2);
         },
         In{grad}, In{saved}, Out{out});
   };

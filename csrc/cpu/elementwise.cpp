@@ -234,10 +234,12 @@ void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   TG_CHECK(!bad, name, ": division by zero");
 }
 
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Kernels
 
-void unary_kernel(const std::string& name, const ArrayView& x, const ArrayView& out) {
+void Cpu::unary(const std::string& name, const ArrayView& x, const ArrayView& out) {
   const UOp op = parse_unary(name);
   const char* opn = name.c_str();
   check_unary(opn, x, out);
@@ -252,8 +254,8 @@ void unary_kernel(const std::string& name, const ArrayView& x, const ArrayView& 
   for_each_run<2>({&out, &xs}, fn, is_heavy(op) ? kHeavyGrain : kElementwiseGrain);
 }
 
-void binary_kernel(const std::string& name, const ArrayView& a, const ArrayView& b,
-                   const ArrayView& out) {
+void Cpu::binary(const std::string& name, const ArrayView& a, const ArrayView& b,
+                 const ArrayView& out) {
   const BOp op = parse_binary(name);
   const char* opn = name.c_str();
   check_binary(opn, a, b, out, a.dtype);
@@ -270,8 +272,8 @@ void binary_kernel(const std::string& name, const ArrayView& a, const ArrayView&
   for_each_run<3>({&out, &as, &bs}, fn, is_heavy(op) ? kHeavyGrain : kElementwiseGrain);
 }
 
-void compare_kernel(const std::string& name, const ArrayView& a, const ArrayView& b,
-                    const ArrayView& out) {
+void Cpu::compare(const std::string& name, const ArrayView& a, const ArrayView& b,
+                  const ArrayView& out) {
   const COp op = parse_compare(name);
   const char* opn = name.c_str();
   check_binary(opn, a, b, out, DType::b8);
@@ -286,8 +288,8 @@ void compare_kernel(const std::string& name, const ArrayView& a, const ArrayView
   for_each_run<3>({&out, &as, &bs}, fn);
 }
 
-void where_kernel(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
-                  const ArrayView& out) {
+void Cpu::where(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
+                const ArrayView& out) {
   check_where(cond, a, b, out);
   if (out.numel() == 0) return;
   const bool avx2 = cpu_has_avx2_fma();
@@ -304,7 +306,7 @@ void where_kernel(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
 
 // lo/hi are null when absent. Integer arrays clamp to the integers inside [lo, hi]: ceil(lo)
 // and floor(hi), which is exactly clamp(x, lo, hi) for every integer x.
-void clamp_kernel(const ArrayView& x, const Scalar* lo, const Scalar* hi, const ArrayView& out) {
+void Cpu::clamp(const ArrayView& x, const Scalar* lo, const Scalar* hi, const ArrayView& out) {
   check_clamp(x, out);
   if (out.numel() == 0) return;
   const bool avx2 = cpu_has_avx2_fma();
@@ -322,7 +324,7 @@ void clamp_kernel(const ArrayView& x, const Scalar* lo, const Scalar* hi, const 
   });
 }
 
-void fill_kernel(const ArrayView& out, const Scalar& value) {
+void Cpu::fill(const ArrayView& out, const Scalar& value) {
   const uint64_t bits = fill_bits(out.dtype, value);
   if (out.numel() == 0) return;
   dispatch_all(out.dtype, "fill", [&](auto tag) {
@@ -340,11 +342,9 @@ void fill_kernel(const ArrayView& out, const Scalar& value) {
   });
 }
 
-}  // namespace
 
 void bind_elementwise(py::module_& m) {
-  bind::elementwise<Cpu>(m, {unary_kernel, binary_kernel, compare_kernel, where_kernel,
-                             clamp_kernel, fill_kernel});
+  bind::elementwise<Cpu>(m);
 }
 
 }  // namespace tg

@@ -29,10 +29,12 @@ struct Backward {
   }
 };
 
+}  // namespace
+
 // Inputs that share memory with out other than as the same elements are copied first (numpy's
 // rule, see detach_if_overlapping); out may be x itself.
-void activation_forward(ActKind kind, const ArrayView& x, const ArrayView& out, double p1,
-                        double p2) {
+void Cuda::activation(ActKind kind, const ArrayView& x, const ArrayView& out, double p1,
+                      double p2) {
   const char* op = "activation";
   check_activation(kind, x, out, p1);
   dispatch_float(x.dtype, op, [&](auto tag) {
@@ -47,8 +49,8 @@ void activation_forward(ActKind kind, const ArrayView& x, const ArrayView& out, 
   });
 }
 
-void activation_backward(ActKind kind, const ArrayView& g, const ArrayView& saved,
-                         const ArrayView& out, double p1, double p2) {
+void Cuda::activation_backward(ActKind kind, const ArrayView& g, const ArrayView& saved,
+                               const ArrayView& out, double p1, double p2) {
   const char* op = "activation_backward";
   check_activation_backward(kind, g, saved, out, p1);
   dispatch_float(g.dtype, op, [&](auto tag) {
@@ -66,10 +68,9 @@ void activation_backward(ActKind kind, const ArrayView& g, const ArrayView& save
   });
 }
 
-}  // namespace
 
 void bind_activations(py::module_& m) {
-  bind::activations<Cuda>(m, {activation_forward, activation_backward});
+  bind::activations<Cuda>(m);
 }
 
 }  // namespace tg::cuda

@@ -80,10 +80,12 @@ void check_int_operand(BOp op, const char* name, const ArrayView& b) {
   TG_CHECK(!bad, name, ": division by zero");
 }
 
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Kernels
 
-void unary_kernel(const std::string& name, const ArrayView& x, const ArrayView& out) {
+void Cuda::unary(const std::string& name, const ArrayView& x, const ArrayView& out) {
   const UOp op = parse_unary(name);
   const char* opn = name.c_str();
   check_unary(opn, x, out);
@@ -100,8 +102,8 @@ void unary_kernel(const std::string& name, const ArrayView& x, const ArrayView& 
   });
 }
 
-void binary_kernel(const std::string& name, const ArrayView& a, const ArrayView& b,
-                   const ArrayView& out) {
+void Cuda::binary(const std::string& name, const ArrayView& a, const ArrayView& b,
+                  const ArrayView& out) {
   const BOp op = parse_binary(name);
   const char* opn = name.c_str();
   check_binary(opn, a, b, out, a.dtype);
@@ -122,8 +124,8 @@ void binary_kernel(const std::string& name, const ArrayView& a, const ArrayView&
   });
 }
 
-void compare_kernel(const std::string& name, const ArrayView& a, const ArrayView& b,
-                    const ArrayView& out) {
+void Cuda::compare(const std::string& name, const ArrayView& a, const ArrayView& b,
+                   const ArrayView& out) {
   const COp op = parse_compare(name);
   const char* opn = name.c_str();
   check_binary(opn, a, b, out, DType::b8);
@@ -141,8 +143,8 @@ void compare_kernel(const std::string& name, const ArrayView& a, const ArrayView
   });
 }
 
-void where_kernel(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
-                  const ArrayView& out) {
+void Cuda::where(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
+                 const ArrayView& out) {
   check_where(cond, a, b, out);
   if (out.numel() == 0) return;
   const int device = ew::current_device();
@@ -159,7 +161,7 @@ void where_kernel(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
 
 // lo/hi are null when absent. Integer arrays clamp to the integers inside [lo, hi]: ceil(lo)
 // and floor(hi), which is exactly clamp(x, lo, hi) for every integer x.
-void clamp_kernel(const ArrayView& x, const Scalar* lo, const Scalar* hi, const ArrayView& out) {
+void Cuda::clamp(const ArrayView& x, const Scalar* lo, const Scalar* hi, const ArrayView& out) {
   check_clamp(x, out);
   if (out.numel() == 0) return;
   Scratch tmp;
@@ -174,7 +176,7 @@ void clamp_kernel(const ArrayView& x, const Scalar* lo, const Scalar* hi, const 
   });
 }
 
-void fill_kernel(const ArrayView& out, const Scalar& value) {
+void Cuda::fill(const ArrayView& out, const Scalar& value) {
   const uint64_t bits = fill_bits(out.dtype, value);
   if (out.numel() == 0) return;
   dispatch_all(out.dtype, "fill", [&](auto tag) {
@@ -183,7 +185,6 @@ void fill_kernel(const ArrayView& out, const Scalar& value) {
   });
 }
 
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // The shared helpers of common.cuh
@@ -230,8 +231,7 @@ ArrayView detach_if_overlapping(const ArrayView& in, const ArrayView& out, Scrat
 // Bindings
 
 void bind_elementwise(py::module_& m) {
-  bind::elementwise<Cuda>(m, {unary_kernel, binary_kernel, compare_kernel, where_kernel,
-                              clamp_kernel, fill_kernel});
+  bind::elementwise<Cuda>(m);
 }
 
 }  // namespace tg::cuda

@@ -18,7 +18,6 @@
 
 #include "common.h"
 #include "ops/scalar.h"
-#include "pyarray.h"
 
 namespace tg::ops {
 

@@ -25,6 +25,8 @@ from .ops.elementwise import (  # noqa: F401
 )
 from .ops.elementwise import FUNCTIONS as _ELEMENTWISE
 globals().update(_ELEMENTWISE)  # tapegrad.exp, tapegrad.add, ...: one per row of the op tables
+from .ops.elementwise import ALIASES as _ALIASES
+globals().update({alias: _ELEMENTWISE[name] for alias, name in _ALIASES.items()})
 from .ops.activations import relu, sigmoid, tanh  # noqa: F401
 from .ops.reduce import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,

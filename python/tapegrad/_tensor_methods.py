@@ -51,6 +51,7 @@ _METHODS = {
     "__getitem__": index.getitem, "__setitem__": index.setitem,
     # named elementwise
     **elementwise.FUNCTIONS,  # x.exp(), x.add(y), ...: one per row of the op tables
+    **{alias: elementwise.FUNCTIONS[name] for alias, name in elementwise.ALIASES.items()},
     "subtract": elementwise.sub, "multiply": elementwise.mul, "divide": elementwise.div,
     "true_divide": elementwise.div, "negative": elementwise.neg,
     "clamp": elementwise.clamp, "clip": elementwise.clamp,

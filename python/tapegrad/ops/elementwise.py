@@ -369,6 +369,11 @@ for _row in BINARY:
     globals()[_cls.__name__] = _cls
 globals().update(FUNCTIONS)
 
+# PyTorch's other names of rows (torch.arcsin is torch.asin), for tapegrad.<alias> and
+# Tensor.<alias>.
+ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
+           "arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2"}
+
 
 # --- binary arithmetic: PyTorch's signatures and type rules over the BINARY rows ---------------
 
