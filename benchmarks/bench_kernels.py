@@ -2,6 +2,7 @@
 side by side in one run, printed as a markdown table with the performance targets.
 
     python benchmarks/bench_kernels.py [--repeat 15] [--threads N] [--quick] [--no-peers]
+                                       [--only TEXT ...]
 
 Ratios are peer_time / tapegrad_time: above 1 means tapegrad is faster. Each case names its
 target (from the CPU performance issue) and whether this run met it: a ratio against one peer
@@ -10,7 +11,8 @@ bandwidth, with numpy's ratio printed beside it. Cases marked "(_C.cpu direct)" 
 binding without the Tensor layer, against PyTorch's own backward kernels (torch.ops.aten).
 --threads N re-runs the script with OPENBLAS_NUM_THREADS=N (and OMP/MKL) so that numpy's BLAS
 uses N threads too; without it every library keeps its default. --no-peers times tapegrad alone
-(benchmarks/compare_builds.py uses it to compare two builds of tapegrad).
+(benchmarks/compare_builds.py uses it to compare two builds of tapegrad); --only keeps the cases
+whose name contains one of the given texts.
 """
 from __future__ import annotations
 
@@ -302,13 +304,18 @@ def target_met(target, t_tg, t_np, t_torch) -> str:
 
 
 def main() -> None:
-    args, settings = parse_args(
-        __doc__.split("\n")[0],
-        lambda p: p.add_argument("--no-peers", action="store_true", help="time tapegrad only"))
+    def add_arguments(p):
+        p.add_argument("--no-peers", action="store_true", help="time tapegrad only")
+        p.add_argument("--only", nargs="+", default=None, metavar="TEXT",
+                       help="only the cases whose name contains one of these texts")
+
+    args, settings = parse_args(__doc__.split("\n")[0], add_arguments)
     rng = np.random.default_rng(0)
     cases = gemm_cases(rng) + elementwise_cases(rng) + cross_entropy_cases(rng) + overhead_cases(rng)
     if settings.quick:
         cases = [c for c in cases if c.name in QUICK_CASES]
+    if args.only:
+        cases = [c for c in cases if any(text in c.name for text in args.only)]
     print_header("tapegrad kernel benchmark", settings)
     columns = ["case", "unit", "tapegrad", "numpy", "torch", "numpy/tapegrad", "torch/tapegrad", "target", "met"]
     print_table_header(columns)

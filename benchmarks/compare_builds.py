@@ -3,7 +3,7 @@ in turn, round after round, so that both see the same machine load, then each ca
 per build and the change.
 
     python benchmarks/compare_builds.py --old OLD_VENV/bin/python --new NEW_VENV/bin/python \
-        [--rounds 3] [--repeat N] [--threads N] [--quick]
+        [--rounds 3] [--repeat N] [--threads N] [--quick] [--only TEXT ...]
 
 Each interpreter must import the build it stands for (a virtual environment with that build
 installed). Only tapegrad is timed (bench_kernels.py --no-peers). "change" is new time / old time
@@ -50,9 +50,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="bench_kernels.py --repeat")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="+", default=None, help="bench_kernels.py --only")
     args = parser.parse_args()
     extra = ((["--threads", str(args.threads)] if args.threads else [])
-             + (["--repeat", str(args.repeat)] if args.repeat else []) + (["--quick"] if args.quick else []))
+             + (["--repeat", str(args.repeat)] if args.repeat else []) + (["--quick"] if args.quick else [])
+             + (["--only", *args.only] if args.only else []))
     runs = {"old": [], "new": []}
     for r in range(args.rounds):
         for which in ("old", "new") if r % 2 == 0 else ("new", "old"):
