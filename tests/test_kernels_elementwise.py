@@ -2,6 +2,7 @@
 numpy, computed in float64 and rounded to the tested dtype, over many shapes and memory layouts."""
 import zlib
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -739,7 +740,6 @@ def test_erf_family(op, dtype):
     out = np.empty_like(x)
     K.unary(op, x, out)
     if op == "erfinv":
-        mpmath = pytest.importorskip("mpmath")
         with mpmath.workdps(50):
             ref = np.array([float(mpmath.erfinv(mpmath.mpf(float(v)))) for v in x])
         check_ulps(out, ref, dtype)
