@@ -15,6 +15,8 @@ RMS, so an element whose gradient is near zero (around eps = 1e-8) turns a round
 into a weight difference of up to lr, and the models then see slightly different weights.
 --device cuda runs both libraries on the GPU (each step timed up to the end of its kernels);
 it exits with a message where tapegrad or PyTorch sees no GPU.
+The graph-mode table times the same step under tapegrad.compile and torch.compile (the latter
+not with --quick), and the replayed kernels alone.
 """
 from __future__ import annotations
 
@@ -230,6 +232,72 @@ def timing_table(models, settings, device, rng) -> None:
     print()
 
 
+# Graph mode's targets: the replayed step within this factor of the kernels it replays, and the
+# 2-16-16-2 step within this many microseconds.
+MAX_OVER_KERNELS = 1.5
+TINY_MAX_US = 15.0
+
+
+def graph_mode_table(models, settings, device, rng) -> None:
+    """The same step compiled: tapegrad.compile's replay against tapegrad eager, the kernels the
+    replay runs (timed alone: the floor of any replay), PyTorch eager and torch.compile (left
+    out of --quick: it compiles for seconds)."""
+    columns = ["model", "batch", "eager us", "compiled us", "kernels us", "compiled/kernels",
+               "eager/compiled", "torch us", "torch.compile us", "torch/compiled",
+               "torch.compile/compiled", "met"]
+    print("## Graph mode: the training step under tapegrad.compile and torch.compile")
+    print()
+    print(f"Targets: compiled <= {MAX_OVER_KERNELS}x its kernels, no slower than eager, faster "
+          f"than torch.compile; 2-16-16-2 <= {TINY_MAX_US:g} us.")
+    print()
+    print_table_header(columns)
+    tg_sync = tg.cuda.synchronize if device == "cuda" else (lambda: None)
+    torch_sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for model in models:
+        weights = initial_weights(model) if torch else None
+        tmodel, pmodel = make_models(model, weights, device)
+        x, y = make_batch(model, rng)
+        tx, ty = tg.from_numpy(x).to(device), tg.from_numpy(y).to(device)
+        topt = tg.optim.Adam(tmodel.parameters(), lr=1e-3)
+
+        def eager(a, b):
+            return train_step(tg, tmodel, topt, model.loss, a, b)
+
+        compiled = tg.compile(eager)
+        t_eager = bench(lambda: (eager(tx, ty), tg_sync()), settings)
+        t_comp = bench(lambda: (compiled(tx, ty), tg_sync()), settings)
+        graph = next(iter(compiled._graphs.values()))
+        t_kernels = bench(lambda: (graph.rec.run(0, len(graph.rec), False), tg_sync()), settings)
+        t_torch = t_tc = None
+        if pmodel is not None:
+            px, py = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            popt = torch.optim.Adam(pmodel.parameters(), lr=1e-3)
+
+            def torch_eager(a, b):
+                return train_step(torch, pmodel, popt, model.loss, a, b)
+
+            t_torch = bench(lambda: (torch_eager(px, py), torch_sync()), settings)
+            if not settings.quick:
+                torch_compiled = torch.compile(torch_eager)
+                for _ in range(3):  # compiles, then settles
+                    torch_compiled(px, py)
+                t_tc = bench(lambda: (torch_compiled(px, py), torch_sync()), settings)
+        missed = []
+        if t_comp > MAX_OVER_KERNELS * t_kernels:
+            missed.append("kernels")
+        if t_comp > t_eager:
+            missed.append("eager")
+        if t_tc is not None and t_comp > t_tc:
+            missed.append("torch.compile")
+        if model.name == "2-16-16-2" and t_comp * 1e6 > TINY_MAX_US:
+            missed.append("time")
+        print_row([model.name, str(model.batch), us(t_eager), us(t_comp), us(t_kernels),
+                   f"{t_comp / t_kernels:.2f}x", ratio(t_eager, t_comp), us(t_torch), us(t_tc),
+                   ratio(t_torch, t_comp), ratio(t_tc, t_comp),
+                   "MISS (" + ", ".join(missed) + ")" if missed else "pass"])
+    print()
+
+
 def loss_trajectory_table(models, steps, device, rng) -> None:
     print(f"## Loss trajectory: tapegrad vs PyTorch, same initial weights, same {steps} batches, Adam lr 1e-3")
     print()
@@ -280,6 +348,7 @@ def main() -> None:
     print_header(f"tapegrad MLP training-step benchmark (device: {args.device})", settings)
     rng = np.random.default_rng(0)
     timing_table(models, settings, args.device, rng)
+    graph_mode_table(models, settings, args.device, rng)
     loss_trajectory_table(models, QUICK_LOSS_STEPS if settings.quick else LOSS_STEPS, args.device, rng)
 
 

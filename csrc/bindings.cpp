@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include "common.h"
+#include "graph.h"
 
 namespace py = pybind11;
 
@@ -54,6 +55,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "tapegrad compiled kernels";
   g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   tg::set_interrupt_hook(&check_python_signals);
+  tg::graph::bind(m);
   py::module_ cpu = m.def_submodule("cpu", "CPU kernels (C++17)");
   tg::bind_runtime(cpu);
   tg::bind_elementwise(cpu);

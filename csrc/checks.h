@@ -328,6 +328,13 @@ inline void check_ce_forward(const ArrayView& x, const ArrayView& target, const 
            ": loss and lse must be different arrays that do not overlap");
 }
 
+// cross_entropy_forward's optional count: a 0-d array of the logits' dtype.
+inline void check_ce_count(const ArrayView& count, const ArrayView& x) {
+  TG_CHECK(count.ndim() == 0 && count.dtype == x.dtype, "cross_entropy_forward",
+           ": count must be a 0-d array of the logits' dtype (", dtype_name(x.dtype), "), got shape ",
+           shape_str(count.shape), " and dtype ", dtype_name(count.dtype));
+}
+
 inline void check_ce_backward(const ArrayView& x, const ArrayView& target, const ArrayView& lse,
                               const ArrayView& grad, const ArrayView& out,
                               double label_smoothing) {

@@ -14,6 +14,7 @@
 
 #include "checks.h"
 #include "common.h"
+#include "graph.h"
 
 namespace tg {
 namespace py = pybind11;
@@ -76,6 +77,7 @@ struct In {
 };
 struct Out {
   py::handle array;
+  bool reads = false;  // the kernel reads the old values too (accumulates into them)
 };
 struct OptIn {
   py::handle array;
@@ -94,6 +96,16 @@ struct ListOut {
   const char* name;
 };
 
+// How each kind of argument is accessed, for graph mode's memory planning (graph.h).
+inline graph::Access access_of(const In&) { return graph::Access::read; }
+inline graph::Access access_of(const Out& a) {
+  return a.reads ? graph::Access::read_write : graph::Access::write;
+}
+inline graph::Access access_of(const OptIn&) { return graph::Access::read; }
+inline graph::Access access_of(const OptOut&) { return graph::Access::write; }
+inline graph::Access access_of(const ListIn&) { return graph::Access::read; }
+inline graph::Access access_of(const ListOut&) { return graph::Access::read_write; }
+
 inline std::string type_name(py::handle obj) {
   return py::str(py::type::handle_of(obj).attr("__name__"));
 }
@@ -108,7 +120,9 @@ struct CallViews {
   const char* op;
   int device = -1;               // the arrays' device, -1 until a device array is seen
   int64_t work = 0;              // elements of the largest array, or of a whole list
-  std::vector<py::object> keep;  // list entries, referenced while the kernel runs
+  std::vector<py::object> keep;  // list entries, referenced while the kernel runs (and, while
+                                 // graph mode records, every array argument)
+  bool recording = graph::recording();
 
   ArrayView view(py::handle a, bool writable) {
     int d = -1;
@@ -122,6 +136,7 @@ struct CallViews {
   }
   ArrayView aligned(py::handle a, bool writable) {
     ArrayView v = view(a, writable);
+    if (recording) keep.push_back(py::reinterpret_borrow<py::object>(a));
     check_aligned(v, op);
     work = std::max(work, v.numel());
     return v;
@@ -172,12 +187,18 @@ struct Cpu {
   // The body of a binding: views of the arrays (outputs checked writable), then
   // kernel(views...), without the GIL when the largest operand (or list) is big enough for
   // that to pay.
+  // While graph mode records, the call is also appended to the recording: the kernel is kept by
+  // value, so a binding's kernel lambda captures values only, never references.
   template <class Kernel, class... Args>
   static void call(const char* op, Kernel&& kernel, const Args&... args) {
     CallViews<Cpu> c{op};
     std::tuple<decltype(c(args))...> views{c(args)...};
-    ReleaseGilIfLarge nogil(c.work);
-    std::apply(kernel, views);
+    {
+      ReleaseGilIfLarge nogil(c.work);
+      std::apply(kernel, views);
+    }
+    if (c.recording)
+      graph::record(op, -1, kernel, std::move(views), {access_of(args)...}, std::move(c.keep));
   }
 
 #include "kernels.inc"

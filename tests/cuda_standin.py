@@ -136,7 +136,10 @@ class StandIn:
         kernel = getattr(_C.cpu, name)  # AttributeError for names neither module has
 
         def call(*args, **kwargs):
-            return kernel(*_device_arrays(args, name), **dict(zip(kwargs, _device_arrays(kwargs.values(), name))))
+            # The optimizers' `hyper` is a host array on both backends (read when the step runs).
+            host = {"hyper": kwargs.pop("hyper")} if "hyper" in kwargs else {}
+            return kernel(*_device_arrays(args, name), **host,
+                          **dict(zip(kwargs, _device_arrays(kwargs.values(), name))))
 
         return call
 

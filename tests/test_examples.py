@@ -125,6 +125,14 @@ def test_least_squares(output):
     assert value(out, "max |normal - true|") < 0.05
 
 
+def test_graph_mode(output):
+    out = output("graph_mode.py")
+    assert value(out, "losses identical") == 1  # replayed steps give eager's bits
+    assert value(out, "weights identical") == 1
+    assert value(out, "last loss") < 0.5 * value(out, "first loss")
+    assert "adam_step" in out and "host: " in out  # the explain() listing
+
+
 @pytest.mark.parametrize("name", ["sigmoid_neuron.py", "least_squares.py"])
 def test_output_is_deterministic(name, output, tmp_path):
     assert run_example(name, tmp_path) == output(name)

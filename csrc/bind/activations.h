@@ -19,7 +19,9 @@ void activations(py::module_& m) {
     const ops::ActKind act = ops::parse_activation(kind, "activation");
     B::call(
         "activation",
-        [&](const ArrayView& xv, const ArrayView& ov) { B::activation(act, xv, ov, param, param2); },
+        [act, param, param2](const ArrayView& xv, const ArrayView& ov) {
+          B::activation(act, xv, ov, param, param2);
+        },
         In{x}, Out{out});
   };
   auto backward = [](const std::string& kind, const Array& grad, const Array& saved,
@@ -27,7 +29,7 @@ void activations(py::module_& m) {
     const ops::ActKind act = ops::parse_activation(kind, "activation_backward");
     B::call(
         "activation_backward",
-        [&](const ArrayView& gv, const ArrayView& sv, const ArrayView& ov) {
+        [act, param, param2](const ArrayView& gv, const ArrayView& sv, const ArrayView& ov) {
           B::activation_backward(act, gv, sv, ov, param, param2);
         },
         In{grad}, In{saved}, Out{out});

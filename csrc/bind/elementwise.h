@@ -17,7 +17,7 @@ void elementwise(py::module_& m) {
       "unary",
       [](const std::string& op, const Array& x, const Array& out) {
         B::call(
-            op.c_str(), [&](const ArrayView& xv, const ArrayView& ov) { B::unary(op, xv, ov); },
+            op.c_str(), [op](const ArrayView& xv, const ArrayView& ov) { B::unary(op, xv, ov); },
             In{x}, Out{out});
       },
       py::arg("op"), py::arg("x"), py::arg("out"),
@@ -25,7 +25,7 @@ void elementwise(py::module_& m) {
   m.def(
       "binary",
       [](const std::string& op, const Array& a, const Array& b, const Array& out) {
-        auto kernel = [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
+        auto kernel = [op](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
           B::binary(op, av, bv, ov);
         };
         B::call(op.c_str(), kernel, In{a}, In{b}, Out{out});
@@ -36,7 +36,7 @@ void elementwise(py::module_& m) {
   m.def(
       "compare",
       [](const std::string& op, const Array& a, const Array& b, const Array& out) {
-        auto kernel = [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
+        auto kernel = [op](const ArrayView& av, const ArrayView& bv, const ArrayView& ov) {
           B::compare(op, av, bv, ov);
         };
         B::call(op.c_str(), kernel, In{a}, In{b}, Out{out});
@@ -53,14 +53,14 @@ void elementwise(py::module_& m) {
   m.def(
       "clamp",
       [](const Array& x, const py::object& lo, const py::object& hi, const Array& out) {
-        Scalar lo_s, hi_s;
+        std::optional<Scalar> lo_s, hi_s;
         if (!lo.is_none()) lo_s = scalar_of(lo, "clamp", "min");
         if (!hi.is_none()) hi_s = scalar_of(hi, "clamp", "max");
-        const Scalar* lo_p = lo.is_none() ? nullptr : &lo_s;
-        const Scalar* hi_p = hi.is_none() ? nullptr : &hi_s;
         B::call(
             "clamp",
-            [&](const ArrayView& xv, const ArrayView& ov) { B::clamp(xv, lo_p, hi_p, ov); },
+            [lo_s, hi_s](const ArrayView& xv, const ArrayView& ov) {
+              B::clamp(xv, lo_s ? &*lo_s : nullptr, hi_s ? &*hi_s : nullptr, ov);
+            },
             In{x}, Out{out});
       },
       py::arg("x"), py::arg("lo"), py::arg("hi"), py::arg("out"),
@@ -69,7 +69,7 @@ void elementwise(py::module_& m) {
       "fill",
       [](const Array& out, const py::object& value) {
         const Scalar v = scalar_of(value, "fill", "value");
-        B::call("fill", [&](const ArrayView& ov) { B::fill(ov, v); }, Out{out});
+        B::call("fill", [v](const ArrayView& ov) { B::fill(ov, v); }, Out{out});
       },
       py::arg("out"), py::arg("value"), "Sets every element of out to value (cast to its dtype).");
 }

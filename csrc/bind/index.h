@@ -48,7 +48,7 @@ void index(py::module_& m) {
               check_put_add(dv, iv, sv);
               B::put_add(dv, iv, sv);
             },
-            Out{dst}, In{index}, In{src});
+            Out{dst, true}, In{index}, In{src});
       },
       py::arg("dst"), py::arg("index"), py::arg("src"),
       "dst.flat[index[i]] += src[i], duplicates accumulating (dst C-contiguous; on CUDA, float "
@@ -73,7 +73,7 @@ void index(py::module_& m) {
             [axis](const ArrayView& dv, const ArrayView& iv, const ArrayView& sv) {
               B::index_add(dv, check_index_add(dv, axis, iv, sv), iv, sv);
             },
-            Out{dst}, In{index}, In{src});
+            Out{dst, true}, In{index}, In{src});
       },
       py::arg("dst"), py::arg("axis"), py::arg("index"), py::arg("src"),
       "dst.index_add_(axis, index, src): duplicates accumulate (on CUDA, float sums in an "

@@ -19,12 +19,12 @@ void matmul(py::module_& m) {
          const std::string& act, bool accumulate) {
         B::call(
             "matmul",
-            [&](const ArrayView& av, const ArrayView& bv, const ArrayView& ov,
-                const std::optional<ArrayView>& biasv) {
+            [act, accumulate](const ArrayView& av, const ArrayView& bv, const ArrayView& ov,
+                              const std::optional<ArrayView>& biasv) {
               const MatmulSize size = check_matmul(av, bv, ov, biasv, act, accumulate);
               B::matmul(av, bv, ov, biasv, act, accumulate, size);
             },
-            In{a}, In{b}, Out{out}, OptIn{bias, "bias"});
+            In{a}, In{b}, Out{out, accumulate}, OptIn{bias, "bias"});
       },
       py::arg("a"), py::arg("b"), py::arg("out"), py::arg("bias") = py::none(),
       py::arg("act") = "none", py::arg("accumulate") = false,
@@ -38,8 +38,8 @@ void matmul(py::module_& m) {
         using Opt = std::optional<ArrayView>;
         B::call(
             "linear_backward",
-            [&](const ArrayView& gv, const Opt& xv, const Opt& wv, const Opt& yv, const Opt& gxv,
-                const Opt& gwv, const Opt& gbv) {
+            [act](const ArrayView& gv, const Opt& xv, const Opt& wv, const Opt& yv, const Opt& gxv,
+                  const Opt& gwv, const Opt& gbv) {
               const LinearGrads arrays{gv, xv, wv, yv, gxv, gwv, gbv};
               check_linear_backward(arrays, act);
               B::linear_backward(arrays, act);

@@ -19,7 +19,7 @@ void reduce(py::module_& m) {
         const ReduceOpName r = parse_reduce_op(opname);
         B::call(
             r.name,
-            [&](const ArrayView& xv, const ArrayView& ov) {
+            [r, axes](const ArrayView& xv, const ArrayView& ov) {
               B::reduce(r.op, xv, check_reduce(r, xv, axes, ov), ov);
             },
             In{x}, Out{out});

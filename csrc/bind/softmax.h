@@ -4,6 +4,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <memory>
+
 #include "checks.h"
 #include "pyarray.h"
 
@@ -49,34 +51,48 @@ void softmax(py::module_& m) {
   m.def(
       "cross_entropy_forward",
       [](const Array& logits, const Array& target, const Array& loss, const Array& lse,
-         int64_t ignore_index, double label_smoothing) {
-        int64_t counted = 0;
+         int64_t ignore_index, double label_smoothing, const py::object& count) {
+        // The count reaches Python as the return value and, when `count` is given, also as
+        // that array's value: graph mode's replays read it there.
+        auto counted = std::make_shared<int64_t>(0);
         B::call(
             "cross_entropy_forward",
-            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
-                const ArrayView& sv) {
+            [ignore_index, label_smoothing, counted](
+                const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
+                const ArrayView& sv, const std::optional<ArrayView>& cv) {
               check_ce_forward(xv, tv, lv, sv, label_smoothing);
+              if (cv) check_ce_count(*cv, xv);
               dispatch_float(xv.dtype, "cross_entropy_forward", [&](auto t) {
-                counted = B::template cross_entropy_forward<typename decltype(t)::type>(
+                *counted = B::template cross_entropy_forward<typename decltype(t)::type>(
                     xv, tv, lv, sv, ignore_index, label_smoothing);
               });
+              if (cv) {
+                Scalar n;
+                n.is_int = true;
+                n.i = *counted;
+                n.d = static_cast<double>(*counted);
+                B::fill(*cv, n);
+              }
             },
-            In{logits}, In{target}, Out{loss}, Out{lse});
-        return counted;
+            In{logits}, In{target}, Out{loss}, Out{lse}, OptOut{count, "count"});
+        return *counted;
       },
       py::arg("logits"), py::arg("target"), py::arg("loss"), py::arg("lse"),
       py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+      py::arg("count") = py::none(),
       "Per-row cross-entropy of logits (N, C) with int64 class targets (N,): writes\n"
       "lse = logsumexp(logits, 1) and loss = (1-eps)(lse - x[t]) + eps/C sum_j (lse - x_j),\n"
-      "0 where target == ignore_index. Returns the number of rows not ignored.");
+      "0 where target == ignore_index. Returns the number of rows not ignored, also written\n"
+      "to `count` (a 0-d array of the logits' dtype) when given.");
   m.def(
       "cross_entropy_backward",
       [](const Array& logits, const Array& target, const Array& lse, const Array& grad_loss,
          const Array& out, int64_t ignore_index, double label_smoothing) {
         B::call(
             "cross_entropy_backward",
-            [&](const ArrayView& xv, const ArrayView& tv, const ArrayView& sv,
-                const ArrayView& gv, const ArrayView& ov) {
+            [ignore_index, label_smoothing](const ArrayView& xv, const ArrayView& tv,
+                                            const ArrayView& sv, const ArrayView& gv,
+                                            const ArrayView& ov) {
               check_ce_backward(xv, tv, sv, gv, ov, label_smoothing);
               dispatch_float(xv.dtype, "cross_entropy_backward", [&](auto t) {
                 B::template cross_entropy_backward<typename decltype(t)::type>(

@@ -232,8 +232,21 @@ struct Cuda {
   static void call(const char* op, Kernel&& kernel, const Args&... args) {
     CallViews<Cuda> c{op};
     std::tuple<decltype(c(args))...> views{c(args)...};
+    const int device = c.device;
+    if (c.recording) {
+      // Replayed calls set their device themselves; the kernel is kept by value (see Cpu::call).
+      auto on_device = [device, k = std::decay_t<Kernel>(kernel)](auto&... v) {
+        std::optional<DeviceGuard> guard;
+        if (device >= 0) guard.emplace(device);
+        k(v...);
+      };
+      std::apply(on_device, views);
+      graph::record(op, device, on_device, std::move(views), {access_of(args)...},
+                    std::move(c.keep));
+      return;
+    }
     std::optional<DeviceGuard> guard;
-    if (c.device >= 0) guard.emplace(c.device);
+    if (device >= 0) guard.emplace(device);
     std::apply(kernel, views);
   }
 

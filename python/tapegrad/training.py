@@ -184,12 +184,29 @@ def evaluate(model, loss_fn, loader, classification: bool = True) -> dict:
 
 def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs: int = 10,
         early_stopping: EarlyStopping | None = None, scheduler=None, classification: bool = True,
-        progress: bool = True, log=print) -> History:
+        progress: bool = True, log=print, compile: bool = False) -> History:  # noqa: A002
     """A plain training loop: per epoch, train over train_loader, then evaluate val_loader.
     With early_stopping, training stops on a stalled validation loss and the best weights are
-    restored at the end. Batches are moved to the model's device."""
+    restored at the end. Batches are moved to the model's device. With compile, each training
+    step (zero_grad through optimizer.step) is replayed by graph mode (tapegrad.compile)."""
     history = History()
     device = model_device(model)
+
+    def train_step(x, y):
+        optimizer.zero_grad()
+        out = model(x)
+        loss = loss_fn(out, y)
+        loss.backward()
+        optimizer.step()
+        if not classification:
+            return loss, None
+        with no_grad():
+            return loss, (out.argmax(1) == y).sum()
+
+    if compile:
+        from .compile import compile as compile_step
+
+        train_step = compile_step(train_step)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -197,16 +214,11 @@ def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs: int = 
         total, correct, count = 0.0, 0, 0
         for x, y in train_loader:
             x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            optimizer.step()
+            loss, right = train_step(x, y)
             n = x.shape[0]
             total += loss.item() * n
             if classification:
-                with no_grad():
-                    correct += (out.argmax(1) == y).sum().item()
+                correct += right.item()
             count += n
             bar.update(1, loss=total / count)
         bar.close()

@@ -46,6 +46,14 @@ def arange(start, stop, step, dtype, device=None) -> np.ndarray:
     return np.arange(start, stop, step, dtype=dtype)
 
 
+def memory(x: np.ndarray):
+    """(owner, address, bytes) of the allocation x views: the array that owns it, for graph
+    mode's memory planning."""
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x, x.__array_interface__["data"][0], x.nbytes
+
+
 def owns_memory(x: np.ndarray) -> bool:
     """True when x is not a view of another array (its memory is reachable only through x)."""
     return x.base is None
@@ -54,6 +62,9 @@ def owns_memory(x: np.ndarray) -> bool:
 def put_(dst: np.ndarray, positions: np.ndarray, src: np.ndarray) -> np.ndarray:
     """dst[positions] = src (dst 1-D, src broadcast to positions' shape); of duplicate
     positions the last wins, as numpy assigns."""
+    from ..compile import recorder
+
+    recorder.unsupported("an indexed assignment (done by numpy, not by a kernel)")
     dst[positions] = broadcast_to(src, positions.shape)
     return dst
 

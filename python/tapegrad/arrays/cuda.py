@@ -25,12 +25,14 @@ name = "cuda"
 
 
 class _DeviceAddress:
-    """Exposes a device address to numpy as array memory, so that numpy builds `meta` on it."""
-    __slots__ = ("__array_interface__",)
+    """Exposes a device address to numpy as array memory, so that numpy builds `meta` on it.
+    It references the Buffer, so that a `meta` (the base of its views) keeps the memory alive."""
+    __slots__ = ("__array_interface__", "buffer")
 
-    def __init__(self, ptr: int, shape: tuple, dtype: np.dtype):
-        self.__array_interface__ = {"shape": shape, "typestr": dtype.str, "data": (ptr, False),
-                                    "version": 3}
+    def __init__(self, buffer, shape: tuple, dtype: np.dtype):
+        self.buffer = buffer
+        self.__array_interface__ = {"shape": shape, "typestr": dtype.str,
+                                    "data": (buffer.ptr, False), "version": 3}
 
 
 class CudaArray:
@@ -92,8 +94,14 @@ def empty(shape, dtype, device: int | None = None) -> CudaArray:
     for s in shape:
         n *= s
     buffer = k.alloc(n * dtype.itemsize, device)
-    meta = np.asarray(_DeviceAddress(buffer.ptr, shape, dtype))
+    meta = np.asarray(_DeviceAddress(buffer, shape, dtype))
     return CudaArray(buffer, meta, owns=True)
+
+
+def memory(x: CudaArray):
+    """(owner, address, bytes) of the allocation x views: its Buffer, for graph mode's memory
+    planning."""
+    return x.buffer, x.buffer.ptr, x.buffer.nbytes
 
 
 def new(shape, dtype, like: CudaArray) -> CudaArray:
@@ -162,6 +170,9 @@ def put_(dst: CudaArray, positions, src: CudaArray) -> CudaArray:
     positions the last wins. Done on the host (one round trip): a GPU scatter with plain stores
     would let an arbitrary duplicate win, and assigning through an index tensor is rare in
     training."""
+    from ..compile import recorder
+
+    recorder.unsupported("an indexed assignment (done on the host, not by a kernel)")
     host = to_numpy(dst)
     index = positions if isinstance(positions, np.ndarray) else to_numpy(positions)
     host[index] = np.broadcast_to(to_numpy(src), positions.shape)

@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 
 from . import DEVICES, for_array
+from ..compile import recorder as _graph
 
 _NUMBER = (int, float, np.generic)
 
@@ -65,6 +66,9 @@ def arange(start, stop, step, dtype, like):
 
 def to_numpy(x) -> np.ndarray:
     """x's values on the host (x itself for a CPU array; a copy, after a wait, for a GPU one)."""
+    if _graph.active is not None:
+        _graph.unsupported("reading a tensor's values on the host (.item(), .tolist(), .numpy(), "
+                           "printing, or Python control flow on a tensor)")
     return (DEVICES.get(type(x)) or for_array(x)).to_numpy(x)
 
 
@@ -311,14 +315,17 @@ def softmax_backward(y, grad, dim: int, log: bool = False):
 
 
 def cross_entropy_forward(logits, target, ignore_index: int, label_smoothing: float):
-    """(per-row loss, per-row log-sum-exp, number of rows whose target is not ignore_index)."""
+    """(per-row loss, per-row log-sum-exp, the number of rows whose target is not ignore_index
+    as a 0-d array of the logits' dtype): a mean divides by an array the kernel writes, so a
+    replayed step divides by its own batch's count."""
     dev = DEVICES.get(type(logits)) or for_array(logits)
     n = logits.shape[0]
     loss = dev.new((n,), logits.dtype, like=logits)
     lse = dev.new((n,), logits.dtype, like=logits)
-    counted = dev.kernels.cross_entropy_forward(logits, dev.from_host(target, logits), loss, lse,
-                                                ignore_index, label_smoothing)
-    return loss, lse, counted
+    count = dev.new((), logits.dtype, like=logits)
+    dev.kernels.cross_entropy_forward(logits, dev.from_host(target, logits), loss, lse,
+                                      ignore_index, label_smoothing, count)
+    return loss, lse, count
 
 
 def cross_entropy_backward(logits, target, lse, grad_loss, ignore_index: int,

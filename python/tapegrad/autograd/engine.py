@@ -11,6 +11,7 @@ from sys import getrefcount
 from .function import Function
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 from .. import arrays
+from ..compile import recorder as _graph
 
 
 def _add(a, b):
@@ -33,6 +34,8 @@ def run_backward(roots, retain_graph: bool, capture=None):
     Otherwise `capture` maps id(tensor) -> None for the inputs of ``autograd.grad``; their
     gradients are collected there and no ``.grad`` is touched.
     """
+    if _graph.active is not None:
+        _graph.active.backward_ran = True
     deps: dict = {}
     stack = [e for e, _ in roots if isinstance(e, Function)]
     seen = set(stack)

@@ -4,10 +4,14 @@ backward from the primitives."""
 from __future__ import annotations
 
 import warnings
+from functools import partial
+
+import numpy as np
 
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg, tensor_arg
 from .. import arrays
+from ..compile.recorder import host_step
 from ..ops import elementwise
 from ..ops import reduce as reductions
 from ..ops.activations import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
@@ -185,18 +189,27 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if p == 1:  # input * 0, as PyTorch: every element dropped, gradients zero
         mask = elementwise.as_operand(0.0, dt, "dropout")
     else:
+        # The draws are a host step: graph mode draws afresh at every replay, advancing the
+        # generator as this call does.
         if input.is_cuda:  # the GPU's own counter-based stream (tapegrad.cuda.manual_seed)
             from ..cuda import _draw
 
             draws = arrays.empty(tuple(input.shape), dt.np, input._data)
-            _draw("uniform", draws)
+            host_step(partial(_draw, "uniform", draws), draws)
         else:
-            draws = rng().random(tuple(input.shape), dtype=dt.np)
+            draws = np.empty(tuple(input.shape), dt.np)
+            host_step(partial(_uniform_, draws), draws)
         keep = arrays.ge(draws, p)
         mask = Tensor._wrap(arrays.where(keep, arrays.scalar(1.0 / (1.0 - p), draws), 0.0))
     if inplace:
         return input.mul_(mask)
     return elementwise.mul(input, mask)
+
+
+def _uniform_(out) -> None:
+    """Fills the host array `out` with U[0, 1) draws from tapegrad's generator (the numbers
+    rng().random(out.shape) would give)."""
+    rng().random(dtype=out.dtype, out=out)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # noqa: A002

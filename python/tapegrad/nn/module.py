@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from .. import dtypes as _dt
 from ..autograd.grad_mode import no_grad
+from ..compile import recorder as _graph
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -77,6 +78,8 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        if _graph.active is not None:  # graph mode guards and restores what it calls
+            _graph.active.saw_module(self)
         return self.forward(*args, **kwargs)
 
     # --- registration ---------------------------------------------------------------------
@@ -324,6 +327,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        if set_to_none and _graph.active is not None:
+            _graph.active.saw_module(self)
+            _graph.active.reset_grads.update(id(p) for p in self.parameters())
         for p in self.parameters():
             g = p._grad
             if g is None:

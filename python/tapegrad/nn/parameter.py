@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+from ..compile import recorder
 from ..tensor import Tensor
 
 
@@ -20,6 +21,7 @@ class Parameter(Tensor):
             data = empty(0)
         elif not isinstance(data, Tensor):
             raise TypeError(f"Parameter: expected a Tensor as data, got {type(data).__name__}")
+        recorder.unsupported("creating a Parameter")
         p = cls._wrap_shared(data)
         if requires_grad:
             p.requires_grad = True

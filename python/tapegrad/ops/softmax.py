@@ -68,12 +68,12 @@ class CrossEntropy(Function):
         total = arrays.reduce("sum", loss, (0,))
         if reduction == "sum":
             return total
-        return arrays.div(total, self.count or float("nan"))
+        return arrays.div(total, self.count)  # 0 / 0 = NaN when every target is ignored
 
     def backward(self, g):
         logits, lse = self.saved_arrays
         if self.reduction == "mean":
-            g = arrays.div(g, self.count or float("nan"))
+            g = arrays.div(g, self.count)
         row = g if self.reduction == "none" else arrays.broadcast_to(g, logits.shape[:1])
         return arrays.cross_entropy_backward(logits, self.target, lse, row, *self.opts)
 

@@ -34,8 +34,9 @@ class Adagrad(Optimizer):
                 self._init_state(p, group)
             return self._increment_step(state), (state["sum"]._data,)
 
-        def call(kernels, step, params, grads, sums):
+        def call(kernels, step, hyper, params, grads, sums):
             kernels.adagrad_step(params, grads, sums, step, group["lr"], group["lr_decay"],
-                                 group["weight_decay"], group["eps"], bool(group["maximize"]))
+                                 group["weight_decay"], group["eps"], bool(group["maximize"]),
+                                 hyper=hyper)
 
         self._fused_update(group, gather, call)

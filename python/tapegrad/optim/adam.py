@@ -46,11 +46,11 @@ class Adam(Optimizer):
 
         beta1, beta2 = group["betas"]
 
-        def call(kernels, step, params, grads, exp_avgs, exp_avg_sqs, maxes):
+        def call(kernels, step, hyper, params, grads, exp_avgs, exp_avg_sqs, maxes):
             kernels.adam_step(params, grads, exp_avgs, exp_avg_sqs, maxes, step, group["lr"],
                               beta1, beta2, group["eps"], group["weight_decay"],
                               bool(group["decoupled_weight_decay"]), amsgrad,
-                              bool(group["maximize"]))
+                              bool(group["maximize"]), hyper=hyper)
 
         self._fused_update(group, gather, call)
 

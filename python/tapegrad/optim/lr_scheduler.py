@@ -13,9 +13,10 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
-from functools import wraps
+from functools import partial, wraps
 from weakref import ref
 
+from ..compile import recorder as _graph
 from .optimizer import Optimizer
 
 __all__ = [
@@ -53,6 +54,17 @@ def _warn_get_lr_called_within_step(scheduler: "LRScheduler") -> None:
                       "`get_last_lr()`.", UserWarning, stacklevel=3)
 
 
+def _host_step(step):
+    """A scheduler's step as graph mode sees it: Python that runs again at every replay (it
+    launches no kernel; it writes the param groups' "lr", which the optimizer's step reads)."""
+    @wraps(step)
+    def stepped(self, *args, **kwargs):
+        if _graph.active is None:
+            return step(self, *args, **kwargs)
+        return _graph.host_step(partial(step, self, *args, **kwargs))
+    return stepped
+
+
 class LRScheduler:
     """Base class: sets each param group's "lr" from get_lr() at every step().
 
@@ -63,6 +75,11 @@ class LRScheduler:
 
     _get_lr_called_within_step = False
     _is_initial = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _host_step(cls.__dict__["step"])
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -122,6 +139,7 @@ class LRScheduler:
     def get_lr(self) -> list:
         raise NotImplementedError
 
+    @_host_step
     def step(self, epoch=None) -> None:
         """Advance one epoch (call after optimizer.step()). Passing `epoch` is deprecated, as in
         PyTorch: it jumps to that epoch using the closed form where there is one."""

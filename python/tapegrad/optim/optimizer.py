@@ -9,6 +9,7 @@ place.
 from __future__ import annotations
 
 import copy
+import functools
 from collections import defaultdict
 from itertools import chain
 
@@ -17,6 +18,7 @@ import numpy as np
 from ..autograd.grad_mode import enable_grad, no_grad
 from .. import arrays
 from ..arrays import for_array
+from ..compile import recorder as _graph
 from ..tensor import Tensor
 
 
@@ -136,6 +138,10 @@ class Optimizer:
     # --- gradients and steps --------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized tensors: to None (default) or to zeros."""
+        if _graph.active is not None:
+            _graph.active.saw_optimizer(self)
+            if set_to_none:
+                _graph.active.reset_grads.update(id(p) for g in self.param_groups for p in g["params"])
         for group in self.param_groups:
             for p in group["params"]:
                 g = p._grad
@@ -157,6 +163,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if _graph.active is not None:
+            _graph.active.saw_optimizer(self)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)
@@ -170,12 +178,14 @@ class Optimizer:
         """The shared body of `_update_group`. For each parameter of `group` that has a
         gradient, gather(p, state) creates what state is missing and returns (bucket key,
         tuple of state arrays; None for one the options leave out). Parameters are bucketed by
-        (kernel module, key) and call(kernels, key, params, grads, *state lists) runs once per
-        bucket (normally once per group). Arrays are C-contiguous, as the kernels take them: a
-        parameter that is a non-contiguous view is updated in a copy, written back after."""
+        (kernel module, key) and call(kernels, key, hyper, params, grads, *state lists) runs
+        once per bucket (normally once per group). `hyper` holds [lr, key] for the kernel to
+        read when it runs (see `_refresh`). Arrays are C-contiguous, as the kernels take them:
+        a parameter that is a non-contiguous view is updated in a copy, written back after."""
         buckets: dict = {}
         updated, writeback = [], []
         state_of = self.state
+        recording = _graph.active
         for p in group["params"]:
             g = p._grad
             if g is None:
@@ -184,21 +194,46 @@ class Optimizer:
             pa = arrays.contiguous(a)
             if pa is not a:
                 writeback.append((pa, a))
-            key, state = gather(p, state_of[p])
+            if recording is None:
+                key, state = gather(p, state_of[p])
+            else:
+                with recording.setup():  # new state is made once, not at every replay
+                    key, state = gather(p, state_of[p])
             bucket_key = (for_array(a).kernels, key)
-            lists = buckets.get(bucket_key)
-            if lists is None:
-                lists = buckets[bucket_key] = [[] for _ in range(2 + len(state))]
+            bucket = buckets.get(bucket_key)
+            if bucket is None:
+                bucket = buckets[bucket_key] = ([], [[] for _ in range(2 + len(state))])
+            bucket[0].append(p)
+            lists = bucket[1]
             lists[0].append(pa)
             lists[1].append(arrays.contiguous(ga))
             for target, arr in zip(lists[2:], state):
                 if arr is not None:
                     target.append(arr)
             updated.append(p)
-        for (kernels, key), lists in buckets.items():
-            call(kernels, key, *lists)
+        plan = [(params, np.array([group["lr"], _count(key)]))
+                for (_, key), (params, _) in buckets.items()]
+        if recording is not None:
+            # Graph mode replays the kernels below; this host step, before them, redoes the
+            # bookkeeping that changes per step (step counts, the scheduler's lr) into `hyper`.
+            recording.add_host(functools.partial(self._refresh, group, gather, plan, updated),
+                               *(hyper for _, hyper in plan))
+        for ((kernels, key), (_, lists)), (_, hyper) in zip(buckets.items(), plan):
+            call(kernels, key, hyper, *lists)
         for src, dst in writeback:
             arrays.copy_(src, dst)
+        for p in updated:
+            p._version[0] += 1
+
+    def _refresh(self, group: dict, gather, plan, updated) -> None:
+        """A replayed step's host part: the bookkeeping `_fused_update` did around its kernel
+        calls (gather's step counts, the group's lr), written to each bucket's `hyper`."""
+        state_of = self.state
+        for params, hyper in plan:
+            for p in params:
+                key, _ = gather(p, state_of[p])
+            hyper[0] = group["lr"]
+            hyper[1] = _count(key)
         for p in updated:
             p._version[0] += 1
 
@@ -274,6 +309,11 @@ class Optimizer:
 
         self.param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups)]
         self.state = state
+
+
+def _count(key) -> float:
+    """hyper[1] from a bucket key: the step count, SGD's first-step flag, or 0 (no count)."""
+    return 0.0 if key is None else float(key)
 
 
 def _cast_state(param: Tensor, value, key=None):

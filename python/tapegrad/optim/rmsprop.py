@@ -37,9 +37,10 @@ class RMSprop(Optimizer):
                           state["momentum_buffer"]._data if use_momentum else None,
                           state["grad_avg"]._data if centered else None)
 
-        def call(kernels, _, params, grads, square_avgs, bufs, grad_avgs):
+        def call(kernels, _, hyper, params, grads, square_avgs, bufs, grad_avgs):
             kernels.rmsprop_step(params, grads, square_avgs, bufs, grad_avgs, group["lr"],
                                  group["alpha"], group["eps"], group["weight_decay"],
-                                 group["momentum"], centered, bool(group["maximize"]))
+                                 group["momentum"], centered, bool(group["maximize"]),
+                                 hyper=hyper)
 
         self._fused_update(group, gather, call)

@@ -40,9 +40,9 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = self._zeros_like(p)
             return first, (buf._data,)
 
-        def call(kernels, first, params, grads, bufs):
+        def call(kernels, first, hyper, params, grads, bufs):
             kernels.sgd_step(params, grads, bufs, group["lr"], momentum, group["dampening"],
                              group["weight_decay"], bool(group["nesterov"]),
-                             bool(group["maximize"]), first)
+                             bool(group["maximize"]), first, hyper=hyper)
 
         self._fused_update(group, gather, call)

@@ -1,0 +1,121 @@
+// Graph mode's recording: while a Recording is active, every kernel call made through a backend's
+// call wrapper (Cpu::call, Cuda::call) runs as usual and is also appended to it as a Call: the
+// kernel (the binding's lambda, captured by value) with the views of its arrays. Replaying runs
+// the Calls again from one C++ loop, reading and writing the same memory, with no Python between
+// them; Python "host steps" (learning-rate schedules, step counts, random draws) sit between the
+// Calls where the recorded function ran them. tapegrad/compile/ drives it.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "common.h"
+
+namespace tg::graph {
+namespace py = pybind11;
+
+// How a kernel touches an array argument. Memory planning gives a buffer to the arena only when
+// its first access overwrites it (so no value from before the recording is needed).
+enum class Access : uint8_t { read, write, read_write };
+
+struct ViewRef {
+  ArrayView* view;
+  Access access;
+};
+
+class Call {
+ public:
+  Call(std::string op, int device) : op_(std::move(op)), device_(device) {}
+  virtual ~Call() = default;
+  virtual void run() = 0;
+  // Every array view of the call, with how the kernel accesses it (for planning and remapping).
+  virtual void views(std::vector<ViewRef>& out) = 0;
+  const std::string& op() const { return op_; }
+  int device() const { return device_; }
+
+ private:
+  std::string op_;
+  int device_;  // -1: host memory
+};
+
+inline void push_views(std::vector<ViewRef>& out, ArrayView& v, Access a) { out.push_back({&v, a}); }
+inline void push_views(std::vector<ViewRef>& out, std::optional<ArrayView>& v, Access a) {
+  if (v) out.push_back({&*v, a});
+}
+inline void push_views(std::vector<ViewRef>& out, std::vector<ArrayView>& vs, Access a) {
+  for (auto& v : vs) out.push_back({&v, a});
+}
+
+template <class Kernel, class... Views>
+class KernelCall final : public Call {
+ public:
+  KernelCall(std::string op, int device, Kernel kernel, std::tuple<Views...> views,
+             std::array<Access, sizeof...(Views)> access)
+      : Call(std::move(op), device),
+        kernel_(std::move(kernel)),
+        views_(std::move(views)),
+        access_(access) {}
+  void run() override { std::apply(kernel_, views_); }
+  void views(std::vector<ViewRef>& out) override {
+    size_t i = 0;
+    std::apply([&](auto&... v) { (push_views(out, v, access_[i++]), ...); }, views_);
+  }
+
+ private:
+  Kernel kernel_;
+  std::tuple<Views...> views_;
+  std::array<Access, sizeof...(Views)> access_;
+};
+
+// One step of a recording: a kernel call, or a Python callable (a host step).
+struct Step {
+  std::unique_ptr<Call> call;
+  py::object host;
+};
+
+class Recording {
+ public:
+  std::vector<Step> steps;
+  // The arrays the calls point into, referenced so that their memory outlives the recording
+  // (tapegrad.compile drops the ones whose memory the arena replaces).
+  std::vector<py::object> kept;
+  bool paused = false;
+
+  // Runs steps [begin, end): consecutive kernel calls without the GIL, host steps with it
+  // (skipped when !host: the kernels alone, as the benchmarks time them).
+  void run(size_t begin, size_t end, bool host = true);
+};
+
+// The recording kernel calls go to, or null. Set and cleared by tapegrad.compile with the GIL
+// held; kernel calls test it with the GIL held too.
+inline Recording* g_active = nullptr;
+
+inline bool recording() { return g_active != nullptr && !g_active->paused; }
+
+template <class Kernel, class... Views>
+void record(const char* op, int device, const Kernel& kernel, std::tuple<Views...> views,
+            std::array<Access, sizeof...(Views)> access, std::vector<py::object> keep) {
+  using K = std::decay_t<Kernel>;  // a function is kept as a pointer
+  Recording& r = *g_active;
+  r.steps.push_back({std::make_unique<KernelCall<K, Views...>>(op, device, K(kernel),
+                                                                std::move(views), access),
+                     py::object()});
+  for (auto& k : keep) r.kept.push_back(std::move(k));
+}
+
+// Keeps `obj` alive as long as the active recording (a host array a kernel reads when it runs).
+inline void keep(py::handle obj) {
+  if (recording()) g_active->kept.push_back(py::reinterpret_borrow<py::object>(obj));
+}
+
+// Binds _C.Recording and _C.set_recording (graph.cpp).
+void bind(py::module_& m);
+
+}  // namespace tg::graph

@@ -1,0 +1,498 @@
+"""Graph mode: ``tapegrad.compile`` records a function's kernel calls once and replays them from
+C++, with no Python between them.
+
+The first call with a given signature (input shapes, dtypes, devices and requires_grad, grad mode,
+the modules' training flags) runs eagerly and records every kernel call with the memory it
+reads and writes (csrc/graph.h). Later calls with that signature copy their tensor inputs into
+the recorded input buffers, check that the parameters, gradients and optimizer state are still
+the recorded arrays, and replay: one C++ loop runs the kernels, stopping only for the host steps
+(the Python the recording kept because it changes from step to step: schedulers, step counts,
+random draws; see ``compile/recorder.py``). Intermediate buffers whose lifetimes do not overlap
+share one arena. Outputs are returned as fresh tensors.
+
+What a replay cannot reproduce (reading values on the host: ``.item()``, printing, Python
+``if`` on a tensor; creating a Parameter) makes the function run eagerly from then on, with one
+warning; ``fullgraph=True`` raises instead. Other Python values the function reads (globals,
+closure variables, optimizer options other than the learning rate) are frozen at recording.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import _C, arrays
+from ..arrays import cpu as _cpu, cuda as _cuda
+from ..autograd.function import Function
+from ..autograd.grad_mode import _state as _grad_state
+from ..tensor import Tensor
+from . import recorder as _recorder
+
+CACHE_SIZE = 8  # recordings kept per compiled function (one per signature)
+_ALIGN = 256    # arena offsets: a cache line on the CPU, a full transaction on the GPU
+
+
+class CompiledFunction:
+    """A function with its recordings, one per signature (at most CACHE_SIZE, the oldest dropped
+    first). Calling it replays the recording of the arguments' signature, recording it first
+    when there is none."""
+
+    def __init__(self, fn, fullgraph: bool = False, modules=()):
+        self._fn = fn
+        self._fullgraph = fullgraph
+        self._modules = list(modules)  # whose training flags are part of the signature
+        self._graphs: OrderedDict = OrderedDict()
+        self._eager_cause = None
+        self._evicted = False
+
+    def __get__(self, obj, objtype=None):  # as a method: bind like a function
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if self._eager_cause is not None or _recorder.active is not None:
+            return self._fn(*args, **kwargs)  # eager for good, or inside another recording
+        tensors = []
+        try:
+            key = (_grad_state.enabled, tuple(m.training for m in self._modules),
+                   _signature(args, tensors), _signature(kwargs, tensors))
+            hash(key)
+        except TypeError as e:
+            return self._go_eager(f"an argument that cannot be part of a signature ({e})",
+                                  args, kwargs)
+        graph = self._graphs.get(key)
+        if graph is not None:
+            if graph.ready(tensors):
+                try:
+                    return graph.replay(tensors)
+                except BaseException:
+                    del self._graphs[key]  # the next call records afresh
+                    raise
+            del self._graphs[key]  # its state was replaced: record again
+        return self._record(key, args, kwargs, tensors)
+
+    def _go_eager(self, cause, args, kwargs):
+        self._eager_cause = cause
+        warnings.warn(f"tapegrad.compile: {_name(self._fn)} runs eagerly: cannot capture {cause}",
+                      stacklevel=3)
+        return self._fn(*args, **kwargs)
+
+    def _record(self, key, args, kwargs, tensors):
+        if any(t._requires_grad and t.grad_fn is not None for t in tensors):
+            # Its graph would need the caller's nodes, which a replay cannot reach.
+            return self._go_eager("an input that is the result of an op requiring grad", args,
+                                  kwargs)
+        graph = Graph(self._fn, self._fullgraph)
+        result = graph.record(args, kwargs, tensors)
+        if graph.cause is not None:
+            self._eager_cause = graph.cause
+            warnings.warn(f"tapegrad.compile: {_name(self._fn)} runs eagerly: cannot capture "
+                          f"{graph.cause}", stacklevel=3)
+            return result
+        for m in graph.modules:
+            if not any(m is k for k in self._modules):
+                self._modules.append(m)
+        key = key[:1] + (tuple(m.training for m in self._modules),) + key[2:]
+        if len(self._graphs) >= CACHE_SIZE:
+            self._graphs.popitem(last=False)
+            if not self._evicted:
+                self._evicted = True
+                warnings.warn(f"tapegrad.compile: {_name(self._fn)} has been called with more "
+                              f"than {CACHE_SIZE} signatures; the oldest recordings are dropped "
+                              "and recorded again when needed", stacklevel=3)
+        self._graphs[key] = graph
+        return result
+
+    def explain(self) -> str:
+        """The recordings: each one's kernel calls and host steps in order, and its buffers."""
+        if self._eager_cause is not None:
+            return f"{_name(self._fn)}: eager (cannot capture {self._eager_cause})"
+        if not self._graphs:
+            return f"{_name(self._fn)}: nothing recorded yet"
+        return "\n\n".join(g.explain() for g in self._graphs.values())
+
+
+class CompiledModule:
+    """What tapegrad.compile(module) returns: calls replay the module's forward as one graph
+    node whose backward replays the recorded backward; everything else (parameters, train(),
+    state_dict(), ...) is the module's own. An eager optimizer over its parameters works as
+    before."""
+
+    def __init__(self, module, fullgraph: bool = False):
+        object.__setattr__(self, "_orig_mod", module)
+        object.__setattr__(self, "forward", CompiledFunction(module.forward, fullgraph,
+                                                             modules=list(module.modules())))
+
+    def __call__(self, *args, **kwargs):
+        _register_module(self._orig_mod)
+        return self.forward(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._orig_mod, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._orig_mod, name, value)
+
+    def explain(self) -> str:
+        return self.forward.explain()
+
+    def __repr__(self) -> str:
+        return f"CompiledModule({self._orig_mod!r})"
+
+
+def _register_module(m) -> None:
+    rec = _recorder.active
+    if rec is not None:
+        rec.saw_module(m)
+
+
+# --- one recording ---------------------------------------------------------------------------
+
+class Graph:
+    """One recording of a function for one signature, and how to replay it."""
+
+    def __init__(self, fn, fullgraph: bool):
+        self.fn = fn
+        self.fullgraph = fullgraph
+        self.rec = _C.Recording()
+        self.cause = None
+        self.modules = []
+        self.generation = 0       # forward replays so far (a backward must follow its forward)
+        self.pending = None       # weakref to the node of the last replay whose backward is due
+
+    # -- recording --
+    def record(self, args, kwargs, tensors):
+        recorder = _recorder.Recorder(self.rec, self.fullgraph)
+        # The inputs live in buffers of the recording's own, which each replay refills.
+        self.inputs = [arrays.astype(t._data, t._data.dtype) for t in tensors]
+        leaves = [Tensor._wrap(b) for b in self.inputs]
+        for leaf, t in zip(leaves, tensors):
+            if t._requires_grad:  # its gradient reaches the caller's tensor through _InputNode
+                node = _InputNode()
+                node.next_edges = (t.grad_fn or t,)
+                leaf._requires_grad, leaf.grad_fn = True, node
+        swap = iter(leaves)
+        args = _rebuild(args, swap)
+        kwargs = _rebuild(kwargs, swap)
+        self.spec = (args, kwargs)
+        news = {dev: dev.new for dev in (_cpu, _cuda)}
+
+        def tracking(new):
+            def tracked_new(shape, dtype, like=None):
+                a = new(shape, dtype, like=like)
+                recorder.allocated.append(a)
+                return a
+            return tracked_new
+
+        for dev, new in news.items():
+            dev.new = tracking(new)
+        _recorder.active = recorder
+        self.rec.start()
+        try:
+            result = self.fn(*args, **kwargs)
+            self.n_forward = len(self.rec)
+            outs = []
+            _flatten(result, outs)
+            diff = [o for o in outs if o._requires_grad and o.grad_fn is not None]
+            self.differentiable = bool(diff) and not recorder.backward_ran and _grad_state.enabled
+            if self.differentiable and len(diff) == 1:
+                self._record_backward(diff[0], leaves, tensors)
+            elif self.differentiable:
+                recorder.unsupported("a function returning several tensors that require grad")
+        finally:
+            self.rec.stop()
+            _recorder.active = None
+            for dev, new in news.items():
+                dev.new = new
+        self.cause = recorder.cause
+        self.modules = list(recorder.modules.values())
+        if self.cause is not None:
+            self.rec = None
+            return result
+        self.out_spec = result
+        self.outputs = [o._data for o in outs]
+        self._note_state(recorder, tensors, leaves)
+        self._plan(recorder)
+        # Replays write the outputs' buffers: this call returns copies too (a differentiable
+        # output through an eager clone, so its backward runs the eager graph of this call).
+        return _rebuild(result, iter([o.clone() if self.differentiable else
+                                      Tensor._wrap(arrays.astype(o._data, o._data.dtype))
+                                      for o in outs]))
+
+    def _record_backward(self, out, leaves, tensors):
+        """Records the backward of `out` now, into its gradient buffers, for the node that the
+        replayed forward returns (see _ReplayNode)."""
+        from ..autograd import grad as autograd_grad
+
+        inputs = {leaf.grad_fn: i for i, leaf in enumerate(leaves) if leaf.grad_fn is not None}
+        wrt, self.edge_spec = [], []  # what autograd.grad differentiates by; ("input", i) / leaf
+        seen, stack = set(), [out.grad_fn]
+        while stack:  # out's graph down to its leaves and inputs, in a fixed order
+            node = stack.pop()
+            for e in node.next_edges:
+                if e is None or id(e) in seen:
+                    continue
+                seen.add(id(e))
+                if e in inputs:
+                    wrt.append(leaves[inputs[e]])
+                    self.edge_spec.append(("input", inputs[e]))
+                elif isinstance(e, Function):
+                    stack.append(e)
+                else:
+                    wrt.append(e)
+                    self.edge_spec.append(("leaf", e))
+        with _recorder.setup():
+            self.grad_out = arrays.zeros_like(out._data)
+        # retain_graph: this call's own output still gets its backward through the eager graph.
+        grads = autograd_grad([out], wrt, [Tensor._wrap(self.grad_out)], retain_graph=True,
+                              allow_unused=True)
+        self.leaf_grads = [None if g is None else g._data for g in grads]
+
+    def _note_state(self, recorder, tensors, leaves):
+        """What a replay must find unchanged (the guards) and what it restores afterwards."""
+        params, seen = [], set()
+
+        def add(t):
+            if t is not None and id(t) not in seen:
+                seen.add(id(t))
+                params.append(t)
+
+        for m in self.modules:
+            for p in m.parameters():
+                add(p)
+            for b in m.buffers():
+                add(b)
+        optimizers = list(recorder.optimizers.values())
+        for opt in optimizers:
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    add(p)
+        self.data_guards = [(t, t._data) for t in params]
+        # Each module's and each param group's tensors are still the same objects.
+        self.slot_guards = [(d, list(d.values())) for m in self.modules
+                            for d in (m._parameters, m._buffers)]
+        self.slot_guards += [(group["params"], list(group["params"])) for opt in optimizers
+                             for group in opt.param_groups]
+        # .grad: a replay leaves each one as the recording ended; it starts from any .grad when
+        # the function resets it (zero_grad) and from the one the recording started from
+        # otherwise.
+        start = recorder.grads_at_start
+        self.grad_guards = [(t, start[id(t)][1] if id(t) in start else t._grad) for t in params
+                            if id(t) not in recorder.reset_grads]
+        self.grad_restore = [(t, t._grad) for t in params]
+        self.opt_guards = []
+        for opt in optimizers:
+            entries = [(v, v._data) for st in opt.state.values() if isinstance(st, dict)
+                       for v in st.values() if isinstance(v, Tensor)]
+            self.opt_guards.append((opt, opt.state, len(opt.param_groups), entries))
+        external = list(self.inputs) + self.outputs + list(recorder.external)
+        for t in params:
+            external.append(t._data)
+            if t._grad is not None:
+                external.append(t._grad._data)
+        for _, _, _, entries in self.opt_guards:
+            external.extend(a for _, a in entries)
+        if self.differentiable:
+            external.append(self.grad_out)
+            external.extend(g for g in self.leaf_grads if g is not None)
+        self.external = external
+
+    def _plan(self, recorder):
+        """Gives the intermediate buffers of the recording places in one arena per device,
+        shared by buffers whose lifetimes do not overlap, and drops the buffers themselves."""
+        external = {id(arrays.for_array(a).memory(a)[0]) for a in self.external}
+        by_device: dict = {}
+        for a in recorder.allocated:
+            dev = arrays.for_array(a)
+            owner, address, nbytes = dev.memory(a)
+            if id(owner) not in external and nbytes:
+                by_device.setdefault(dev, {})[id(owner)] = (owner, address, nbytes)
+        self.intermediate_bytes = self.arena_bytes = 0
+        self.arenas = []
+        dropped = set()
+        for dev, owners in by_device.items():
+            owners = list(owners.values())
+            ranges = [(address, nbytes) for _, address, nbytes in owners]
+            life = self.rec.lifetimes(ranges)
+            chosen = [i for i, (first, _, overwrites) in enumerate(life) if first >= 0 and overwrites]
+            offsets, total = _place([(ranges[i][1], life[i][0], life[i][1]) for i in chosen])
+            if not chosen:
+                continue
+            arena = dev.new((total,), np.bool_, like=owners[chosen[0]][0]) if dev is _cpu else \
+                _cuda.empty((total,), np.bool_, owners[chosen[0]][0].device)
+            base = dev.memory(arena)[1]
+            self.rec.remap([ranges[i] for i in chosen], [base + o for o in offsets])
+            self.arenas.append(arena)
+            self.intermediate_bytes += sum(ranges[i][1] for i in chosen)
+            self.arena_bytes += total
+            dropped.update(id(owners[i][0]) for i in chosen)
+        kept = self.rec.kept
+        self.rec.kept = [a for a in kept if id(arrays.for_array(a).memory(a)[0]) not in dropped]
+        recorder.allocated.clear()
+
+    # -- replay --
+    def ready(self, tensors) -> bool:
+        """The guards: the parameters, buffers, gradients and optimizer state are the arrays
+        the recording used (a replaced parameter or a reloaded optimizer means recording
+        again); and no backward of an earlier forward replay is still due."""
+        for t, a in self.data_guards:
+            if t._data is not a:
+                return False
+        for slots, tensors in self.slot_guards:
+            values = slots.values() if isinstance(slots, dict) else slots
+            if len(values) != len(tensors) or any(a is not b for a, b in zip(values, tensors)):
+                return False
+        for t, g in self.grad_guards:
+            if t._grad is not g:
+                return False
+        for opt, state, n_groups, entries in self.opt_guards:
+            if opt.state is not state or len(opt.param_groups) != n_groups:
+                return False
+            for t, a in entries:
+                if t._data is not a:
+                    return False
+        return True
+
+    def replay(self, tensors):
+        if self.differentiable and self.pending is not None and self.pending() is not None:
+            # The buffers still hold what that backward needs: run this call eagerly.
+            swap = iter(tensors)
+            args, kwargs = self.spec
+            return self.fn(*_rebuild(args, swap), **_rebuild(kwargs, swap))
+        for buf, t in zip(self.inputs, tensors):
+            arrays.for_array(buf).kernels.copy(t._data, buf)
+        self.rec.run(0, self.n_forward)
+        for t, g in self.grad_restore:
+            t._grad = g
+        outs = iter([Tensor._wrap(arrays.astype(a, a.dtype)) for a in self.outputs])
+        if self.differentiable:
+            self.generation += 1
+            node = _ReplayNode()
+            node.graph, node.generation = self, self.generation
+            edges = [tensors[x] if kind == "input" else x for kind, x in self.edge_spec]
+            node.next_edges = tuple((e.grad_fn or e) if e._requires_grad else None for e in edges)
+            node.needs_input_grad = tuple(e is not None for e in node.next_edges)
+            self.pending = weakref.ref(node)
+            out = next(outs)
+            out._requires_grad = True
+            out.grad_fn = node
+            return _rebuild(self.out_spec, iter([out]))
+        return _rebuild(self.out_spec, outs)
+
+    def explain(self) -> str:
+        steps = self.rec.steps()
+        lines = [f"{_name(self.fn)}: {len(steps)} steps "
+                 f"({sum(1 for _, d in steps if d is not None)} kernel calls)"]
+        for i, (what, device) in enumerate(steps):
+            if i == self.n_forward and self.differentiable:
+                lines.append("  -- backward --")
+            where = "" if device is None else ("  cpu" if device < 0 else f"  cuda:{device}")
+            lines.append(f"  {i:4d}  {what if device is not None else 'host: ' + _name(what)}{where}")
+        lines.append(f"  buffers: {_bytes(self.intermediate_bytes)} of intermediates in "
+                     f"{_bytes(self.arena_bytes)} of arena; inputs "
+                     f"{_bytes(sum(a.nbytes for a in self.inputs))}, outputs "
+                     f"{_bytes(sum(a.nbytes for a in self.outputs))}")
+        return "\n".join(lines)
+
+
+class _InputNode(Function):
+    """Between a recording's input buffer and the caller's tensor that requires grad: the
+    gradient passes through unchanged."""
+
+    def backward(self, grad):
+        return grad
+
+
+class _ReplayNode(Function):
+    """The graph node of a replayed forward: its backward replays the recorded backward."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "CompiledFunctionBackward"
+
+    def backward(self, grad):
+        graph = self.graph
+        if graph.generation != self.generation:
+            raise RuntimeError("tapegrad.compile: this output's forward buffers were reused by a "
+                               "later call of the compiled function; call backward before the "
+                               "next forward")
+        arrays.copy_(grad, graph.grad_out)
+        graph.rec.run(graph.n_forward, len(graph.rec))
+        graph.pending = None
+        return tuple(None if g is None else arrays.astype(g, g.dtype) for g in graph.leaf_grads)
+
+
+# --- argument and result structures ----------------------------------------------------------
+
+def _signature(obj, tensors):
+    """A hashable description of an argument: tensors by shape, dtype, device and
+    requires_grad (and collected into `tensors`), containers by their items, other values by
+    value."""
+    if isinstance(obj, Tensor):
+        tensors.append(obj)
+        data = obj._data
+        return (Tensor, data.shape, data.dtype, type(data), getattr(data, "device", None),
+                obj._requires_grad)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), tuple(_signature(v, tensors) for v in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((k, _signature(v, tensors)) for k, v in obj.items()))
+    return (type(obj), obj)
+
+
+def _rebuild(obj, tensors):
+    """obj with each Tensor in it replaced by the next of `tensors`, in _signature's order."""
+    if isinstance(obj, Tensor):
+        return next(tensors)
+    if isinstance(obj, (tuple, list)):
+        items = [_rebuild(v, tensors) for v in obj]
+        return type(obj)(items) if type(obj) in (tuple, list) else type(obj)(*items)
+    if isinstance(obj, dict):
+        return {k: _rebuild(v, tensors) for k, v in obj.items()}
+    return obj
+
+
+def _flatten(obj, out):
+    if isinstance(obj, Tensor):
+        out.append(obj)
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            _flatten(v, out)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _flatten(v, out)
+
+
+def _place(buffers):
+    """Offsets in one arena for buffers given as (bytes, first step, last step), such that
+    buffers alive at the same time do not overlap: largest first, each at the lowest offset
+    free for its lifetime. Returns (offsets in the given order, arena bytes)."""
+    placed = []  # (offset, size, first, last)
+    offsets = [0] * len(buffers)
+    for i in sorted(range(len(buffers)), key=lambda i: -buffers[i][0]):
+        nbytes, first, last = buffers[i]
+        size = -(-nbytes // _ALIGN) * _ALIGN
+        offset = 0
+        for lo, hi in sorted((o, o + s) for o, s, f, l in placed if f <= last and first <= l):
+            if offset + size <= lo:
+                break
+            offset = max(offset, hi)
+        placed.append((offset, size, first, last))
+        offsets[i] = offset
+    return offsets, max((o + s for o, s, _, _ in placed), default=0)
+
+
+def _name(fn) -> str:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -1,0 +1,115 @@
+"""What the rest of tapegrad tells graph mode while a function is being recorded.
+
+`active` is the Recorder of the call being recorded, or None (always None outside
+``tapegrad.compile``, so the eager code pays one global lookup for these hooks). The places that
+do more than launch kernels report here:
+
+- `host_step(fn)`: Python that must run again at each replay, at this point of the step (a
+  learning-rate scheduler, an optimizer's step counts, random draws). It runs now and is kept.
+- `setup()`: a block whose kernels run once and are not replayed (creating optimizer state).
+- `unsupported(cause)`: something a replay cannot reproduce (reading values on the host,
+  creating a Parameter); the call finishes eagerly and the function stays eager, or, with
+  ``fullgraph=True``, it raises.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+active = None  # the Recorder of the call being recorded
+
+
+class CaptureError(RuntimeError):
+    """Raised under ``tapegrad.compile(..., fullgraph=True)`` by what a replay cannot reproduce."""
+
+
+class Recorder:
+    """The Python half of one recording: what the kernels do not show (see the module doc).
+    `recording` is the C++ _C.Recording that the kernel calls go to."""
+
+    def __init__(self, recording, fullgraph: bool):
+        self.recording = recording
+        self.fullgraph = fullgraph
+        self.cause = None          # why this call cannot be replayed, or None
+        self.modules = {}          # id -> Module called while recording, in call order
+        self.optimizers = {}       # id -> Optimizer stepped while recording
+        self.reset_grads = set()   # ids of the tensors whose .grad zero_grad set to None
+        self.allocated = []        # arrays made by the devices' `new` while recording
+        self.external = []         # arrays that host steps read or write
+        self.backward_ran = False
+        self.in_host_step = False
+        self.grads_at_start = {}   # id -> (tensor, its .grad when the recording first saw it)
+
+    def saw_module(self, m) -> None:
+        if id(m) not in self.modules:
+            self.modules[id(m)] = m
+            self._saw(m.parameters())
+
+    def saw_optimizer(self, opt) -> None:
+        if id(opt) not in self.optimizers:
+            self.optimizers[id(opt)] = opt
+            self._saw(p for group in opt.param_groups for p in group["params"])
+
+    def _saw(self, tensors) -> None:
+        for t in tensors:
+            self.grads_at_start.setdefault(id(t), (t, t._grad))
+
+    def unsupported(self, cause: str) -> None:
+        if self.fullgraph:
+            raise CaptureError(f"tapegrad.compile(fullgraph=True): cannot capture {cause}")
+        if self.cause is None:
+            self.cause = cause
+
+    def host_step(self, fn, *arrays):
+        """Runs fn() now, without recording its kernels, and appends it to the recording as a
+        host step; `arrays` are the arrays it writes or reads (kept out of the arena)."""
+        self.external.extend(arrays)
+        if self.in_host_step:  # a host step inside another one is part of it
+            return fn()
+        self.in_host_step = True
+        try:
+            with self.setup():
+                result = fn()
+        finally:
+            self.in_host_step = False
+        self.recording.add_host(fn)
+        return result
+
+    def add_host(self, fn, *arrays) -> None:
+        """Appends fn as a host step without running it (its caller has just done its work)."""
+        self.external.extend(arrays)
+        self.recording.add_host(fn)
+
+    @contextmanager
+    def setup(self):
+        """Kernels launched inside run now and are not recorded."""
+        rec = self.recording
+        was = rec.paused
+        rec.paused = True
+        try:
+            yield
+        finally:
+            rec.paused = was
+
+
+def host_step(fn, *arrays):
+    """fn(), kept as a host step when a recording is active (see Recorder.host_step)."""
+    rec = active
+    if rec is None:
+        return fn()
+    return rec.host_step(fn, *arrays)
+
+
+@contextmanager
+def setup():
+    """A block whose kernels are one-time set-up: run, never replayed."""
+    rec = active
+    if rec is None:
+        yield
+    else:
+        with rec.setup():
+            yield
+
+
+def unsupported(cause: str) -> None:
+    if active is not None:
+        active.unsupported(cause)
