@@ -9,6 +9,29 @@
 
 namespace tg::graph {
 
+Recording::~Recording() {
+  for (auto& [first, r] : device_runs)
+    if (r.graph) g_device_graphs->destroy(r.graph);
+}
+
+const Recording::DeviceRun& Recording::device_run(size_t first, size_t end) {
+  auto it = device_runs.find(first);
+  if (it != device_runs.end()) return it->second;
+  const int device = steps[first].call->device();
+  size_t last = first;
+  while (last < end && steps[last].call && steps[last].call->capturable() &&
+         steps[last].call->device() == device)
+    ++last;
+  DeviceRun r;
+  r.end = last;
+  if (last - first >= 2) {  // a graph of one kernel saves nothing
+    std::vector<Call*> calls;
+    for (size_t k = first; k < last; ++k) calls.push_back(steps[k].call.get());
+    r.graph = g_device_graphs->capture(device, calls.data(), calls.size());
+  }
+  return device_runs.emplace(first, r).first->second;
+}
+
 void Recording::run(size_t begin, size_t end, bool host) {
   TG_CHECK(begin <= end && end <= steps.size(), "Recording.run: steps [", begin, ", ", end,
            ") are not within the ", steps.size(), " recorded");
@@ -16,7 +39,20 @@ void Recording::run(size_t begin, size_t end, bool host) {
   while (i < end) {
     if (steps[i].call) {
       py::gil_scoped_release nogil;
-      for (; i < end && steps[i].call; ++i) steps[i].call->run();
+      while (i < end && steps[i].call) {
+        if (g_device_graphs != nullptr && steps[i].call->capturable()) {
+          const DeviceRun& r = device_run(i, end);
+          if (r.graph != nullptr && r.end <= end) {
+            g_device_graphs->launch(r.graph);
+            i = r.end;
+            continue;
+          }
+          for (const size_t stop = std::min(r.end, end); i < stop; ++i) steps[i].call->run();
+          continue;
+        }
+        steps[i].call->run();
+        ++i;
+      }
     } else {
       if (host) steps[i].host();
       ++i;
@@ -95,6 +131,14 @@ void bind(py::module_& m) {
            "(op name, device) for each kernel call, (callable, None) for each host step.")
       .def("run", &Recording::run, py::arg("begin"), py::arg("end"), py::arg("host") = true,
            "Replays steps [begin, end); with host=False, only their kernel calls.")
+      .def("device_graphs",
+           [](const Recording& r) {
+             std::vector<std::pair<size_t, size_t>> out;
+             for (const auto& [first, run] : r.device_runs)
+               if (run.graph) out.emplace_back(first, run.end);
+             return out;
+           },
+           "The runs of steps [first, end) that replay as one CUDA graph each.")
       .def_property(
           "kept", [](const Recording& r) { return py::list(py::cast(r.kept)); },
           [](Recording& r, const std::vector<py::object>& kept) { r.kept = kept; },

@@ -8,6 +8,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,20 +31,42 @@ struct ViewRef {
   Access access;
 };
 
+// Kernels that read host memory when they run (an optimizer's lr and step count in `hyper`) or
+// wait for the device (cross-entropy's count comes back to the host): on a GPU they are launched
+// one by one, between the CUDA graphs that hold the other calls.
+inline bool runs_on_host_values(const std::string& op) {
+  return op == "sgd_step" || op == "adam_step" || op == "rmsprop_step" || op == "adagrad_step" ||
+         op == "cross_entropy_forward";
+}
+
 class Call {
  public:
-  Call(std::string op, int device) : op_(std::move(op)), device_(device) {}
+  Call(std::string op, int device)
+      : op_(std::move(op)), device_(device), capturable_(device >= 0 && !runs_on_host_values(op_)) {}
   virtual ~Call() = default;
   virtual void run() = 0;
   // Every array view of the call, with how the kernel accesses it (for planning and remapping).
   virtual void views(std::vector<ViewRef>& out) = 0;
   const std::string& op() const { return op_; }
   int device() const { return device_; }
+  // A GPU call that a CUDA graph can hold.
+  bool capturable() const { return capturable_; }
 
  private:
   std::string op_;
   int device_;  // -1: host memory
+  bool capturable_;
 };
+
+// CUDA graphs, set by the CUDA backend when it is built (csrc/cuda/runtime.cu): capture()
+// records calls [0, n), all on `device`, into an executable graph without running them, or
+// returns null where they cannot be captured; launch() runs it on the device's stream.
+struct DeviceGraphs {
+  void* (*capture)(int device, Call* const* calls, size_t n);
+  void (*launch)(void* graph);
+  void (*destroy)(void* graph);
+};
+inline const DeviceGraphs* g_device_graphs = nullptr;
 
 inline void push_views(std::vector<ViewRef>& out, ArrayView& v, Access a) { out.push_back({&v, a}); }
 inline void push_views(std::vector<ViewRef>& out, std::optional<ArrayView>& v, Access a) {
@@ -82,6 +105,11 @@ struct Step {
 
 class Recording {
  public:
+  Recording() = default;
+  Recording(const Recording&) = delete;
+  Recording& operator=(const Recording&) = delete;
+  ~Recording();
+
   std::vector<Step> steps;
   // The arrays the calls point into, referenced so that their memory outlives the recording
   // (tapegrad.compile drops the ones whose memory the arena replaces).
@@ -89,8 +117,19 @@ class Recording {
   bool paused = false;
 
   // Runs steps [begin, end): consecutive kernel calls without the GIL, host steps with it
-  // (skipped when !host: the kernels alone, as the benchmarks time them).
+  // (skipped when !host: the kernels alone, as the benchmarks time them). On a GPU, runs of
+  // capturable calls are captured into CUDA graphs the first time and launched as one after.
   void run(size_t begin, size_t end, bool host = true);
+
+  // A run of GPU calls [first, end) and its CUDA graph (null where capture failed).
+  struct DeviceRun {
+    size_t end = 0;
+    void* graph = nullptr;
+  };
+  std::map<size_t, DeviceRun> device_runs;  // by first step
+
+ private:
+  const DeviceRun& device_run(size_t first, size_t end);
 };
 
 // The recording kernel calls go to, or null. Set and cleared by tapegrad.compile with the GIL

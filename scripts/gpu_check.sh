@@ -8,6 +8,8 @@
 #   memcheck   compute-sanitizer memcheck over the CUDA tests, caching allocator off
 #   racecheck  compute-sanitizer racecheck over the cuda variants of the reduce, softmax and
 #              GEMM tests (shared-memory races)
+#   graphs     graph mode on the GPU: the compile tests with CUDA graphs, again without them
+#              (TAPEGRAD_CUDA_GRAPHS=0), and under compute-sanitizer memcheck
 #   train      the main job on cuda and on cpu
 #   bench      the GPU training benchmark against PyTorch
 #
@@ -21,7 +23,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_STEPS=(build tests memcheck racecheck train bench)
+ALL_STEPS=(build tests memcheck racecheck graphs train bench)
 usage() {
   echo "usage: scripts/gpu_check.sh [--dry-run] [STEP...]; steps: ${ALL_STEPS[*]} (none: all)"
 }
@@ -32,7 +34,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=1 ;;
     -h|--help) usage; exit 0 ;;
-    build|tests|memcheck|racecheck|train|bench) steps+=("$arg") ;;
+    build|tests|memcheck|racecheck|graphs|train|bench) steps+=("$arg") ;;
     *) echo "gpu_check.sh: unknown step '$arg'" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -98,6 +100,13 @@ for s in "${steps[@]}"; do
       sanitize racecheck compute-sanitizer --tool racecheck --error-exitcode 1 \
         python -m pytest -q -p no:cacheprovider tests/test_ops.py tests/test_gemm_edges.py \
         tests/test_kernels_reduce.py tests/test_kernels_softmax.py tests/test_kernels_matmul.py -k "$RACE_TESTS" ;;
+    graphs)
+      run graphs python -m pytest -q -p no:cacheprovider tests/test_compile.py -k "cuda and not standin"
+      run graphs-off env TAPEGRAD_CUDA_GRAPHS=0 python -m pytest -q -p no:cacheprovider \
+        tests/test_compile.py -k "cuda and not standin"
+      sanitize graphs-memcheck env TAPEGRAD_CUDA_NO_CACHE=1 compute-sanitizer --tool memcheck \
+        --error-exitcode 1 python -m pytest -q -p no:cacheprovider tests/test_compile.py \
+        -k "cuda and not standin" ;;
     train)
       run train-cuda python -m tapegrad train --device cuda --no-progress --out "$OUT/run-cuda"
       run train-cpu python -m tapegrad train --device cpu --no-progress --out "$OUT/run-cpu" ;;

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "gpu_check.sh")
-STEPS = ["build", "tests", "memcheck", "racecheck", "train", "bench"]
+STEPS = ["build", "tests", "memcheck", "racecheck", "graphs", "train", "bench"]
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
@@ -24,8 +24,9 @@ def planned(out: str) -> list:
 def test_no_step_names_run_every_step_in_order():
     res = gpu_check("--dry-run")
     assert res.returncode == 0, res.stderr
-    assert planned(res.stdout) == ["build", "info", "tests", "memcheck", "racecheck", "train-cuda",
-                                   "train-cpu", "bench-mlp"]
+    assert planned(res.stdout) == ["build", "info", "tests", "memcheck", "racecheck", "graphs",
+                                   "graphs-off", "graphs-memcheck", "train-cuda", "train-cpu",
+                                   "bench-mlp"]
 
 
 def test_named_steps_run_alone():

@@ -45,8 +45,11 @@ void optim_call(const char* op, const std::vector<OptimList>& spec, const Step& 
   check_optim_sequences(op, spec, {params, grads, state...});
   B::call(
       op,
-      [op, spec, step](const auto&... views) {
-        const Lists lists{views...};
+      // `lists` is scratch kept with the kernel: a replayed step refills it without allocating.
+      [op, spec, step, lists = Lists()](const auto&... views) mutable {
+        lists.resize(sizeof...(views));
+        size_t k = 0;
+        ((lists[k++] = views), ...);
         check_optim_lists(op, spec, lists);
         step(lists);
       },

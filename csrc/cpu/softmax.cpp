@@ -420,8 +420,10 @@ int64_t Cpu::cross_entropy_forward(const ArrayView& x_in, const ArrayView& targe
   if (C > 0 && C <= kShortRow) {
     const RowKernels<T>& KB = row_kernels<T>();
     parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
-      std::vector<T> gather(kShortBlock + kShortRow), buf(kShortBlock + kShortRow);
-      std::vector<double> l(kShortBlock);
+      // Scratch for at most one block of these rows (a small batch zeroes little of it).
+      const int64_t cap = std::min(kShortBlock, (e - b) * C) + kShortRow;
+      std::vector<T> gather(cap), buf(cap);
+      std::vector<double> l(std::min(kShortBlock, e - b));
       int64_t ignored_here = 0;
       for_short_row_blocks<T>(x, C, b, e, gather.data(), [&](int64_t i0, int64_t rows, const T* xs) {
         short_rows_logsumexp(KB, xs, rows, C, buf.data(), l.data());
@@ -461,7 +463,8 @@ void Cpu::cross_entropy_backward(const ArrayView& x_in, const ArrayView& target_
     // a time; the target class subtracts c_target instead of c.
     const RowKernels<T>& KB = row_kernels<T>();
     parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
-      std::vector<T> gather(kShortBlock + kShortRow), buf(kShortBlock + kShortRow);
+      const int64_t cap = std::min(kShortBlock, (e - b) * C) + kShortRow;  // as in the forward
+      std::vector<T> gather(cap), buf(cap);
       Rows<T> orow(out, C);
       for_short_row_blocks<T>(x, C, b, e, gather.data(), [&](int64_t i0, int64_t rows, const T* xs) {
         for (int64_t r = 0; r < rows; ++r) {

@@ -71,6 +71,11 @@ inline int current_device() {
 // dies; the cache hands it to the next request of a fitting size on the same device. With the
 // environment variable TAPEGRAD_CUDA_NO_CACHE=1 every block is cudaMalloc'ed and cudaFree'd
 // directly (for compute-sanitizer, which cannot see inside a cache). Defined in runtime.cu.
+// The memory of one CUDA graph's kernels (runtime.cu): blocks allocated while the graph was
+// captured are parked here when freed, not returned to the cache, because every launch of the
+// graph uses them again; they go back to the cache when the graph is destroyed.
+struct GraphMemory;
+
 class Block {
  public:
   Block(int64_t nbytes, int device);  // throws OutOfMemory
@@ -86,6 +91,7 @@ class Block {
   int64_t nbytes_ = 0;   // as requested
   int64_t reserved_ = 0; // as rounded by the allocator
   int device_ = 0;
+  std::shared_ptr<GraphMemory> graph_;  // set when allocated during a graph capture
 };
 
 // Scratch device memory for the duration of one kernel call (reduction partials, an operand
@@ -235,7 +241,7 @@ struct Cuda {
     const int device = c.device;
     if (c.recording) {
       // Replayed calls set their device themselves; the kernel is kept by value (see Cpu::call).
-      auto on_device = [device, k = std::decay_t<Kernel>(kernel)](auto&... v) {
+      auto on_device = [device, k = std::decay_t<Kernel>(kernel)](auto&... v) mutable {
         std::optional<DeviceGuard> guard;
         if (device >= 0) guard.emplace(device);
         k(v...);

@@ -31,6 +31,13 @@ namespace tg::cuda {
   throw std::runtime_error(msg);
 }
 
+struct GraphMemory {
+  explicit GraphMemory(int device) : device(device) {}
+  ~GraphMemory();  // the parked blocks go back to the cache
+  int device;
+  std::multimap<int64_t, void*> parked;  // by size, as the cache
+};
+
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -60,6 +67,7 @@ struct DeviceCache {
 struct Allocator {
   std::mutex mu;
   std::map<int, DeviceCache> dev;  // std::map: references stay valid as devices are added
+  std::map<int, std::shared_ptr<GraphMemory>> capturing;  // the graph each device captures
 };
 
 Allocator& allocator() {
@@ -91,6 +99,16 @@ std::string format_bytes(double b) {
   else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024);
   else std::snprintf(buf, sizeof buf, "%.0f bytes", b);
   return buf;
+}
+
+// Best fit from `blocks` (never a block twice the size), removed from it; null if none fits.
+void* take_fitting(std::multimap<int64_t, void*>& blocks, int64_t size, int64_t* reserved) {
+  auto it = blocks.lower_bound(size);
+  if (it == blocks.end() || it->first >= 2 * size) return nullptr;
+  void* p = it->second;
+  *reserved = it->first;
+  blocks.erase(it);
+  return p;
 }
 
 // Returns a device's cached blocks to the driver, once the work that used them has finished.
@@ -132,7 +150,9 @@ cudaStream_t stream() {
 
 void copy_to_host_nogil(void* dst, const void* src, int64_t nbytes) {
   const cudaStream_t s = stream();
-  py::gil_scoped_release nogil;
+  // A graph-mode replay runs its kernels without the GIL already (graph.cpp).
+  std::optional<py::gil_scoped_release> nogil;
+  if (PyGILState_Check()) nogil.emplace();
   CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(nbytes), cudaMemcpyDeviceToHost, s));
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
@@ -163,15 +183,12 @@ Block::Block(int64_t nbytes, int device) : nbytes_(nbytes), device_(device) {
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lk(a.mu);
   DeviceCache& c = a.dev[device];
-  if (!no_cache()) {
-    // Best fit, but never a block twice the size: that would waste more than it saves.
-    auto it = c.free.lower_bound(size);
-    if (it != c.free.end() && it->first < 2 * size) {
-      ptr_ = it->second;
-      reserved_ = it->first;
-      c.free.erase(it);
-    }
+  if (auto g = a.capturing.find(device); g != a.capturing.end()) {
+    graph_ = g->second;  // a graph being captured: its own parked blocks first
+    ptr_ = take_fitting(graph_->parked, size, &reserved_);
   }
+  // Best fit, but never a block twice the size: that would waste more than it saves.
+  if (ptr_ == nullptr && !no_cache()) ptr_ = take_fitting(c.free, size, &reserved_);
   if (ptr_ == nullptr) {
     DeviceGuard guard(device);
     cudaError_t err = cudaMalloc(&ptr_, static_cast<size_t>(size));
@@ -209,6 +226,10 @@ Block::~Block() {
     std::lock_guard<std::mutex> lk(a.mu);
     DeviceCache& c = a.dev[device_];
     c.allocated -= reserved_;
+    if (graph_) {  // the graph's launches use this block again
+      graph_->parked.emplace(reserved_, ptr_);
+      return;
+    }
     if (!no_cache()) {
       c.free.emplace(reserved_, ptr_);
       return;
@@ -227,6 +248,96 @@ Block::~Block() {
   } catch (...) {
   }
 }
+
+GraphMemory::~GraphMemory() {
+  try {
+    Allocator& a = allocator();
+    std::lock_guard<std::mutex> lk(a.mu);
+    DeviceCache& c = a.dev[device];
+    for (auto& [size, ptr] : parked) c.free.emplace(size, ptr);
+    if (no_cache()) {
+      DeviceGuard guard(device);
+      release_cached(device, c);
+    }
+  } catch (...) {
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA graphs of recorded calls (graph.h). Capture records the launches on the device's stream
+// without running them; the scratch blocks the kernels allocate meanwhile belong to the graph
+// (GraphMemory). A call that cannot be captured (one that waits for the device, say) fails the
+// capture, and the caller runs those calls one by one instead.
+namespace {
+
+struct DeviceGraph {
+  cudaGraphExec_t exec;
+  std::shared_ptr<GraphMemory> memory;
+  int device;
+};
+
+void* capture_calls(int device, graph::Call* const* calls, size_t n) {
+  try {
+    DeviceGuard guard(device);
+    const cudaStream_t s = stream();
+    auto memory = std::make_shared<GraphMemory>(device);
+    Allocator& a = allocator();
+    {
+      std::lock_guard<std::mutex> lk(a.mu);
+      a.capturing[device] = memory;
+    }
+    cudaGraph_t g = nullptr;
+    // Relaxed: the allocator may call cudaMalloc while the stream is being captured.
+    bool ok = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed) == cudaSuccess;
+    if (ok) {
+      try {
+        for (size_t k = 0; k < n; ++k) calls[k]->run();
+      } catch (...) {
+        ok = false;
+      }
+      if (cudaStreamEndCapture(s, &g) != cudaSuccess || g == nullptr) ok = false;
+    }
+    {
+      std::lock_guard<std::mutex> lk(a.mu);
+      a.capturing.erase(device);
+    }
+    cudaGraphExec_t exec = nullptr;
+    if (ok && cudaGraphInstantiateWithFlags(&exec, g, 0) != cudaSuccess) {
+      exec = nullptr;
+      ok = false;
+    }
+    if (g != nullptr) (void)cudaGraphDestroy(g);
+    (void)cudaGetLastError();  // a failed capture leaves nothing behind
+    if (!ok) return nullptr;
+    return new DeviceGraph{exec, std::move(memory), device};
+  } catch (...) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+}
+
+void launch_graph(void* p) {
+  const auto* d = static_cast<const DeviceGraph*>(p);
+  DeviceGuard guard(d->device);
+  CUDA_CHECK(cudaGraphLaunch(d->exec, stream()));
+}
+
+void destroy_graph(void* p) {
+  const auto* d = static_cast<const DeviceGraph*>(p);
+  (void)cudaGraphExecDestroy(d->exec);
+  (void)cudaGetLastError();
+  delete d;
+}
+
+// TAPEGRAD_CUDA_GRAPHS=0 replays recorded GPU calls one launch at a time.
+bool device_graphs_enabled() {
+  const char* e = std::getenv("TAPEGRAD_CUDA_GRAPHS");
+  return e == nullptr || std::strcmp(e, "0") != 0;
+}
+
+const graph::DeviceGraphs kDeviceGraphs{&capture_calls, &launch_graph, &destroy_graph};
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Layouts.
@@ -334,6 +445,7 @@ int64_t memory_stat(int device, int64_t DeviceCache::*field, const char* op) {
 }  // namespace
 
 void bind_runtime(py::module_& m) {
+  if (device_graphs_enabled()) graph::g_device_graphs = &kDeviceGraphs;
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

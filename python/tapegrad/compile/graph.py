@@ -21,6 +21,7 @@ import functools
 import warnings
 import weakref
 from collections import OrderedDict
+from operator import attrgetter, is_
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import _state as _grad_state
 from ..tensor import Tensor
 from . import recorder as _recorder
+
+_get_data = attrgetter("_data")
+_get_grad = attrgetter("_grad")
 
 CACHE_SIZE = 8  # recordings kept per compiled function (one per signature)
 _ALIGN = 256    # arena offsets: a cache line on the CPU, a full transaction on the GPU
@@ -56,8 +60,9 @@ class CompiledFunction:
             return self._fn(*args, **kwargs)  # eager for good, or inside another recording
         tensors = []
         try:
-            key = (_grad_state.enabled, tuple(m.training for m in self._modules),
-                   _signature(args, tensors), _signature(kwargs, tensors))
+            key = (_grad_state.enabled, tuple([m.training for m in self._modules]),
+                   tuple([_signature(a, tensors) for a in args]),
+                   _signature(kwargs, tensors) if kwargs else None)
             hash(key)
         except TypeError as e:
             return self._go_eager(f"an argument that cannot be part of a signature ({e})",
@@ -94,7 +99,7 @@ class CompiledFunction:
         for m in graph.modules:
             if not any(m is k for k in self._modules):
                 self._modules.append(m)
-        key = key[:1] + (tuple(m.training for m in self._modules),) + key[2:]
+        key = key[:1] + (tuple([m.training for m in self._modules]),) + key[2:]
         if len(self._graphs) >= CACHE_SIZE:
             self._graphs.popitem(last=False)
             if not self._evicted:
@@ -269,7 +274,11 @@ class Graph:
             for group in opt.param_groups:
                 for p in group["params"]:
                     add(p)
-        self.data_guards = [(t, t._data) for t in params]
+        opt_entries = [v for opt in optimizers for st in opt.state.values() if isinstance(st, dict)
+                       for v in st.values() if isinstance(v, Tensor)]
+        # The tensors' arrays (parameters, buffers, optimizer state) are still the recorded ones.
+        holders = params + opt_entries
+        self.data_guards = (holders, [t._data for t in holders])
         # Each module's and each param group's tensors are still the same objects.
         self.slot_guards = [(d, list(d.values())) for m in self.modules
                             for d in (m._parameters, m._buffers)]
@@ -279,21 +288,16 @@ class Graph:
         # the function resets it (zero_grad) and from the one the recording started from
         # otherwise.
         start = recorder.grads_at_start
-        self.grad_guards = [(t, start[id(t)][1] if id(t) in start else t._grad) for t in params
-                            if id(t) not in recorder.reset_grads]
+        kept = [t for t in params if id(t) not in recorder.reset_grads]
+        self.grad_guards = (kept, [start[id(t)][1] if id(t) in start else t._grad for t in kept])
         self.grad_restore = [(t, t._grad) for t in params]
-        self.opt_guards = []
-        for opt in optimizers:
-            entries = [(v, v._data) for st in opt.state.values() if isinstance(st, dict)
-                       for v in st.values() if isinstance(v, Tensor)]
-            self.opt_guards.append((opt, opt.state, len(opt.param_groups), entries))
+        self.opt_guards = [(opt, opt.state, len(opt.param_groups)) for opt in optimizers]
         external = list(self.inputs) + self.outputs + list(recorder.external)
         for t in params:
             external.append(t._data)
             if t._grad is not None:
                 external.append(t._grad._data)
-        for _, _, _, entries in self.opt_guards:
-            external.extend(a for _, a in entries)
+        external.extend(t._data for t in opt_entries)
         if self.differentiable:
             external.append(self.grad_out)
             external.extend(g for g in self.leaf_grads if g is not None)
@@ -337,22 +341,19 @@ class Graph:
         """The guards: the parameters, buffers, gradients and optimizer state are the arrays
         the recording used (a replaced parameter or a reloaded optimizer means recording
         again); and no backward of an earlier forward replay is still due."""
-        for t, a in self.data_guards:
-            if t._data is not a:
-                return False
+        holders, arrays_ = self.data_guards
+        if not all(map(is_, map(_get_data, holders), arrays_)):
+            return False
         for slots, tensors in self.slot_guards:
             values = slots.values() if isinstance(slots, dict) else slots
-            if len(values) != len(tensors) or any(a is not b for a, b in zip(values, tensors)):
+            if len(values) != len(tensors) or not all(map(is_, values, tensors)):
                 return False
-        for t, g in self.grad_guards:
-            if t._grad is not g:
-                return False
-        for opt, state, n_groups, entries in self.opt_guards:
+        holders, grads = self.grad_guards
+        if not all(map(is_, map(_get_grad, holders), grads)):
+            return False
+        for opt, state, n_groups in self.opt_guards:
             if opt.state is not state or len(opt.param_groups) != n_groups:
                 return False
-            for t, a in entries:
-                if t._data is not a:
-                    return False
         return True
 
     def replay(self, tensors):
@@ -362,11 +363,11 @@ class Graph:
             args, kwargs = self.spec
             return self.fn(*_rebuild(args, swap), **_rebuild(kwargs, swap))
         for buf, t in zip(self.inputs, tensors):
-            arrays.for_array(buf).kernels.copy(t._data, buf)
+            _copy_into(buf, t._data)
         self.rec.run(0, self.n_forward)
         for t, g in self.grad_restore:
             t._grad = g
-        outs = iter([Tensor._wrap(arrays.astype(a, a.dtype)) for a in self.outputs])
+        outs = iter([Tensor._wrap(_clone(a)) for a in self.outputs])
         if self.differentiable:
             self.generation += 1
             node = _ReplayNode()
@@ -422,6 +423,18 @@ class _ReplayNode(Function):
         graph.rec.run(graph.n_forward, len(graph.rec))
         graph.pending = None
         return tuple(None if g is None else arrays.astype(g, g.dtype) for g in graph.leaf_grads)
+
+
+def _copy_into(dst, src) -> None:
+    """dst[...] = src for arrays of one shape, dtype and device (numpy's own copy on the CPU)."""
+    if type(dst) is np.ndarray:
+        np.copyto(dst, src)
+    else:
+        arrays.for_array(dst).kernels.copy(src, dst)
+
+
+def _clone(a):
+    return a.copy() if type(a) is np.ndarray else arrays.astype(a, a.dtype)
 
 
 # --- argument and result structures ----------------------------------------------------------
