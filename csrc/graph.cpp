@@ -143,6 +143,13 @@ void bind(py::module_& m) {
           "kept", [](const Recording& r) { return py::list(py::cast(r.kept)); },
           [](Recording& r, const std::vector<py::object>& kept) { r.kept = kept; },
           "The arrays the recorded calls point into, referenced by the recording.")
+      .def("references",
+           [](const Recording& r, py::handle obj) {
+             size_t n = 0;
+             for (const auto& k : r.kept) n += k.ptr() == obj.ptr();
+             return n;
+           },
+           py::arg("obj"), "How many references to obj the recording holds.")
       .def("lifetimes",
            [](Recording& r, const Ranges& ranges) {
              // For each buffer: (first step, last step, whether the first access overwrites

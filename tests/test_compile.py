@@ -32,6 +32,17 @@ def _model(kind, device):
     return nn.Sequential(*layers).to(device)
 
 
+def _ce_step(model, opt):
+    """The plain training step: zero_grad, cross-entropy, backward, step; returns the loss."""
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 OPTIMIZERS = {
     "adam": lambda p: tg.optim.Adam(p, lr=1e-2),
     "adamw": lambda p: tg.optim.AdamW(p, lr=1e-2, weight_decay=0.05),
@@ -180,13 +191,7 @@ def test_returned_tensors_do_not_alias_replay_buffers(device):
     model = _model("plain", device)
     opt = tg.optim.Adam(model.parameters())
 
-    @tg.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = tg.compile(_ce_step(model, opt))
 
     xs, ys = _data(device, 4)
     losses = [step(x, y) for x, y in zip(xs, ys)]
@@ -255,13 +260,7 @@ def test_replaced_parameter_records_again_and_in_place_load_is_seen():
         model = _model("plain", "cpu")
         opt = tg.optim.SGD(model.parameters(), lr=0.1)
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _ce_step(model, opt)
         fn = tg.compile(step) if compiled else step
         xs, ys = _data("cpu", 12)
         out = []
@@ -331,13 +330,7 @@ def test_error_during_replay_is_a_python_exception_and_the_model_stays_usable():
     model = _model("plain", "cpu")
     opt = tg.optim.SGD(model.parameters(), lr=0.1)
 
-    @tg.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = tg.compile(_ce_step(model, opt))
 
     xs, ys = _data("cpu", 4)
     step(xs[0], ys[0])
@@ -389,3 +382,19 @@ def test_compile_signature_and_decorator_forms():
     assert g.__name__ == "f"
     with pytest.raises(TypeError, match="callable"):
         tg.compile(3)
+
+
+def test_replaced_submodule_records_again():
+    model = _model("plain", "cpu")
+
+    @tg.compile
+    def f(x):
+        return model(x)
+
+    x = tg.randn(5, 4)
+    with tg.no_grad():
+        f(x)
+        f(x)
+        tg.manual_seed(7)
+        model[0] = nn.Linear(4, 16)  # a new layer: the recording used the old one's weights
+        np.testing.assert_array_equal(f(x).numpy(), model(x).numpy())

@@ -93,7 +93,8 @@ def run_backward(roots, retain_graph: bool, capture=None):
                     ready.append(e)
             elif gi is not None:
                 _check_grad(node, i, gi, e._data.shape)
-                if capture is None and e._grad is None and getrefcount(gi) == _SOLE_OWNER_REFS \
+                if capture is None and e._grad is None and getrefcount(gi) == _SOLE_OWNER_REFS + (
+                        0 if _graph.active is None else _graph.active.references(gi)) \
                         and arrays.owns_memory(gi) and gi.dtype == e._data.dtype:
                     # Nothing but this loop holds the gradient (not the node, not another
                     # edge, not a view's base): the leaf takes it as .grad without a copy.
@@ -104,7 +105,8 @@ def run_backward(roots, retain_graph: bool, capture=None):
 
 
 # getrefcount(gi) in run_backward when only the `grads` tuple and `gi` hold the array (the
-# call's own argument is the third reference).
+# call's own argument is the third reference). While graph mode records, the recording's own
+# references come on top (Recorder.references), so that it records what eager runs.
 _SOLE_OWNER_REFS = 3
 
 

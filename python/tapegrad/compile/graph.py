@@ -279,9 +279,10 @@ class Graph:
         # The tensors' arrays (parameters, buffers, optimizer state) are still the recorded ones.
         holders = params + opt_entries
         self.data_guards = (holders, [t._data for t in holders])
-        # Each module's and each param group's tensors are still the same objects.
+        # Each module's parameters, buffers and submodules, and each param group's tensors, are
+        # still the same objects.
         self.slot_guards = [(d, list(d.values())) for m in self.modules
-                            for d in (m._parameters, m._buffers)]
+                            for d in (m._parameters, m._buffers, m._modules) if d]
         self.slot_guards += [(group["params"], list(group["params"])) for opt in optimizers
                              for group in opt.param_groups]
         # .grad: a replay leaves each one as the recording ended; it starts from any .grad when

@@ -39,6 +39,11 @@ class Recorder:
         self.in_host_step = False
         self.grads_at_start = {}   # id -> (tensor, its .grad when the recording first saw it)
 
+    def references(self, array) -> int:
+        """The references to `array` that this recording holds (so that a check of its
+        reference count can discount them)."""
+        return self.recording.references(array) + sum(1 for a in self.allocated if a is array)
+
     def saw_module(self, m) -> None:
         if id(m) not in self.modules:
             self.modules[id(m)] = m

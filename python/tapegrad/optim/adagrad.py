@@ -32,11 +32,11 @@ class Adagrad(Optimizer):
         def gather(p, state):
             if len(state) == 0:  # a parameter of a group added after construction
                 self._init_state(p, group)
-            return self._increment_step(state), (state["sum"]._data,)
+            return self._step_count(state), (state["sum"]._data,)
 
-        def call(kernels, step, hyper, params, grads, sums):
-            kernels.adagrad_step(params, grads, sums, step, group["lr"], group["lr_decay"],
+        def call(kernels, count, hyper, steps, params, grads, sums):
+            kernels.adagrad_step(params, grads, sums, count + 1, group["lr"], group["lr_decay"],
                                  group["weight_decay"], group["eps"], bool(group["maximize"]),
-                                 hyper=hyper)
+                                 hyper=hyper, steps=steps)
 
         self._fused_update(group, gather, call)

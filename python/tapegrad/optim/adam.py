@@ -40,17 +40,17 @@ class Adam(Optimizer):
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = self._zeros_like(p)
             # bucketed by step count: parameters added to the group later are at other steps
-            return self._increment_step(state), (
+            return self._step_count(state), (
                 state["exp_avg"]._data, state["exp_avg_sq"]._data,
                 state["max_exp_avg_sq"]._data if amsgrad else None)
 
         beta1, beta2 = group["betas"]
 
-        def call(kernels, step, hyper, params, grads, exp_avgs, exp_avg_sqs, maxes):
-            kernels.adam_step(params, grads, exp_avgs, exp_avg_sqs, maxes, step, group["lr"],
-                              beta1, beta2, group["eps"], group["weight_decay"],
+        def call(kernels, count, hyper, steps, params, grads, exp_avgs, exp_avg_sqs, maxes):
+            kernels.adam_step(params, grads, exp_avgs, exp_avg_sqs, maxes, count + 1,
+                              group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
                               bool(group["decoupled_weight_decay"]), amsgrad,
-                              bool(group["maximize"]), hyper=hyper)
+                              bool(group["maximize"]), hyper=hyper, steps=steps)
 
         self._fused_update(group, gather, call)
 

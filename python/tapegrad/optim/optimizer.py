@@ -178,9 +178,11 @@ class Optimizer:
         """The shared body of `_update_group`. For each parameter of `group` that has a
         gradient, gather(p, state) creates what state is missing and returns (bucket key,
         tuple of state arrays; None for one the options leave out). Parameters are bucketed by
-        (kernel module, key) and call(kernels, key, hyper, params, grads, *state lists) runs
-        once per bucket (normally once per group). `hyper` holds [lr, key] for the kernel to
-        read when it runs (see `_refresh`). Arrays are C-contiguous, as the kernels take them:
+        (kernel module, key) and call(kernels, key, hyper, steps, params, grads, *state lists)
+        runs once per bucket (normally once per group). `hyper` is [lr, 0.0] (see
+        csrc/bind/optim.h), `steps` the params' step counts (state["step"]) or None: the kernel
+        reads the one and advances the other when it runs, so that a graph-mode replay of the
+        step needs no Python but `_refresh`. Arrays are C-contiguous, as the kernels take them:
         a parameter that is a non-contiguous view is updated in a copy, written back after."""
         buckets: dict = {}
         updated, writeback = [], []
@@ -194,46 +196,44 @@ class Optimizer:
             pa = arrays.contiguous(a)
             if pa is not a:
                 writeback.append((pa, a))
+            state = state_of[p]
             if recording is None:
-                key, state = gather(p, state_of[p])
+                key, arrays_ = gather(p, state)
             else:
                 with recording.setup():  # new state is made once, not at every replay
-                    key, state = gather(p, state_of[p])
+                    key, arrays_ = gather(p, state)
             bucket_key = (for_array(a).kernels, key)
             bucket = buckets.get(bucket_key)
             if bucket is None:
-                bucket = buckets[bucket_key] = ([], [[] for _ in range(2 + len(state))])
-            bucket[0].append(p)
+                bucket = buckets[bucket_key] = ([], [[] for _ in range(2 + len(arrays_))])
+            count = state.get("step")
+            bucket[0].append(None if count is None else count._data)
             lists = bucket[1]
             lists[0].append(pa)
             lists[1].append(arrays.contiguous(ga))
-            for target, arr in zip(lists[2:], state):
+            for target, arr in zip(lists[2:], arrays_):
                 if arr is not None:
                     target.append(arr)
             updated.append(p)
-        plan = [(params, np.array([group["lr"], _count(key)]))
-                for (_, key), (params, _) in buckets.items()]
+        hypers = [np.array([group["lr"], 0.0]) for _ in buckets]
         if recording is not None:
-            # Graph mode replays the kernels below; this host step, before them, redoes the
-            # bookkeeping that changes per step (step counts, the scheduler's lr) into `hyper`.
-            recording.add_host(functools.partial(self._refresh, group, gather, plan, updated),
-                               *(hyper for _, hyper in plan))
-        for ((kernels, key), (_, lists)), (_, hyper) in zip(buckets.items(), plan):
-            call(kernels, key, hyper, *lists)
+            # Graph mode replays the kernels below; this host step, before them, gives them the
+            # group's lr of the moment.
+            recording.add_host(functools.partial(self._refresh, group, hypers, updated), *hypers)
+        for ((kernels, key), (counts, lists)), hyper in zip(buckets.items(), hypers):
+            steps = None if None in counts else counts
+            call(kernels, key, hyper, steps, *lists)
         for src, dst in writeback:
             arrays.copy_(src, dst)
         for p in updated:
             p._version[0] += 1
 
-    def _refresh(self, group: dict, gather, plan, updated) -> None:
-        """A replayed step's host part: the bookkeeping `_fused_update` did around its kernel
-        calls (gather's step counts, the group's lr), written to each bucket's `hyper`."""
-        state_of = self.state
-        for params, hyper in plan:
-            for p in params:
-                key, _ = gather(p, state_of[p])
-            hyper[0] = group["lr"]
-            hyper[1] = _count(key)
+    @staticmethod
+    def _refresh(group: dict, hypers, updated) -> None:
+        """A replayed step's host part: the group's lr, and the params' versions."""
+        lr = group["lr"]
+        for hyper in hypers:
+            hyper[0] = lr
         for p in updated:
             p._version[0] += 1
 
@@ -252,11 +252,9 @@ class Optimizer:
         return Tensor._wrap(np.zeros((), np.float32))
 
     @staticmethod
-    def _increment_step(state: dict) -> int:
-        """state["step"] += 1 (in float32, as PyTorch counts); returns the new count."""
-        a = state["step"]._data  # always a CPU array (see _new_step and _cast_state)
-        a[()] = a.item() + 1  # bookkeeping on a 0-d host array, not math worth a kernel call
-        return int(a.item())
+    def _step_count(state: dict) -> int:
+        """state["step"] now (the kernel adds one when it runs: see `_fused_update`)."""
+        return int(state["step"]._data.item())  # always a CPU array (_new_step, _cast_state)
 
     # --- state_dict -----------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -309,11 +307,6 @@ class Optimizer:
 
         self.param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups)]
         self.state = state
-
-
-def _count(key) -> float:
-    """hyper[1] from a bucket key: the step count, SGD's first-step flag, or 0 (no count)."""
-    return 0.0 if key is None else float(key)
 
 
 def _cast_state(param: Tensor, value, key=None):

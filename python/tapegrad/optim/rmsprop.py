@@ -32,15 +32,16 @@ class RMSprop(Optimizer):
                 state["momentum_buffer"] = self._zeros_like(p)
             if centered and "grad_avg" not in state:
                 state["grad_avg"] = self._zeros_like(p)
-            self._increment_step(state)  # kept for PyTorch's state layout; the rule ignores it
+            # the step count is kept for PyTorch's state layout (the kernel advances it); the
+            # rule ignores it
             return None, (state["square_avg"]._data,
                           state["momentum_buffer"]._data if use_momentum else None,
                           state["grad_avg"]._data if centered else None)
 
-        def call(kernels, _, hyper, params, grads, square_avgs, bufs, grad_avgs):
+        def call(kernels, _, hyper, steps, params, grads, square_avgs, bufs, grad_avgs):
             kernels.rmsprop_step(params, grads, square_avgs, bufs, grad_avgs, group["lr"],
                                  group["alpha"], group["eps"], group["weight_decay"],
                                  group["momentum"], centered, bool(group["maximize"]),
-                                 hyper=hyper)
+                                 hyper=hyper, steps=steps)
 
         self._fused_update(group, gather, call)

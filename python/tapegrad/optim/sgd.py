@@ -40,7 +40,8 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = self._zeros_like(p)
             return first, (buf._data,)
 
-        def call(kernels, first, hyper, params, grads, bufs):
+        def call(kernels, first, hyper, _, params, grads, bufs):
+            hyper[1] = float(first)  # the kernel clears it once the buffers have their first step
             kernels.sgd_step(params, grads, bufs, group["lr"], momentum, group["dampening"],
                              group["weight_decay"], bool(group["nesterov"]),
                              bool(group["maximize"]), first, hyper=hyper)
