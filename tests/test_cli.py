@@ -1,4 +1,5 @@
 """The README's example and the command-line demo run and learn."""
+import csv
 import os
 import re
 import subprocess
@@ -120,3 +121,24 @@ def test_train_command_on_device_cuda_through_the_standin(cuda_standin, tmp_path
     cpu_acc, gpu_acc = re.findall(r"test accuracy (\d+\.\d+)", out)
     assert abs(float(cpu_acc) - float(gpu_acc)) <= 0.01
     assert (tmp_path / "cuda" / "checkpoint.safetensors").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--dropout", "0.2", "--opt", "sgd"]])
+def test_train_compiled_and_eager_steps_print_the_same_numbers(tmp_path, capsys, extra):
+    """--compile (graph mode, the CPU default) and --no-compile train bit for bit alike."""
+    from tapegrad.cli import main
+
+    args = ["--epochs", "3", "--patience", "0", "--no-progress", "--seed", "2", *extra]
+    assert main(["train", "--compile", "--out", str(tmp_path / "c"), *args]) == 0
+    assert main(["train", "--no-compile", "--out", str(tmp_path / "e"), *args]) == 0
+    out = capsys.readouterr().out
+    compiled, eager = [re.findall(r"(?:train|val|test)_?\w* \d+\.\d+", part)
+                       for part in out.split("tapegrad train:")[1:]]
+    assert compiled == eager and len(compiled) > 9
+
+    def metrics(run):  # every column but the timing
+        with open(tmp_path / run / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    assert metrics("c") == metrics("e") and len(metrics("c")) == 3

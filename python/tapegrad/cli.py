@@ -178,7 +178,7 @@ def train(args) -> int:
     stopper = EarlyStopping(patience=args.patience) if args.patience else None
     history = fit(model, optimizer, loss_fn, train_loader, val_loader, epochs=args.epochs,
                   early_stopping=stopper, classification=classification, progress=not args.no_progress,
-                  compile=args.compile)
+                  compile=device == "cpu" if args.compile is None else args.compile)
     test = evaluate(model, loss_fn, test_loader, classification)
     elapsed = time.perf_counter() - start
     summary = f"test loss {test['loss']:.4f}" + (f"  test accuracy {test['acc']:.4f}" if classification else "")
@@ -278,9 +278,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default runs/<data>)")
     p.add_argument("--data-root", default=None, help="download/cache folder for mnist")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="replay each training step with graph mode (tapegrad.compile); "
-                        "--no-compile runs it eagerly")
+                        "--no-compile runs it eagerly (default: on for cpu, off for cuda)")
     e = sub.add_parser("eval", help="evaluate a saved run on its test split")
     e.add_argument("--checkpoint", required=True)
     sub.add_parser("info", help="print the build configuration")
