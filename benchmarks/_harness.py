@@ -92,6 +92,28 @@ def bench(fn, settings: Settings) -> float:
     return statistics.median(samples)
 
 
+def bench_alternating(fns, settings: Settings) -> list:
+    """Median seconds per call of each of `fns`, their samples taken in turn (one of each, then
+    again), so that a drift in the machine's speed during the run weighs on all of them alike:
+    for ratios between ways of doing the same work."""
+    time.sleep(settings.pause)
+    inner = []
+    for fn in fns:
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - t0, 1e-7)
+        inner.append(max(1, int(settings.min_time / settings.repeat / once)))
+    samples = [[] for _ in fns]
+    for _ in range(settings.repeat):
+        for fn, n, out in zip(fns, inner, samples):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out.append((time.perf_counter() - t0) / n)
+    return [statistics.median(s) for s in samples]
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from _harness import bench, np_softmax_ce, parse_args, print_header, print_row, print_table_header, ratio, torch
+from _harness import (bench, bench_alternating, np_softmax_ce, parse_args, print_header, print_row,
+                      print_table_header, ratio, torch)
 
 import tapegrad as tg
 
@@ -241,7 +242,8 @@ TINY_MAX_US = 15.0
 def graph_mode_table(models, settings, device, rng) -> None:
     """The same step compiled: tapegrad.compile's replay against tapegrad eager, the kernels the
     replay runs (timed alone: the floor of any replay), PyTorch eager and torch.compile (left
-    out of --quick: it compiles for seconds)."""
+    out of --quick: it compiles for seconds). The three tapegrad timings take their samples in
+    turn (bench_alternating), as do the two PyTorch ones."""
     columns = ["model", "batch", "eager us", "compiled us", "kernels us", "compiled/kernels",
                "eager/compiled", "torch us", "torch.compile us", "torch/compiled",
                "torch.compile/compiled", "met"]
@@ -264,10 +266,11 @@ def graph_mode_table(models, settings, device, rng) -> None:
             return train_step(tg, tmodel, topt, model.loss, a, b)
 
         compiled = tg.compile(eager)
-        t_eager = bench(lambda: (eager(tx, ty), tg_sync()), settings)
-        t_comp = bench(lambda: (compiled(tx, ty), tg_sync()), settings)
+        compiled(tx, ty)  # records
         graph = next(iter(compiled._graphs.values()))
-        t_kernels = bench(lambda: (graph.rec.run(0, len(graph.rec), False), tg_sync()), settings)
+        t_eager, t_comp, t_kernels = bench_alternating(
+            [lambda: (eager(tx, ty), tg_sync()), lambda: (compiled(tx, ty), tg_sync()),
+             lambda: (graph.rec.run(0, len(graph.rec), False), tg_sync())], settings)
         t_torch = t_tc = None
         if pmodel is not None:
             px, py = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
@@ -276,12 +279,15 @@ def graph_mode_table(models, settings, device, rng) -> None:
             def torch_eager(a, b):
                 return train_step(torch, pmodel, popt, model.loss, a, b)
 
-            t_torch = bench(lambda: (torch_eager(px, py), torch_sync()), settings)
-            if not settings.quick:
+            if settings.quick:
+                t_torch = bench(lambda: (torch_eager(px, py), torch_sync()), settings)
+            else:
                 torch_compiled = torch.compile(torch_eager)
                 for _ in range(3):  # compiles, then settles
                     torch_compiled(px, py)
-                t_tc = bench(lambda: (torch_compiled(px, py), torch_sync()), settings)
+                t_torch, t_tc = bench_alternating(
+                    [lambda: (torch_eager(px, py), torch_sync()),
+                     lambda: (torch_compiled(px, py), torch_sync())], settings)
         missed = []
         if t_comp > MAX_OVER_KERNELS * t_kernels:
             missed.append("kernels")
