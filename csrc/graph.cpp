@@ -100,7 +100,7 @@ void bind(py::module_& m) {
              TG_CHECK(g_active == nullptr, "Recording.start: another recording is active");
              g_active = &r;
            },
-           "Makes this the recording that kernel calls are appended to.")
+           "Makes this the recording that this thread's kernel calls are appended to.")
       .def("stop",
            [](Recording& r) {
              if (g_active == &r) g_active = nullptr;

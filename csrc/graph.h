@@ -132,9 +132,9 @@ class Recording {
   const DeviceRun& device_run(size_t first, size_t end);
 };
 
-// The recording kernel calls go to, or null. Set and cleared by tapegrad.compile with the GIL
-// held; kernel calls test it with the GIL held too.
-inline Recording* g_active = nullptr;
+// The recording this thread's kernel calls go to, or null: set and cleared by tapegrad.compile
+// on the thread it records; kernels other threads launch meanwhile are not recorded.
+inline thread_local Recording* g_active = nullptr;
 
 inline bool recording() { return g_active != nullptr && !g_active->paused; }
 

@@ -398,3 +398,27 @@ def test_replaced_submodule_records_again():
         tg.manual_seed(7)
         model[0] = nn.Linear(4, 16)  # a new layer: the recording used the old one's weights
         np.testing.assert_array_equal(f(x).numpy(), model(x).numpy())
+
+
+def test_other_threads_are_not_recorded():
+    """Kernels another thread launches while a call is being recorded stay out of it."""
+    import threading
+
+    alone = _train(True, "cpu", "adam", steps=20)[2].explain()
+    stop = threading.Event()
+    a = tg.randn(64, 64)
+
+    def busy():
+        while not stop.is_set():
+            (a @ a).relu().sum()
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        eager = _train(False, "cpu", "adam", steps=20)
+        compiled = _train(True, "cpu", "adam", steps=20)
+    finally:
+        stop.set()
+        worker.join()
+    _assert_same(eager, compiled)
+    assert compiled[2].explain() == alone  # the same kernel calls, nothing of the worker's

@@ -66,7 +66,7 @@ def arange(start, stop, step, dtype, like):
 
 def to_numpy(x) -> np.ndarray:
     """x's values on the host (x itself for a CPU array; a copy, after a wait, for a GPU one)."""
-    if _graph.active is not None:
+    if _graph.active is not None:  # (unsupported() checks that this thread records)
         _graph.unsupported("reading a tensor's values on the host (.item(), .tolist(), .numpy(), "
                            "printing, or Python control flow on a tensor)")
     return (DEVICES.get(type(x)) or for_array(x)).to_numpy(x)

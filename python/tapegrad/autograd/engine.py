@@ -34,8 +34,9 @@ def run_backward(roots, retain_graph: bool, capture=None):
     Otherwise `capture` maps id(tensor) -> None for the inputs of ``autograd.grad``; their
     gradients are collected there and no ``.grad`` is touched.
     """
-    if _graph.active is not None:
-        _graph.active.backward_ran = True
+    recording = _graph.current()
+    if recording is not None:
+        recording.backward_ran = True
     deps: dict = {}
     stack = [e for e, _ in roots if isinstance(e, Function)]
     seen = set(stack)
@@ -94,7 +95,7 @@ def run_backward(roots, retain_graph: bool, capture=None):
             elif gi is not None:
                 _check_grad(node, i, gi, e._data.shape)
                 if capture is None and e._grad is None and getrefcount(gi) == _SOLE_OWNER_REFS + (
-                        0 if _graph.active is None else _graph.active.references(gi)) \
+                        0 if _graph.active is None else _graph.references(gi)) \
                         and arrays.owns_memory(gi) and gi.dtype == e._data.dtype:
                     # Nothing but this loop holds the gradient (not the node, not another
                     # edge, not a view's base): the leaf takes it as .grad without a copy.

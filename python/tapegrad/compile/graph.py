@@ -18,6 +18,7 @@ closure variables, optimizer options other than the learning rate) are frozen at
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 import weakref
 from collections import OrderedDict
@@ -59,15 +60,14 @@ class CompiledFunction:
         if self._eager_cause is not None or _recorder.active is not None:
             return self._fn(*args, **kwargs)  # eager for good, or inside another recording
         tensors = []
+        key = (_grad_state.enabled, tuple([m.training for m in self._modules]),
+               tuple([_signature(a, tensors) for a in args]),
+               _signature(kwargs, tensors) if kwargs else None)
         try:
-            key = (_grad_state.enabled, tuple([m.training for m in self._modules]),
-                   tuple([_signature(a, tensors) for a in args]),
-                   _signature(kwargs, tensors) if kwargs else None)
-            hash(key)
+            graph = self._graphs.get(key)  # (hashing the key checks that it is hashable)
         except TypeError as e:
             return self._go_eager(f"an argument that cannot be part of a signature ({e})",
                                   args, kwargs)
-        graph = self._graphs.get(key)
         if graph is not None:
             if graph.ready(tensors):
                 try:
@@ -148,7 +148,7 @@ class CompiledModule:
 
 
 def _register_module(m) -> None:
-    rec = _recorder.active
+    rec = _recorder.current()
     if rec is not None:
         rec.saw_module(m)
 
@@ -172,6 +172,7 @@ class Graph:
         recorder = _recorder.Recorder(self.rec, self.fullgraph)
         # The inputs live in buffers of the recording's own, which each replay refills.
         self.inputs = [arrays.astype(t._data, t._data.dtype) for t in tensors]
+        self.copy_in = [_copier(b) for b in self.inputs]
         leaves = [Tensor._wrap(b) for b in self.inputs]
         for leaf, t in zip(leaves, tensors):
             if t._requires_grad:  # its gradient reaches the caller's tensor through _InputNode
@@ -187,7 +188,8 @@ class Graph:
         def tracking(new):
             def tracked_new(shape, dtype, like=None):
                 a = new(shape, dtype, like=like)
-                recorder.allocated.append(a)
+                if threading.get_ident() == recorder.thread:
+                    recorder.allocated.append(a)
                 return a
             return tracked_new
 
@@ -363,8 +365,8 @@ class Graph:
             swap = iter(tensors)
             args, kwargs = self.spec
             return self.fn(*_rebuild(args, swap), **_rebuild(kwargs, swap))
-        for buf, t in zip(self.inputs, tensors):
-            _copy_into(buf, t._data)
+        for copy, buf, t in zip(self.copy_in, self.inputs, tensors):
+            copy(buf, t._data)
         self.rec.run(0, self.n_forward)
         for t, g in self.grad_restore:
             t._grad = g
@@ -426,12 +428,13 @@ class _ReplayNode(Function):
         return tuple(None if g is None else arrays.astype(g, g.dtype) for g in graph.leaf_grads)
 
 
-def _copy_into(dst, src) -> None:
-    """dst[...] = src for arrays of one shape, dtype and device (numpy's own copy on the CPU)."""
+def _copier(dst):
+    """copy(dst, src): dst[...] = src for arrays of dst's shape, dtype and device (numpy's own
+    copy on the CPU)."""
     if type(dst) is np.ndarray:
-        np.copyto(dst, src)
-    else:
-        arrays.for_array(dst).kernels.copy(src, dst)
+        return np.copyto
+    kernels = arrays.for_array(dst).kernels
+    return lambda d, s: kernels.copy(s, d)
 
 
 def _clone(a):

@@ -1,8 +1,10 @@
 """What the rest of tapegrad tells graph mode while a function is being recorded.
 
 `active` is the Recorder of the call being recorded, or None (always None outside
-``tapegrad.compile``, so the eager code pays one global lookup for these hooks). The places that
-do more than launch kernels report here:
+``tapegrad.compile``, so the eager code pays one global lookup for these hooks); `current()` is
+that Recorder when the calling thread is the one recording (other threads run eagerly, and the
+C++ side records only the recording thread's kernels). The places that do more than launch
+kernels report here:
 
 - `host_step(fn)`: Python that must run again at each replay, at this point of the step (a
   learning-rate scheduler, an optimizer's step counts, random draws). It runs now and is kept.
@@ -13,9 +15,16 @@ do more than launch kernels report here:
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 active = None  # the Recorder of the call being recorded
+
+
+def current():
+    """The active Recorder if this thread is the one recording, else None."""
+    rec = active
+    return rec if rec is not None and rec.thread == threading.get_ident() else None
 
 
 class CaptureError(RuntimeError):
@@ -29,6 +38,7 @@ class Recorder:
     def __init__(self, recording, fullgraph: bool):
         self.recording = recording
         self.fullgraph = fullgraph
+        self.thread = threading.get_ident()
         self.cause = None          # why this call cannot be replayed, or None
         self.modules = {}          # id -> Module called while recording, in call order
         self.optimizers = {}       # id -> Optimizer stepped while recording
@@ -98,7 +108,7 @@ class Recorder:
 
 def host_step(fn, *arrays):
     """fn(), kept as a host step when a recording is active (see Recorder.host_step)."""
-    rec = active
+    rec = current()
     if rec is None:
         return fn()
     return rec.host_step(fn, *arrays)
@@ -107,7 +117,7 @@ def host_step(fn, *arrays):
 @contextmanager
 def setup():
     """A block whose kernels are one-time set-up: run, never replayed."""
-    rec = active
+    rec = current()
     if rec is None:
         yield
     else:
@@ -116,5 +126,12 @@ def setup():
 
 
 def unsupported(cause: str) -> None:
-    if active is not None:
-        active.unsupported(cause)
+    rec = current()
+    if rec is not None:
+        rec.unsupported(cause)
+
+
+def references(array) -> int:
+    """The references to `array` the current recording holds (0 when none records here)."""
+    rec = current()
+    return 0 if rec is None else rec.references(array)

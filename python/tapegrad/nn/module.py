@@ -79,7 +79,9 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         if _graph.active is not None:  # graph mode guards and restores what it calls
-            _graph.active.saw_module(self)
+            recording = _graph.current()
+            if recording is not None:
+                recording.saw_module(self)
         return self.forward(*args, **kwargs)
 
     # --- registration ---------------------------------------------------------------------
@@ -327,9 +329,10 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        if set_to_none and _graph.active is not None:
-            _graph.active.saw_module(self)
-            _graph.active.reset_grads.update(id(p) for p in self.parameters())
+        recording = _graph.current() if set_to_none else None
+        if recording is not None:
+            recording.saw_module(self)
+            recording.reset_grads.update(id(p) for p in self.parameters())
         for p in self.parameters():
             g = p._grad
             if g is None:

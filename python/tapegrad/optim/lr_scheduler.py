@@ -59,7 +59,7 @@ def _host_step(step):
     launches no kernel; it writes the param groups' "lr", which the optimizer's step reads)."""
     @wraps(step)
     def stepped(self, *args, **kwargs):
-        if _graph.active is None:
+        if _graph.current() is None:
             return step(self, *args, **kwargs)
         return _graph.host_step(partial(step, self, *args, **kwargs))
     return stepped

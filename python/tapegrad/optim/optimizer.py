@@ -138,10 +138,11 @@ class Optimizer:
     # --- gradients and steps --------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized tensors: to None (default) or to zeros."""
-        if _graph.active is not None:
-            _graph.active.saw_optimizer(self)
+        recording = _graph.current()
+        if recording is not None:
+            recording.saw_optimizer(self)
             if set_to_none:
-                _graph.active.reset_grads.update(id(p) for g in self.param_groups for p in g["params"])
+                recording.reset_grads.update(id(p) for g in self.param_groups for p in g["params"])
         for group in self.param_groups:
             for p in group["params"]:
                 g = p._grad
@@ -163,8 +164,9 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        if _graph.active is not None:
-            _graph.active.saw_optimizer(self)
+        recording = _graph.current()
+        if recording is not None:
+            recording.saw_optimizer(self)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)
@@ -187,7 +189,7 @@ class Optimizer:
         buckets: dict = {}
         updated, writeback = [], []
         state_of = self.state
-        recording = _graph.active
+        recording = _graph.current()
         for p in group["params"]:
             g = p._grad
             if g is None:
