@@ -422,3 +422,42 @@ def test_other_threads_are_not_recorded():
         worker.join()
     _assert_same(eager, compiled)
     assert compiled[2].explain() == alone  # the same kernel calls, nothing of the worker's
+
+
+def test_compiled_forward_method():
+    """@tapegrad.compile on a module's forward, as PyTorch scripts write it: the module's own
+    parameters are guarded and trained like its submodules'."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(tg.ones(3))
+            self.body = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.body(x) * self.scale
+
+    class CompiledNet(Net):
+        forward = tg.compile(Net.forward)
+
+    def run(cls, replace):
+        tg.manual_seed(0)
+        net = cls()
+        opt = tg.optim.SGD(net.parameters(), lr=0.1)
+        xs, ys = _data("cpu", 6)
+        losses = []
+        for i, (x, y) in enumerate(zip(xs, ys)):
+            if replace and i == 3:  # a new parameter object: the recording must not use the old
+                net.scale = nn.Parameter(tg.full((3,), 2.0))
+                opt.param_groups[0]["params"][0] = net.scale
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses, net.scale.detach().numpy()
+
+    for replace in (False, True):
+        compiled_losses, compiled_scale = run(CompiledNet, replace)
+        eager_losses, eager_scale = run(Net, replace)
+        assert compiled_losses == eager_losses
+        np.testing.assert_array_equal(compiled_scale, eager_scale)

@@ -196,6 +196,11 @@ class Graph:
         for dev, new in news.items():
             dev.new = tracking(new)
         _recorder.active = recorder
+        from ..nn.module import Module
+
+        for a in args:  # a compiled method's module (its own parameters are used directly)
+            if isinstance(a, Module):
+                recorder.saw_module(a)
         self.rec.start()
         try:
             result = self.fn(*args, **kwargs)
