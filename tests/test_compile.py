@@ -461,3 +461,22 @@ def test_compiled_forward_method():
         eager_losses, eager_scale = run(Net, replace)
         assert compiled_losses == eager_losses
         np.testing.assert_array_equal(compiled_scale, eager_scale)
+
+
+def test_compiled_module_using_its_own_parameter():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(tg.ones(4))
+
+        def forward(self, x):
+            return (x * self.w).sum()
+
+    m = Scale()
+    net = tg.compile(m)
+    x = tg.randn(3, 4)
+    with tg.no_grad():
+        net(x)
+        net(x)
+        m.w = nn.Parameter(tg.full((4,), 3.0))  # the recording used the old parameter
+        np.testing.assert_array_equal(net(x).numpy(), m(x).numpy())

@@ -90,7 +90,7 @@ class CompiledFunction:
             return self._go_eager("an input that is the result of an op requiring grad", args,
                                   kwargs)
         graph = Graph(self._fn, self._fullgraph)
-        result = graph.record(args, kwargs, tensors)
+        result = graph.record(args, kwargs, tensors, self._modules)
         if graph.cause is not None:
             self._eager_cause = graph.cause
             warnings.warn(f"tapegrad.compile: {_name(self._fn)} runs eagerly: cannot capture "
@@ -168,7 +168,7 @@ class Graph:
         self.pending = None       # weakref to the node of the last replay whose backward is due
 
     # -- recording --
-    def record(self, args, kwargs, tensors):
+    def record(self, args, kwargs, tensors, modules=()):
         recorder = _recorder.Recorder(self.rec, self.fullgraph)
         # The inputs live in buffers of the recording's own, which each replay refills.
         self.inputs = [arrays.astype(t._data, t._data.dtype) for t in tensors]
@@ -198,9 +198,10 @@ class Graph:
         _recorder.active = recorder
         from ..nn.module import Module
 
-        for a in args:  # a compiled method's module (its own parameters are used directly)
-            if isinstance(a, Module):
-                recorder.saw_module(a)
+        # The modules whose own parameters the function may use directly, without calling them:
+        # a compiled module's, a compiled method's.
+        for m in list(modules) + [a for a in args if isinstance(a, Module)]:
+            recorder.saw_module(m)
         self.rec.start()
         try:
             result = self.fn(*args, **kwargs)
