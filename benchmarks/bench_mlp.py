@@ -21,6 +21,7 @@ not with --quick), and the replayed kernels alone.
 from __future__ import annotations
 
 import sys
+import tracemalloc
 from dataclasses import dataclass
 from typing import Optional
 
@@ -239,6 +240,21 @@ MAX_OVER_KERNELS = 1.5
 TINY_MAX_US = 15.0
 
 
+def traced_bytes(fn) -> tuple:
+    """(bytes fn() leaves allocated, the most it had allocated at once), as tracemalloc traces
+    them (numpy's arrays included)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+
+def kib(n: Optional[int]) -> str:
+    return "-" if n is None else f"{n / 1024:.0f}"
+
+
 def graph_mode_table(models, settings, device, rng) -> None:
     """The same step compiled: tapegrad.compile's replay against tapegrad eager, the kernels the
     replay runs (timed alone: the floor of any replay), PyTorch eager and torch.compile (left
@@ -246,11 +262,14 @@ def graph_mode_table(models, settings, device, rng) -> None:
     turn (bench_alternating), as do the two PyTorch ones."""
     columns = ["model", "batch", "eager us", "compiled us", "kernels us", "compiled/kernels",
                "eager/compiled", "torch us", "torch.compile us", "torch/compiled",
-               "torch.compile/compiled", "met"]
+               "torch.compile/compiled", "eager peak KiB", "compiled KiB", "met"]
     print("## Graph mode: the training step under tapegrad.compile and torch.compile")
     print()
     print(f"Targets: compiled <= {MAX_OVER_KERNELS}x its kernels, no slower than eager, faster "
           f"than torch.compile; 2-16-16-2 <= {TINY_MAX_US:g} us.")
+    print("Memory (CPU, traced by tracemalloc, after a first step made the gradients and Adam's "
+          "state): eager peak = the most a step allocates at once; compiled = what its recording "
+          "keeps (arena, buffers) + the most a replay allocates at once.")
     print()
     print_table_header(columns)
     tg_sync = tg.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -265,6 +284,14 @@ def graph_mode_table(models, settings, device, rng) -> None:
         def eager(a, b):
             return train_step(tg, tmodel, topt, model.loss, a, b)
 
+        peak_eager = peak_compiled = None
+        if device == "cpu":
+            eager(tx, ty)
+            peak_eager = traced_bytes(lambda: eager(tx, ty))[1]
+            measured = tg.compile(eager)
+            kept = traced_bytes(lambda: measured(tx, ty))[0]
+            peak_compiled = kept + traced_bytes(lambda: measured(tx, ty))[1]
+            del measured
         compiled = tg.compile(eager)
         compiled(tx, ty)  # records
         graph = next(iter(compiled._graphs.values()))
@@ -299,7 +326,7 @@ def graph_mode_table(models, settings, device, rng) -> None:
             missed.append("time")
         print_row([model.name, str(model.batch), us(t_eager), us(t_comp), us(t_kernels),
                    f"{t_comp / t_kernels:.2f}x", ratio(t_eager, t_comp), us(t_torch), us(t_tc),
-                   ratio(t_torch, t_comp), ratio(t_tc, t_comp),
+                   ratio(t_torch, t_comp), ratio(t_tc, t_comp), kib(peak_eager), kib(peak_compiled),
                    "MISS (" + ", ".join(missed) + ")" if missed else "pass"])
     print()
 
