@@ -78,10 +78,14 @@ class CompiledFunction:
             del self._graphs[key]  # its state was replaced: record again
         return self._record(key, args, kwargs, tensors)
 
-    def _go_eager(self, cause, args, kwargs):
+    def _stay_eager(self, cause) -> None:
+        """From now on the function runs eagerly; one warning says why."""
         self._eager_cause = cause
         warnings.warn(f"tapegrad.compile: {_name(self._fn)} runs eagerly: cannot capture {cause}",
-                      stacklevel=3)
+                      stacklevel=4)
+
+    def _go_eager(self, cause, args, kwargs):
+        self._stay_eager(cause)
         return self._fn(*args, **kwargs)
 
     def _record(self, key, args, kwargs, tensors):
@@ -92,9 +96,7 @@ class CompiledFunction:
         graph = Graph(self._fn, self._fullgraph)
         result = graph.record(args, kwargs, tensors, self._modules)
         if graph.cause is not None:
-            self._eager_cause = graph.cause
-            warnings.warn(f"tapegrad.compile: {_name(self._fn)} runs eagerly: cannot capture "
-                          f"{graph.cause}", stacklevel=3)
+            self._stay_eager(graph.cause)
             return result
         for m in graph.modules:
             if not any(m is k for k in self._modules):
