@@ -142,7 +142,7 @@ inline std::vector<bool> check_reduce(const ReduceOpName& r, const ArrayView& x,
              " for input of shape ", shape_str(x.shape));
     red[a] = true;
   }
-  std::vector<int64_t> want_shape;
+  Dims want_shape;
   int64_t nr = 1;
   for (int d = 0; d < nd; ++d) {
     if (red[d]) nr *= x.shape[d];
@@ -195,8 +195,8 @@ inline MatmulSize check_matmul(const ArrayView& a, const ArrayView& b, const Arr
            " do not align");
   TG_CHECK(!s.batched || a.shape[0] == b.shape[0], op, ": batch sizes of shapes ",
            shape_str(a.shape), " and ", shape_str(b.shape), " differ");
-  const std::vector<int64_t> want = s.batched ? std::vector<int64_t>{a.shape[0], s.M, s.N}
-                                              : std::vector<int64_t>{s.M, s.N};
+  const Dims want = s.batched ? Dims{a.shape[0], s.M, s.N}
+                                              : Dims{s.M, s.N};
   TG_CHECK(out.shape == want, op, ": out has shape ", shape_str(out.shape), ", expected ",
            shape_str(want), " for shapes ", shape_str(a.shape), " and ", shape_str(b.shape));
   for (int d = 0; d < out.ndim(); ++d)
@@ -234,7 +234,7 @@ inline void check_linear_backward(const LinearGrads& a, const std::string& act) 
            ": expected float32 or float64, got ", dtype_name(g.dtype));
   const int64_t N = g.shape[0], O = g.shape[1];
   auto check = [&](const std::optional<ArrayView>& v, const char* name,
-                   std::vector<int64_t> want) {
+                   const Dims& want) {
     if (!v) return;
     TG_CHECK(v->dtype == g.dtype, op, ": ", name, " dtype ", dtype_name(v->dtype),
              " does not match grad dtype ", dtype_name(g.dtype));
@@ -407,7 +407,7 @@ inline int check_index_select(const ArrayView& src, int64_t axis_arg, const Arra
   const int axis = detail::normalize_axis(axis_arg, src.ndim(), op);
   detail::check_index_1d(index, op);
   check_dtype(op, out, src.dtype, "out");
-  std::vector<int64_t> expect = src.shape;
+  Dims expect = src.shape;
   expect[axis] = index.shape[0];
   TG_CHECK(out.shape == expect, op, ": out shape ", shape_str(out.shape),
            " does not match the expected ", shape_str(expect), " for src shape ",
@@ -423,7 +423,7 @@ inline int check_index_add(const ArrayView& dst, int64_t axis_arg, const ArrayVi
   detail::check_index_1d(index, op);
   TG_CHECK(dst.dtype != DType::b8, op, ": not supported for bool");
   check_dtype(op, src, dst.dtype, "src");
-  std::vector<int64_t> expect = dst.shape;
+  Dims expect = dst.shape;
   expect[axis] = index.shape[0];
   TG_CHECK(src.shape == expect, op, ": src shape ", shape_str(src.shape),
            " does not match the expected ", shape_str(expect), " for dst shape ",

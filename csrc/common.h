@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -96,13 +98,128 @@ decltype(auto) dispatch_all(DType d, const char* op, F&& f) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A vector of trivially copyable T that keeps up to kInline entries inside the object, for the
+// shapes and strides of array views. Kernels copy views (to check, to detach, to reshape), and a
+// replayed step of a small model makes a few hundred such copies: a heap allocation for each
+// was most of a small kernel's time.
+template <class T, size_t kInline>
+class SmallVector {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  SmallVector() noexcept {}  // user-provided: inline_ needs no zeroing
+  explicit SmallVector(size_t n, T value = T()) { assign(n, value); }
+  SmallVector(std::initializer_list<T> values) { assign(values.begin(), values.end()); }
+  SmallVector(const T* first, const T* last) { assign(first, last); }
+  SmallVector(const std::vector<T>& v) { assign(v.data(), v.data() + v.size()); }
+  SmallVector(const SmallVector& o) { assign(o.begin(), o.end()); }
+  SmallVector(SmallVector&& o) noexcept { take(o); }
+  SmallVector& operator=(const SmallVector& o) {
+    if (this != &o) assign(o.begin(), o.end());
+    return *this;
+  }
+  SmallVector& operator=(SmallVector&& o) noexcept {
+    if (this != &o) {
+      release();
+      take(o);
+    }
+    return *this;
+  }
+  SmallVector& operator=(std::initializer_list<T> values) {
+    assign(values.begin(), values.end());
+    return *this;
+  }
+  ~SmallVector() { release(); }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* data() { return heap_ ? heap_ : inline_; }
+  const T* data() const { return heap_ ? heap_ : inline_; }
+  T* begin() { return data(); }
+  T* end() { return data() + size_; }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size_; }
+  T& operator[](size_t i) { return data()[i]; }
+  const T& operator[](size_t i) const { return data()[i]; }
+  T& front() { return data()[0]; }
+  T front() const { return data()[0]; }
+  T& back() { return data()[size_ - 1]; }
+  T back() const { return data()[size_ - 1]; }
+
+  void reserve(size_t n) {
+    if (n <= capacity_) return;
+    T* grown = new T[n];
+    std::copy(begin(), end(), grown);
+    release();
+    heap_ = grown;
+    capacity_ = n;
+  }
+  void resize(size_t n, T value = T()) {
+    reserve(n);
+    std::fill(data() + std::min(n, size_), data() + n, value);
+    size_ = n;
+  }
+  void clear() { size_ = 0; }
+  void push_back(T v) {  // by value: v may be one of this vector's entries
+    if (size_ == capacity_) reserve(2 * capacity_);
+    data()[size_++] = v;
+  }
+  void pop_back() { --size_; }
+  void assign(size_t n, T value) {
+    size_ = 0;
+    resize(n, value);
+  }
+  template <class It, class = std::enable_if_t<!std::is_integral_v<It>>>
+  void assign(It first, It last) {
+    const size_t n = static_cast<size_t>(std::distance(first, last));
+    size_ = 0;
+    reserve(n);
+    std::copy(first, last, data());
+    size_ = n;
+  }
+  std::vector<T> vec() const { return std::vector<T>(begin(), end()); }
+
+  friend bool operator==(const SmallVector& a, const SmallVector& b) {
+    return a.size_ == b.size_ && std::equal(a.begin(), a.end(), b.begin());
+  }
+  friend bool operator!=(const SmallVector& a, const SmallVector& b) { return !(a == b); }
+
+ private:
+  void release() {
+    delete[] heap_;
+    heap_ = nullptr;
+    capacity_ = kInline;
+  }
+  void take(SmallVector& o) {  // steals o's heap block, or copies its inline entries
+    size_ = o.size_;
+    if (o.heap_) {
+      heap_ = o.heap_;
+      capacity_ = o.capacity_;
+      o.heap_ = nullptr;
+      o.capacity_ = kInline;
+    } else {
+      std::copy(o.inline_, o.inline_ + o.size_, inline_);
+    }
+    o.size_ = 0;
+  }
+
+  T inline_[kInline];
+  T* heap_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = kInline;
+};
+
+// An array view's shape or strides, in elements.
+using Dims = SmallVector<int64_t, 6>;
+
+// ---------------------------------------------------------------------------------------------
 // A strided view of memory owned elsewhere (a numpy array). Strides are in ELEMENTS and may be
 // 0 (broadcast) or negative.
 struct ArrayView {
   void* data = nullptr;
   DType dtype = DType::f32;
-  std::vector<int64_t> shape;
-  std::vector<int64_t> strides;
+  Dims shape;
+  Dims strides;
 
   int ndim() const { return static_cast<int>(shape.size()); }
   int64_t numel() const {
@@ -130,7 +247,7 @@ struct Scalar {
   double d = 0.0;
 };
 
-std::string shape_str(const std::vector<int64_t>& shape);  // "(2, 3)"; defined in runtime.cpp
+std::string shape_str(const Dims& shape);  // "(2, 3)"; defined in runtime.cpp
 
 inline void check_same_shape(const char* op, const ArrayView& a, const ArrayView& b) {
   TG_CHECK(a.shape == b.shape, op, ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
@@ -208,11 +325,11 @@ constexpr int64_t kElementwiseGrain = 32768;
 // processes n elements starting at ptrs with the given BYTE strides.
 template <int N>
 struct StridedLoop {
-  std::vector<int64_t> shape;                      // coalesced, innermost last
-  std::vector<std::array<int64_t, N>> bstrides;    // byte strides per dim per operand
+  Dims shape;                                        // coalesced, innermost last
+  SmallVector<std::array<int64_t, N>, 6> bstrides;  // byte strides per dim per operand
   std::array<char*, N> base;
 
-  StridedLoop(const std::vector<int64_t>& full_shape, const std::array<const ArrayView*, N>& ops) {
+  StridedLoop(const Dims& full_shape, const std::array<const ArrayView*, N>& ops) {
     for (int k = 0; k < N; ++k) {
       TG_CHECK(ops[k]->shape == full_shape, "internal: operand shape ", shape_str(ops[k]->shape),
                " differs from loop shape ", shape_str(full_shape));
@@ -252,7 +369,7 @@ struct StridedLoop {
   void run(int64_t begin, int64_t end, Inner&& inner) const {
     const int nd = static_cast<int>(shape.size());
     const int64_t inner_n = shape[nd - 1];
-    std::vector<int64_t> idx(nd, 0);
+    Dims idx(nd, 0);
     int64_t rem = begin;
     for (int d = nd - 1; d >= 0; --d) {
       idx[d] = rem % shape[d];

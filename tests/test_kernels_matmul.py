@@ -164,6 +164,30 @@ def test_mlp_shapes(isa, dtype):
         check(run(g.T, x), g.T, x)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_products_match_the_blocked_path(isa, dtype):
+    # Products of up to 32^3 multiply-adds skip packing (gemm_small_body). Their rows are
+    # computed by the same chain of operations as the packed microkernels', so the first rows
+    # of a product too big for that path come out identical, bit for bit.
+    if isa == "cuda":
+        pytest.skip("the unpacked path is the CPU's")
+    rng = np.random.default_rng(12)
+    for k, n, lb in [(16, 16, "t"), (2, 16, "t"), (16, 2, "t"), (12, 16, "n"), (30, 33, "s")]:
+        a = operand(rng, (3000, k), dtype, "n")
+        b = operand(rng, (k, n), dtype, lb)
+        bias = rng.standard_normal(n).astype(dtype)
+        for act in ACTS:
+            big = run(a, b, bias, act)
+            small = run(a[:12], b, bias, act)
+            assert 12 * k * n <= 32 ** 3 < 3000 * k * n
+            np.testing.assert_array_equal(small, big[:12], err_msg=f"{act} k={k} n={n}")
+        before = rng.standard_normal((3000, n)).astype(dtype)
+        big, small = before.copy(), before[:12].copy()
+        K.matmul(a, b, big, None, "none", True)
+        K.matmul(a[:12], b, small, None, "none", True)
+        np.testing.assert_array_equal(small, big[:12])
+
+
 def test_threaded_sizes_are_deterministic(isa):
     # Large enough to split across threads; run-to-run results must agree bit for bit.
     rng = np.random.default_rng(4)

@@ -69,7 +69,7 @@ bool wants_tiles(const StridedLoop<2>& loop, int64_t dst_item) {
 // Position -> element offset for the C-order flattening of a strided view, with dimensions
 // merged where the layout allows, so contiguous and simply-strided sources map in one multiply.
 struct FlatIndexer {
-  std::vector<int64_t> shape, strides;  // innermost last
+  Dims shape, strides;  // innermost last
 
   explicit FlatIndexer(const ArrayView& v) {
     for (int d = 0; d < v.ndim(); ++d) {
@@ -114,7 +114,7 @@ ArrayView trailing_dims(const ArrayView& v, int axis) {
   return r;
 }
 
-int64_t prod(const std::vector<int64_t>& s) {
+int64_t prod(const Dims& s) {
   int64_t n = 1;
   for (int64_t v : s) n *= v;
   return n;

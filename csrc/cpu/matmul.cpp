@@ -145,6 +145,31 @@ TG_ALWAYS_INLINE void act_rows(T* c, int64_t rsc, int mr, int nr, ActKind act) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One matrix product C[M,N] (op)= A[M,K] @ B[K,N] with element strides.
+template <class T>
+struct Problem {
+  int64_t M, N, K;
+  const T* a;
+  int64_t sam, sak;
+  const T* b;
+  int64_t sbk, sbn;
+  T* c;
+  int64_t scm, scn;
+  const T* bias;  // contiguous, length N (or M when bias_on_rows), or null
+  bool bias_on_rows;
+  ActKind act;
+  bool accumulate;
+};
+
+// The same product computed as C^T = B^T A^T: the operands swap roles and every stride pair
+// swaps, so nothing moves in memory; the bias then runs along rows.
+template <class T>
+Problem<T> transposed(const Problem<T>& P) {
+  return Problem<T>{P.N, P.M, P.K, P.b, P.sbn, P.sbk, P.a, P.sak, P.sam, P.c, P.scn, P.scm,
+                    P.bias, !P.bias_on_rows, P.act, P.accumulate};
+}
+
+// ---------------------------------------------------------------------------------------------
 // What a microkernel does with its tile once the k-loop is done: add the C already there
 // (a later k-block, or accumulate=True), and on the last k-block add the bias and apply act.
 template <class T>
@@ -175,6 +200,67 @@ void store_tile(const T* acc, int ld, T* c, int64_t rsc, int64_t csc, int mr, in
 }
 
 // ---------------------------------------------------------------------------------------------
+// Small products (see kSmallWork), where packing and padded MR x NR tiles would cost more than
+// the arithmetic. C is computed in strips W columns wide (one vector), a row of a strip at a
+// time along contiguous rows of B (B is first copied into that layout when its rows are
+// strided). Each element is the same chain of operations as in the microkernels: k ascending
+// from zero, fused multiply-adds where the ISA has them as there, then the epilogue in the same
+// order; so the result does not depend on which path computed it.
+template <bool kFma, class T>
+TG_ALWAYS_INLINE T multiply_add(T a, T b, T c) {
+  if constexpr (kFma) {
+    return std::fma(a, b, c);
+  } else {
+    return c + a * b;
+  }
+}
+
+template <class T, bool kFma, int W>
+TG_ALWAYS_INLINE void gemm_small_body(const Problem<T>& P, T* packed_b) {
+  const int64_t M = P.M, N = P.N, K = P.K;
+  const T* b = P.b;
+  int64_t ldb = P.sbk;
+  if (P.sbn != 1) {
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) packed_b[k * N + j] = P.b[k * P.sbk + j * P.sbn];
+    b = packed_b;
+    ldb = N;
+  }
+  const T* col_bias = P.bias && !P.bias_on_rows ? P.bias : nullptr;
+  const T* row_bias = P.bias && P.bias_on_rows ? P.bias : nullptr;
+  for (int64_t j0 = 0; j0 < N; j0 += W) {
+    const int w = static_cast<int>(std::min<int64_t>(W, N - j0));
+    for (int64_t i = 0; i < M; ++i) {
+      alignas(64) T acc[W];
+      for (int j = 0; j < W; ++j) acc[j] = T(0);
+      const T* a = P.a + i * P.sam;
+      const T* bs = b + j0;
+      if (w == W) {
+        for (int64_t k = 0; k < K; ++k) {
+          const T av = a[k * P.sak];
+          _Pragma("GCC unroll 16") for (int j = 0; j < W; ++j)
+              acc[j] = multiply_add<kFma>(av, bs[k * ldb + j], acc[j]);
+        }
+      } else {
+        for (int64_t k = 0; k < K; ++k) {
+          const T av = a[k * P.sak];
+          for (int j = 0; j < w; ++j) acc[j] = multiply_add<kFma>(av, bs[k * ldb + j], acc[j]);
+        }
+      }
+      T* c = P.c + i * P.scm + j0 * P.scn;
+      if (P.accumulate)
+        for (int j = 0; j < w; ++j) acc[j] += c[j * P.scn];
+      if (col_bias)
+        for (int j = 0; j < w; ++j) acc[j] += col_bias[j0 + j];
+      if (row_bias)
+        for (int j = 0; j < w; ++j) acc[j] += row_bias[i];
+      act_rows(acc, 0, 1, w, P.act);
+      for (int j = 0; j < w; ++j) c[j * P.scn] = acc[j];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Microkernels. Each computes an MR x NR tile from kc steps of a packed A sliver (MR values per
 // step) and a B sliver (NR contiguous values per step, steps ldb apart: packed, or a row-major
 // B read in place), then applies the epilogue.
@@ -200,6 +286,9 @@ struct GenericKernel {
         for (int j = 0; j < NR; ++j) acc[i * NR + j] += a[i] * b[j];
     }
     store_tile(acc, NR, c, rsc, csc, mr, nr, e);
+  }
+  static void small(const Problem<T>& P, T* packed_b) {
+    gemm_small_body<T, false, 16 / sizeof(T)>(P, packed_b);
   }
 };
 
@@ -314,6 +403,15 @@ TG_TARGET_AVX512 void tile_avx512(int64_t kc, const T* A, const T* B, int64_t ld
 }
 #undef TG_TILE_BODY
 
+template <class T>
+TG_TARGET_AVX2 void small_avx2(const Problem<T>& P, T* packed_b) {
+  gemm_small_body<T, true, 32 / sizeof(T)>(P, packed_b);
+}
+template <class T>
+TG_TARGET_AVX512 void small_avx512(const Problem<T>& P, T* packed_b) {
+  gemm_small_body<T, true, 64 / sizeof(T)>(P, packed_b);
+}
+
 // 6 x 2 vectors: 12 of the 16 ymm registers accumulate.
 template <class T_>
 struct Avx2Kernel {
@@ -325,6 +423,7 @@ struct Avx2Kernel {
                    int64_t csc, int mr, int nr, const Epilogue<T>& e) {
     tile_avx2<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
   }
+  static void small(const Problem<T>& P, T* packed_b) { small_avx2(P, packed_b); }
 };
 
 // 12 x 2 vectors: 24 of the 32 zmm registers accumulate.
@@ -338,34 +437,10 @@ struct Avx512Kernel {
                    int64_t csc, int mr, int nr, const Epilogue<T>& e) {
     tile_avx512<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
   }
+  static void small(const Problem<T>& P, T* packed_b) { small_avx512(P, packed_b); }
 };
 
 #endif  // TG_MATMUL_X86
-
-// ---------------------------------------------------------------------------------------------
-// One matrix product C[M,N] (op)= A[M,K] @ B[K,N] with element strides.
-template <class T>
-struct Problem {
-  int64_t M, N, K;
-  const T* a;
-  int64_t sam, sak;
-  const T* b;
-  int64_t sbk, sbn;
-  T* c;
-  int64_t scm, scn;
-  const T* bias;  // contiguous, length N (or M when bias_on_rows), or null
-  bool bias_on_rows;
-  ActKind act;
-  bool accumulate;
-};
-
-// The same product computed as C^T = B^T A^T: the operands swap roles and every stride pair
-// swaps, so nothing moves in memory; the bias then runs along rows.
-template <class T>
-Problem<T> transposed(const Problem<T>& P) {
-  return Problem<T>{P.N, P.M, P.K, P.b, P.sbn, P.sbk, P.a, P.sak, P.sam, P.c, P.scn, P.scm,
-                    P.bias, !P.bias_on_rows, P.act, P.accumulate};
-}
 
 // The packing of a sliver whose R lines (rows of A, or columns of B) are each contiguous along
 // k, `ld` apart: dst[p * R + r] = src[r * ld + p]. This is a transpose, the common case (a
@@ -536,6 +611,8 @@ struct PackBuffer {
 };
 
 thread_local PackBuffer t_pack_a, t_pack_b;
+// linear_backward's gz and column sums (its GEMMs use the packing buffers meanwhile).
+thread_local PackBuffer t_linear_gz, t_linear_sums;
 
 // The blocked product over rows [m0, m1) and columns [n0, n1) of C, on the calling thread.
 template <class KT>
@@ -648,10 +725,22 @@ void gemm_oriented(const Problem<typename KT::T>& P, int nthreads) {
   });
 }
 
+// Work (M*N*K multiply-adds) up to which a product with one k-block runs unpacked
+// (gemm_small_body): a few microseconds of arithmetic, where packing and the set-up of the
+// blocked loops would be most of the time.
+constexpr int64_t kSmallWork = int64_t(32) * 32 * 32;
+
 template <class KT>
 void gemm_one(const Problem<typename KT::T>& P, int nthreads) {
+  using T = typename KT::T;
   if (P.M == 0 || P.N == 0) return;
   if (P.K == 0) return gemm_empty_k(P);
+  if (P.M * P.N * P.K <= kSmallWork && P.K <= KT::KC) {
+    // Along the longer side of C, which its inner loop runs over.
+    const Problem<T> Q = P.N >= P.M ? P : transposed(P);
+    T* packed_b = Q.sbn == 1 ? nullptr : static_cast<T*>(t_pack_b.get(sizeof(T) * Q.K * Q.N));
+    return KT::small(Q, packed_b);
+  }
   // Edge tiles are computed in full, so a C much narrower than NR wastes most of the
   // microkernel's work; computed transposed it pads to MR instead. Edge tiles, and all tiles
   // when C's rows are not contiguous, go through the scalar store, costed here as
@@ -745,39 +834,42 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
                             const ArrayView* y, ActKind act, const ArrayView* gx,
                             const ArrayView* gw, const ArrayView* gb) {
   const int64_t N = g.shape[0], O = g.shape[1];
-  // gz, C-contiguous: the GEMMs below read it as an (N, O) matrix and as its transpose.
-  std::vector<T> gz_buf(static_cast<size_t>(N * O));
-  T* gz = gz_buf.data();
+  // gz, C-contiguous: the GEMMs below read it as an (N, O) matrix and as its transpose. With no
+  // activation it is g itself where g is C-contiguous.
   const T* gp = g.ptr<T>();
   const T* yp = y ? y->ptr<T>() : nullptr;
   const int64_t gs0 = g.strides[0], gs1 = g.strides[1];
   const int64_t ys0 = y ? y->strides[0] : 0, ys1 = y ? y->strides[1] : 0;
-  parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(O, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const T* gr = gp + i * gs0;
-      const T* yr = yp ? yp + i * ys0 : nullptr;
-      T* zr = gz + i * O;
-      switch (act) {
-        case ActKind::relu:
-          for (int64_t j = 0; j < O; ++j) zr[j] = yr[j * ys1] <= T(0) ? T(0) : gr[j * gs1];
-          break;
-        case ActKind::sigmoid:
-          for (int64_t j = 0; j < O; ++j) {
-            const T v = yr[j * ys1];
-            zr[j] = gr[j * gs1] * (T(1) - v) * v;
-          }
-          break;
-        case ActKind::tanh:
-          for (int64_t j = 0; j < O; ++j) {
-            const T v = yr[j * ys1];
-            zr[j] = gr[j * gs1] * (T(1) - v * v);
-          }
-          break;
-        default:
-          for (int64_t j = 0; j < O; ++j) zr[j] = gr[j * gs1];
+  const bool g_is_gz = act == ActKind::none && (N <= 1 || gs0 == O) && (O <= 1 || gs1 == 1);
+  T* gz = g_is_gz ? const_cast<T*>(gp) : static_cast<T*>(t_linear_gz.get(sizeof(T) * N * O));
+  if (!g_is_gz) {
+    parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(O, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T* gr = gp + i * gs0;
+        const T* yr = yp ? yp + i * ys0 : nullptr;
+        T* zr = gz + i * O;
+        switch (act) {
+          case ActKind::relu:
+            for (int64_t j = 0; j < O; ++j) zr[j] = yr[j * ys1] <= T(0) ? T(0) : gr[j * gs1];
+            break;
+          case ActKind::sigmoid:
+            for (int64_t j = 0; j < O; ++j) {
+              const T v = yr[j * ys1];
+              zr[j] = gr[j * gs1] * (T(1) - v) * v;
+            }
+            break;
+          case ActKind::tanh:
+            for (int64_t j = 0; j < O; ++j) {
+              const T v = yr[j * ys1];
+              zr[j] = gr[j * gs1] * (T(1) - v * v);
+            }
+            break;
+          default:
+            for (int64_t j = 0; j < O; ++j) zr[j] = gr[j * gs1];
+        }
       }
-    }
-  });
+    });
+  }
   const Batch<T> one{1, 0, 0, 0};
   if (gx) {
     const int64_t I = w.shape[1];
@@ -796,7 +888,8 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
   if (gb) {
     // Row by row into double accumulators: one order for every thread count, and each column's
     // sum carries no float rounding until the end.
-    std::vector<double> acc(static_cast<size_t>(O), 0.0);
+    double* acc = static_cast<double*>(t_linear_sums.get(sizeof(double) * O));
+    std::fill(acc, acc + O, 0.0);
     for (int64_t i = 0; i < N; ++i) {
       const T* zr = gz + i * O;
       for (int64_t j = 0; j < O; ++j) acc[j] += double(zr[j]);
@@ -816,8 +909,8 @@ void Cpu::matmul(const ArrayView& a, const ArrayView& b, const ArrayView& out,
   dispatch_float(a.dtype, "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
     std::vector<T> bias_buf;
-    const T* bias_ptr = nullptr;
-    if (bias) {  // a contiguous copy, so the epilogue loads it with vector loads
+    const T* bias_ptr = bias && bias->strides[0] == 1 ? bias->ptr<T>() : nullptr;
+    if (bias && !bias_ptr) {  // a contiguous copy, so the epilogue loads it with vector loads
       bias_buf.resize(static_cast<size_t>(s.N));
       const T* src = bias->ptr<T>();
       for (int64_t j = 0; j < s.N; ++j) bias_buf[j] = src[j * bias->strides[0]];

@@ -18,7 +18,7 @@
 
 namespace tg {
 
-std::string shape_str(const std::vector<int64_t>& shape) {
+std::string shape_str(const Dims& shape) {
   std::ostringstream os;
   os << "(";
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -40,7 +40,7 @@ Layout merged_layout(ArrayView v, const char* op) {
   return layout_of(v, op);
 }
 
-int64_t prod(const std::vector<int64_t>& s) {
+int64_t prod(const Dims& s) {
   int64_t n = 1;
   for (int64_t v : s) n *= v;
   return n;

@@ -343,12 +343,12 @@ const graph::DeviceGraphs kDeviceGraphs{&capture_calls, &launch_graph, &destroy_
 // Layouts.
 void merge_dims(ArrayView* views, int n, const char* op) {
   if (n <= 0) return;
-  const std::vector<int64_t> shape = views[0].shape;
+  const Dims shape = views[0].shape;
   for (int k = 1; k < n; ++k)
     TG_CHECK(views[k].shape == shape, op, ": internal error: operand shapes ",
              shape_str(views[k].shape), " and ", shape_str(shape), " differ");
-  std::vector<int64_t> mshape;
-  std::vector<std::vector<int64_t>> mstrides(n);
+  Dims mshape;
+  std::vector<Dims> mstrides(n);
   if (views[0].numel() == 0) {  // nothing is indexed; one empty dim keeps numel() == 0
     mshape.push_back(0);
     for (auto& s : mstrides) s.push_back(1);
