@@ -3,7 +3,9 @@
 // planning, and moving a buffer's views to its place in the arena.
 #include "graph.h"
 
+#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
+#include <structmember.h>
 
 #include <algorithm>
 
@@ -88,9 +90,96 @@ const Range* find_range(const std::vector<Range>& sorted, uintptr_t p) {
   return p < it->start + it->bytes ? &*it : nullptr;
 }
 
+// An attribute of one object, read where it lives: a __slots__ member (Tensor's _data and _grad)
+// straight from the instance, anything else through getattr.
+class Attr {
+ public:
+  Attr(py::handle obj, const py::str& name) : obj_(py::reinterpret_borrow<py::object>(obj)), name_(name) {
+    const py::object descr = py::getattr(py::type::of(obj), name, py::none());
+    if (Py_IS_TYPE(descr.ptr(), &PyMemberDescr_Type)) {
+      const PyMemberDef* member = reinterpret_cast<PyMemberDescrObject*>(descr.ptr())->d_member;
+      if (member->type == T_OBJECT_EX) offset_ = member->offset;
+    }
+  }
+  // A new reference, or null (with no Python error set) where the attribute is missing.
+  py::object get() const {
+    if (offset_ >= 0) {
+      PyObject* v = *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(obj_.ptr()) + offset_);
+      return py::reinterpret_borrow<py::object>(v);
+    }
+    PyObject* v = PyObject_GetAttr(obj_.ptr(), name_.ptr());
+    if (v == nullptr) PyErr_Clear();
+    return py::reinterpret_steal<py::object>(v);
+  }
+  void set(const py::object& value) const { py::setattr(obj_, name_, value); }
+
+ private:
+  py::object obj_;
+  py::str name_;
+  Py_ssize_t offset_ = -1;
+};
+
+// What a replay checks first and restores after (tapegrad.compile's guards): attributes that
+// must still be the recorded objects, containers whose items must be, and attributes to set
+// back to the recorded objects.
+class Guards {
+ public:
+  void expect(py::handle obj, const py::str& name, py::handle value) {
+    attrs_.push_back({Attr(obj, name), py::reinterpret_borrow<py::object>(value)});
+  }
+  void expect_items(py::handle container, const std::vector<py::object>& values) {
+    TG_CHECK(PyDict_Check(container.ptr()) || PyList_Check(container.ptr()),
+             "Guards.expect_items: expected a dict or a list");
+    items_.push_back({py::reinterpret_borrow<py::object>(container), values});
+  }
+  void restore(py::handle obj, const py::str& name, py::handle value) {
+    restores_.push_back({Attr(obj, name), py::reinterpret_borrow<py::object>(value)});
+  }
+
+  bool check() const {
+    for (const auto& [attr, value] : attrs_)
+      if (!attr.get().is(value)) return false;
+    for (const auto& [container, values] : items_) {
+      PyObject* c = container.ptr();
+      if (PyDict_Check(c)) {
+        if (static_cast<size_t>(PyDict_Size(c)) != values.size()) return false;
+        Py_ssize_t pos = 0, i = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(c, &pos, &key, &value))
+          if (value != values[i++].ptr()) return false;
+      } else {
+        if (static_cast<size_t>(PyList_GET_SIZE(c)) != values.size()) return false;
+        for (size_t i = 0; i < values.size(); ++i)
+          if (PyList_GET_ITEM(c, i) != values[i].ptr()) return false;
+      }
+    }
+    return true;
+  }
+  void apply() const {
+    for (const auto& [attr, value] : restores_)
+      if (!attr.get().is(value)) attr.set(value);
+  }
+
+ private:
+  std::vector<std::pair<Attr, py::object>> attrs_, restores_;
+  std::vector<std::pair<py::object, std::vector<py::object>>> items_;
+};
+
 }  // namespace
 
 void bind(py::module_& m) {
+  py::class_<Guards>(m, "Guards",
+                     "Identity checks run before a graph-mode replay, and attributes it restores.")
+      .def(py::init<>())
+      .def("expect", &Guards::expect, py::arg("obj"), py::arg("name"), py::arg("value"),
+           "check() requires getattr(obj, name) is value.")
+      .def("expect_items", &Guards::expect_items, py::arg("container"), py::arg("values"),
+           "check() requires the dict's values (or the list's items) to be `values`, in order.")
+      .def("restore", &Guards::restore, py::arg("obj"), py::arg("name"), py::arg("value"),
+           "apply() sets obj.name = value (where it is not already).")
+      .def("check", &Guards::check)
+      .def("apply", &Guards::apply);
+
   using Ranges = std::vector<std::pair<uintptr_t, uintptr_t>>;
   py::class_<Recording>(m, "Recording",
                         "Kernel calls and host steps recorded by graph mode (tapegrad.compile).")
@@ -197,7 +286,78 @@ void bind(py::module_& m) {
              }
            },
            py::arg("ranges"), py::arg("targets"),
-           "Points every view into buffer i (address, bytes) at the same offset from targets[i].");
+           "Points every view into buffer i (address, bytes) at the same offset from targets[i].")
+      .def("set_inputs",
+           [](Recording& r, const std::vector<py::object>& buffers) {
+             std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+             for (const py::object& b : buffers) {
+               const bool cpu = py::isinstance<py::array>(b);
+               const auto a = cpu ? py::reinterpret_borrow<py::array>(b) : py::array();
+               ranges.emplace_back(cpu ? reinterpret_cast<uintptr_t>(a.data()) : 0,
+                                   cpu ? static_cast<uintptr_t>(a.nbytes()) : 0);
+             }
+             const std::vector<Range> sorted = sorted_ranges(ranges);
+             r.inputs.assign(buffers.size(), {});
+             for (size_t i = 0; i < buffers.size(); ++i)
+               if (ranges[i].second > 0) r.inputs[i].buffer = buffers[i];
+             std::vector<ViewRef> views;
+             for (Step& s : r.steps) {
+               if (!s.call || s.call->device() >= 0) continue;
+               views.clear();
+               s.call->views(views);
+               for (const ViewRef& v : views) {
+                 const auto p = reinterpret_cast<uintptr_t>(v.view->data);
+                 if (const Range* range = find_range(sorted, p)) {
+                   Recording::InputSlot& slot = r.inputs[range->index];
+                   slot.views.emplace_back(v.view, p - range->start);
+                   // An input the function writes stays a copy: its writes never reach the
+                   // caller's tensor, at the recording as at every replay.
+                   if (v.access != Access::read) slot.buffer = py::object();
+                 }
+               }
+             }
+             for (Recording::InputSlot& slot : r.inputs)
+               if (!slot.buffer) slot.views.clear();
+           },
+           py::arg("buffers"),
+           "The function's input buffers, in argument order: numpy arrays (which bind() may "
+           "replace by the caller's arrays; not where a recorded call writes them) or None.")
+      .def("bind",
+           [](Recording& r, const py::list& arrays) {
+             // The caller's array stands in for the buffer where its dtype, shape and strides
+             // are the buffer's (so every recorded view means the same elements) and it may be
+             // written (as eagerly, an in-place op on an input writes the caller's tensor).
+             TG_CHECK(arrays.size() == r.inputs.size(), "Recording.bind: ", arrays.size(),
+                      " arrays for ", r.inputs.size(), " inputs");
+             py::list copy;
+             for (size_t i = 0; i < r.inputs.size(); ++i) {
+               const Recording::InputSlot& slot = r.inputs[i];
+               if (!slot.buffer) {
+                 copy.append(i);
+                 continue;
+               }
+               const auto own = py::reinterpret_borrow<py::array>(slot.buffer);
+               const py::handle given = arrays[i];
+               const char* base = static_cast<const char*>(own.data());
+               if (py::isinstance<py::array>(given)) {
+                 const auto a = py::reinterpret_borrow<py::array>(given);
+                 bool same = a.writeable() && a.ndim() == own.ndim() &&
+                             a.dtype().num() == own.dtype().num() &&
+                             a.itemsize() == own.itemsize();
+                 for (py::ssize_t d = 0; same && d < a.ndim(); ++d)
+                   same = a.shape(d) == own.shape(d) && (a.shape(d) <= 1 || a.strides(d) == own.strides(d));
+                 if (same) base = static_cast<const char*>(a.data());
+               }
+               if (base == own.data()) copy.append(i);
+               for (const auto& [view, offset] : slot.views)
+                 view->data = const_cast<char*>(base) + offset;
+             }
+             return copy;
+           },
+           py::arg("arrays"),
+           "Points the input views at the caller's arrays (one per input, in argument order) "
+           "where their layouts allow; returns the positions of the inputs to copy into the "
+           "recording's own buffers instead.");
 }
 
 }  // namespace tg::graph

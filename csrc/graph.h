@@ -121,6 +121,15 @@ class Recording {
   // capturable calls are captured into CUDA graphs the first time and launched as one after.
   void run(size_t begin, size_t end, bool host = true);
 
+  // The function's CPU inputs, which a replay reads from the caller's arrays in place of the
+  // recording's own buffers where their layouts agree (bind_inputs in graph.cpp). A slot whose
+  // buffer is None (a device array, or not bound) is always copied into.
+  struct InputSlot {
+    py::object buffer;                                     // the recording's own
+    std::vector<std::pair<ArrayView*, ptrdiff_t>> views;   // every view into it, byte offsets
+  };
+  std::vector<InputSlot> inputs;
+
   // A run of GPU calls [first, end) and its CUDA graph (null where capture failed).
   struct DeviceRun {
     size_t end = 0;

@@ -187,6 +187,42 @@ def test_inference_under_no_grad(device):
     assert "kernel calls" in predict.explain()
 
 
+def test_inputs_are_read_in_place_and_checked_like_saved_tensors(device):
+    # On the CPU a replay reads a C-contiguous input where it lies (Recording.bind); other
+    # layouts, and inputs the function writes, are copied. Either way the numbers are eager's,
+    # and changing an input before the backward that needs it is an error.
+    model = _model("plain", device)
+    net = tg.compile(model)
+    xs, _ = _data(device, 3)
+    net(xs[0]).sum().backward()  # recorded
+    for x in (xs[1], xs[2].t().contiguous().t()):
+        model.zero_grad()
+        net(x).sum().backward()
+        grads = [p.grad.cpu().numpy().copy() for p in model.parameters()]
+        model.zero_grad()
+        model(x).sum().backward()
+        for g, p in zip(grads, model.parameters()):
+            np.testing.assert_array_equal(g, p.grad.cpu().numpy())
+    for run in (model, net):
+        x = xs[1].clone()
+        out = run(x).sum()
+        x.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.backward()
+
+    @tg.compile
+    def bump(x):  # writes its input: the recording's copy, never the caller's tensor
+        x.add_(1)
+        return x * 2
+
+    with tg.no_grad():
+        for i in range(3):
+            x = tg.zeros(4, device=device)
+            out = bump(x)
+            np.testing.assert_array_equal(x.cpu().numpy(), np.zeros(4, np.float32))
+            np.testing.assert_array_equal(out.cpu().numpy(), np.full(4, 2, np.float32))
+
+
 def test_returned_tensors_do_not_alias_replay_buffers(device):
     model = _model("plain", device)
     opt = tg.optim.Adam(model.parameters())

@@ -22,7 +22,6 @@ import threading
 import warnings
 import weakref
 from collections import OrderedDict
-from operator import attrgetter, is_
 
 import numpy as np
 
@@ -33,8 +32,6 @@ from ..autograd.grad_mode import _state as _grad_state
 from ..tensor import Tensor
 from . import recorder as _recorder
 
-_get_data = attrgetter("_data")
-_get_grad = attrgetter("_grad")
 
 CACHE_SIZE = 8  # recordings kept per compiled function (one per signature)
 _ALIGN = 256    # arena offsets: a cache line on the CPU, a full transaction on the GPU
@@ -69,7 +66,7 @@ class CompiledFunction:
             return self._go_eager(f"an argument that cannot be part of a signature ({e})",
                                   args, kwargs)
         if graph is not None:
-            if graph.ready(tensors):
+            if graph.ready():
                 try:
                     return graph.replay(tensors)
                 except BaseException:
@@ -230,6 +227,8 @@ class Graph:
         self.outputs = [o._data for o in outs]
         self._note_state(recorder, tensors, leaves)
         self._plan(recorder)
+        # An input that requires grad is always copied: it may be a parameter the step updates.
+        self.rec.set_inputs([None if t._requires_grad else b for t, b in zip(tensors, self.inputs)])
         # Replays write the outputs' buffers: this call returns copies too (a differentiable
         # output through an eager clone, so its backward runs the eager graph of this call).
         return _rebuild(result, iter([o.clone() if self.differentiable else
@@ -286,23 +285,34 @@ class Graph:
                     add(p)
         opt_entries = [v for opt in optimizers for st in opt.state.values() if isinstance(st, dict)
                        for v in st.values() if isinstance(v, Tensor)]
+        guards = self.guards = _C.Guards()
         # The tensors' arrays (parameters, buffers, optimizer state) are still the recorded ones.
-        holders = params + opt_entries
-        self.data_guards = (holders, [t._data for t in holders])
+        for t in params + opt_entries:
+            guards.expect(t, "_data", t._data)
         # Each module's parameters, buffers and submodules, and each param group's tensors, are
         # still the same objects.
-        self.slot_guards = [(d, list(d.values())) for m in self.modules
-                            for d in (m._parameters, m._buffers, m._modules) if d]
-        self.slot_guards += [(group["params"], list(group["params"])) for opt in optimizers
-                             for group in opt.param_groups]
-        # .grad: a replay leaves each one as the recording ended; it starts from any .grad when
-        # the function resets it (zero_grad) and from the one the recording started from
-        # otherwise.
+        for m in self.modules:
+            for d in (m._parameters, m._buffers, m._modules):
+                guards.expect_items(d, list(d.values()))
+        for opt in optimizers:
+            guards.expect(opt, "state", opt.state)
+            guards.expect_items(opt.param_groups, list(opt.param_groups))
+            for group in opt.param_groups:
+                guards.expect_items(group["params"], list(group["params"]))
+        # .grad, where the function uses it (a backward, zero_grad, or kernels reading or
+        # writing it; not a compiled module's forward): a replay leaves each one as the
+        # recording ended; it starts from any .grad when the function resets it (zero_grad) and
+        # from the one the recording started from otherwise.
         start = recorder.grads_at_start
-        kept = [t for t in params if id(t) not in recorder.reset_grads]
-        self.grad_guards = (kept, [start[id(t)][1] if id(t) in start else t._grad for t in kept])
-        self.grad_restore = [(t, t._grad) for t in params]
-        self.opt_guards = [(opt, opt.state, len(opt.param_groups)) for opt in optimizers]
+        for t in params:
+            first = start[id(t)][1] if id(t) in start else t._grad
+            if self.differentiable or not (
+                    recorder.backward_ran or id(t) in recorder.reset_grads or
+                    any(g is not None and self.rec.references(g._data) for g in (first, t._grad))):
+                continue
+            if id(t) not in recorder.reset_grads:
+                guards.expect(t, "_grad", first)
+            guards.restore(t, "_grad", t._grad)
         external = list(self.inputs) + self.outputs + list(recorder.external)
         for t in params:
             external.append(t._data)
@@ -348,24 +358,11 @@ class Graph:
         recorder.allocated.clear()
 
     # -- replay --
-    def ready(self, tensors) -> bool:
+    def ready(self) -> bool:
         """The guards: the parameters, buffers, gradients and optimizer state are the arrays
         the recording used (a replaced parameter or a reloaded optimizer means recording
-        again); and no backward of an earlier forward replay is still due."""
-        holders, arrays_ = self.data_guards
-        if not all(map(is_, map(_get_data, holders), arrays_)):
-            return False
-        for slots, tensors in self.slot_guards:
-            values = slots.values() if isinstance(slots, dict) else slots
-            if len(values) != len(tensors) or not all(map(is_, values, tensors)):
-                return False
-        holders, grads = self.grad_guards
-        if not all(map(is_, map(_get_grad, holders), grads)):
-            return False
-        for opt, state, n_groups in self.opt_guards:
-            if opt.state is not state or len(opt.param_groups) != n_groups:
-                return False
-        return True
+        again)."""
+        return self.guards.check()
 
     def replay(self, tensors):
         if self.differentiable and self.pending is not None and self.pending() is not None:
@@ -373,16 +370,20 @@ class Graph:
             swap = iter(tensors)
             args, kwargs = self.spec
             return self.fn(*_rebuild(args, swap), **_rebuild(kwargs, swap))
-        for copy, buf, t in zip(self.copy_in, self.inputs, tensors):
-            copy(buf, t._data)
+        given = [t._data for t in tensors]
+        for i in self.rec.bind(given):  # the inputs not read in place (see Recording.bind)
+            self.copy_in[i](self.inputs[i], given[i])
         self.rec.run(0, self.n_forward)
-        for t, g in self.grad_restore:
-            t._grad = g
+        self.guards.apply()
         outs = iter([Tensor._wrap(_clone(a)) for a in self.outputs])
         if self.differentiable:
             self.generation += 1
             node = _ReplayNode()
             node.graph, node.generation = self, self.generation
+            # The recorded backward may read the caller's input arrays: they stay alive, and
+            # must stay unchanged, until it runs (as for any op's saved inputs).
+            node._saved = tuple(given)
+            node._saved_versions = tuple((t._version, t._version[0]) for t in tensors)
             edges = [tensors[x] if kind == "input" else x for kind, x in self.edge_spec]
             node.next_edges = tuple((e.grad_fn or e) if e._requires_grad else None for e in edges)
             node.needs_input_grad = tuple(e is not None for e in node.next_edges)
@@ -430,6 +431,7 @@ class _ReplayNode(Function):
             raise RuntimeError("tapegrad.compile: this output's forward buffers were reused by a "
                                "later call of the compiled function; call backward before the "
                                "next forward")
+        self.saved_arrays  # raises if an input was changed in place since the forward
         arrays.copy_(grad, graph.grad_out)
         graph.rec.run(graph.n_forward, len(graph.rec))
         graph.pending = None
