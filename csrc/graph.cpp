@@ -90,23 +90,28 @@ const Range* find_range(const std::vector<Range>& sorted, uintptr_t p) {
   return p < it->start + it->bytes ? &*it : nullptr;
 }
 
+// The byte offset of a __slots__ member `name` of `type`, or -1.
+Py_ssize_t slot_offset(py::handle type, const char* name) {
+  const py::object descr = py::getattr(type, name, py::none());
+  if (!Py_IS_TYPE(descr.ptr(), &PyMemberDescr_Type)) return -1;
+  const PyMemberDef* member = reinterpret_cast<PyMemberDescrObject*>(descr.ptr())->d_member;
+  return member->type == T_OBJECT_EX ? member->offset : -1;
+}
+
+PyObject* slot(PyObject* obj, Py_ssize_t offset) {
+  return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(obj) + offset);
+}
+
 // An attribute of one object, read where it lives: a __slots__ member (Tensor's _data and _grad)
 // straight from the instance, anything else through getattr.
 class Attr {
  public:
   Attr(py::handle obj, const py::str& name) : obj_(py::reinterpret_borrow<py::object>(obj)), name_(name) {
-    const py::object descr = py::getattr(py::type::of(obj), name, py::none());
-    if (Py_IS_TYPE(descr.ptr(), &PyMemberDescr_Type)) {
-      const PyMemberDef* member = reinterpret_cast<PyMemberDescrObject*>(descr.ptr())->d_member;
-      if (member->type == T_OBJECT_EX) offset_ = member->offset;
-    }
+    offset_ = slot_offset(py::type::of(obj), std::string(name).c_str());
   }
   // A new reference, or null (with no Python error set) where the attribute is missing.
   py::object get() const {
-    if (offset_ >= 0) {
-      PyObject* v = *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(obj_.ptr()) + offset_);
-      return py::reinterpret_borrow<py::object>(v);
-    }
+    if (offset_ >= 0) return py::reinterpret_borrow<py::object>(slot(obj_.ptr(), offset_));
     PyObject* v = PyObject_GetAttr(obj_.ptr(), name_.ptr());
     if (v == nullptr) PyErr_Clear();
     return py::reinterpret_steal<py::object>(v);
@@ -165,9 +170,126 @@ class Guards {
   std::vector<std::pair<py::object, std::vector<py::object>>> items_;
 };
 
+// A replay of one recording of a compiled step or no-grad function, entered straight from its
+// positional arguments: the signature check, the guards, binding the inputs, the replay and
+// the outputs, in one call (tapegrad.compile's common case; every other call, and any call
+// whose checks fail here, goes through the full path in Python).
+class Replay {
+ public:
+  struct TensorArg {
+    size_t position;
+    int dtype;  // numpy type number
+    std::vector<py::ssize_t> shape;
+  };
+
+  Replay(py::object recording, py::object guards, py::object tensor_type, py::object wrap,
+         size_t n_args, std::vector<std::tuple<size_t, int, std::vector<py::ssize_t>>> tensors,
+         std::vector<std::pair<size_t, py::object>> values, py::object grad_state,
+         bool grad_enabled, std::vector<py::object> modules, std::vector<bool> training,
+         std::vector<py::object> outputs, bool single_output)
+      : recording_(std::move(recording)),
+        rec_(recording_.cast<Recording&>()),
+        guards_(std::move(guards)),
+        tensor_type_(std::move(tensor_type)),
+        wrap_(std::move(wrap)),
+        n_args_(n_args),
+        values_(std::move(values)),
+        grad_state_(std::move(grad_state)),
+        grad_enabled_(grad_enabled),
+        modules_(std::move(modules)),
+        training_(std::move(training)),
+        outputs_(std::move(outputs)),
+        single_output_(single_output) {
+    for (auto& [position, dtype, shape] : tensors) tensors_.push_back({position, dtype, shape});
+    data_offset_ = slot_offset(tensor_type_, "_data");
+    requires_grad_offset_ = slot_offset(tensor_type_, "_requires_grad");
+    TG_CHECK(data_offset_ >= 0 && requires_grad_offset_ >= 0,
+             "Replay: the tensor type keeps _data and _requires_grad in __slots__");
+    TG_CHECK(tensors_.size() == rec_.inputs.size(), "Replay: ", tensors_.size(),
+             " tensor arguments for ", rec_.inputs.size(), " inputs");
+    for (const Recording::InputSlot& s : rec_.inputs)
+      TG_CHECK(s.buffer, "Replay: every input must be one the caller's array can stand in for");
+  }
+
+  // The outputs, or None where a check fails (the caller then takes the full path).
+  py::object operator()(const py::tuple& args) {
+    if (args.size() != n_args_) return py::none();
+    const py::object enabled = py::reinterpret_steal<py::object>(
+        PyObject_GetAttrString(grad_state_.ptr(), "enabled"));
+    if (!enabled || PyObject_IsTrue(enabled.ptr()) != int(grad_enabled_)) return py::none();
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      const py::object t = py::reinterpret_steal<py::object>(
+          PyObject_GetAttrString(modules_[i].ptr(), "training"));
+      if (!t || !PyBool_Check(t.ptr()) || (t.ptr() == Py_True) != training_[i]) return py::none();
+    }
+    for (const auto& [position, value] : values_) {
+      PyObject* a = PyTuple_GET_ITEM(args.ptr(), position);
+      if (Py_TYPE(a) != Py_TYPE(value.ptr()) || PyObject_RichCompareBool(a, value.ptr(), Py_EQ) != 1) {
+        PyErr_Clear();
+        return py::none();
+      }
+    }
+    // The caller's arrays, where each can stand in for its input buffer.
+    bases_.clear();
+    for (size_t k = 0; k < tensors_.size(); ++k) {
+      const TensorArg& t = tensors_[k];
+      PyObject* a = PyTuple_GET_ITEM(args.ptr(), t.position);
+      if (!PyObject_TypeCheck(a, reinterpret_cast<PyTypeObject*>(tensor_type_.ptr()))) return py::none();
+      if (slot(a, requires_grad_offset_) != Py_False) return py::none();
+      PyObject* data = slot(a, data_offset_);
+      if (data == nullptr || !py::isinstance<py::array>(data)) return py::none();
+      const auto arr = py::reinterpret_borrow<py::array>(data);
+      const auto own = py::reinterpret_borrow<py::array>(rec_.inputs[k].buffer);
+      if (arr.dtype().num() != t.dtype || arr.ndim() != py::ssize_t(t.shape.size()) || !arr.writeable())
+        return py::none();
+      for (py::ssize_t d = 0; d < arr.ndim(); ++d)
+        if (arr.shape(d) != t.shape[d] || (t.shape[d] > 1 && arr.strides(d) != own.strides(d)))
+          return py::none();
+      bases_.push_back(static_cast<char*>(const_cast<void*>(arr.data())));
+    }
+    if (!guards_.cast<const Guards&>().check()) return py::none();
+    for (size_t k = 0; k < bases_.size(); ++k)
+      for (const auto& [view, offset] : rec_.inputs[k].views) view->data = bases_[k] + offset;
+    rec_.run(0, rec_.steps.size(), true);
+    guards_.cast<const Guards&>().apply();
+    // Fresh arrays: a later replay overwrites the recording's own.
+    py::tuple out(outputs_.size());
+    for (size_t i = 0; i < outputs_.size(); ++i) out[i] = wrap_(outputs_[i].attr("copy")());
+    return single_output_ ? py::object(out[0]) : py::object(out);
+  }
+
+ private:
+  py::object recording_;
+  Recording& rec_;
+  py::object guards_, tensor_type_, wrap_;
+  size_t n_args_;
+  std::vector<TensorArg> tensors_;
+  std::vector<std::pair<size_t, py::object>> values_;
+  py::object grad_state_;
+  bool grad_enabled_;
+  std::vector<py::object> modules_;
+  std::vector<bool> training_;
+  std::vector<py::object> outputs_;
+  bool single_output_;
+  Py_ssize_t data_offset_ = -1, requires_grad_offset_ = -1;
+  std::vector<char*> bases_;
+};
+
 }  // namespace
 
 void bind(py::module_& m) {
+  py::class_<Replay>(m, "Replay",
+                     "One recording's replay entered straight from positional arguments "
+                     "(tapegrad.compile's common case); returns None where a check fails.")
+      .def(py::init<py::object, py::object, py::object, py::object, size_t,
+                    std::vector<std::tuple<size_t, int, std::vector<py::ssize_t>>>,
+                    std::vector<std::pair<size_t, py::object>>, py::object, bool,
+                    std::vector<py::object>, std::vector<bool>, std::vector<py::object>, bool>(),
+           py::arg("recording"), py::arg("guards"), py::arg("tensor_type"), py::arg("wrap"),
+           py::arg("n_args"), py::arg("tensors"), py::arg("values"), py::arg("grad_state"),
+           py::arg("grad_enabled"), py::arg("modules"), py::arg("training"),
+           py::arg("outputs"), py::arg("single_output"))
+      .def("__call__", &Replay::operator(), py::arg("args"));
   py::class_<Guards>(m, "Guards",
                      "Identity checks run before a graph-mode replay, and attributes it restores.")
       .def(py::init<>())
@@ -322,6 +444,13 @@ void bind(py::module_& m) {
            py::arg("buffers"),
            "The function's input buffers, in argument order: numpy arrays (which bind() may "
            "replace by the caller's arrays; not where a recorded call writes them) or None.")
+      .def("bindable",
+           [](const Recording& r) {
+             std::vector<bool> out;
+             for (const Recording::InputSlot& s : r.inputs) out.push_back(bool(s.buffer));
+             return out;
+           },
+           "For each input: whether bind() may read the caller's array in its place.")
       .def("bind",
            [](Recording& r, const py::list& arrays) {
              // The caller's array stands in for the buffer where its dtype, shape and strides

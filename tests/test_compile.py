@@ -255,6 +255,43 @@ def test_signature_cache_records_again_and_warns_once_when_full():
     assert len(f._graphs) == 8
 
 
+def test_direct_replay_checks_everything_the_signature_holds():
+    # A call with positional CPU tensors and plain values is replayed by _C.Replay in one step;
+    # any difference from the recorded signature or state sends it down the full path, which
+    # records or picks the matching recording. Each call must give eager's numbers.
+    model = _model("dropout", "cpu")
+
+    @tg.compile
+    def f(x, scale, mode):
+        out = model(x) * scale
+        return (out.sum(), out.amax()) if mode == "both" else out.sum()
+
+    def eager(x, scale, mode):
+        out = model(x) * scale
+        return (out.sum(), out.amax()) if mode == "both" else out.sum()
+
+    xs = [tg.randn(5, 4), tg.randn(5, 4), tg.randn(7, 4), tg.randn(5, 4).double()]
+    calls = [(xs[0], 2.0, "sum", True, True), (xs[1], 2.0, "sum", True, True),
+             (xs[2], 2.0, "sum", True, True), (xs[1], 3.0, "sum", True, True),
+             (xs[1], 2.0, "both", True, True),
+             (xs[1], 2.0, "sum", False, True), (xs[1], 2.0, "sum", False, False),
+             (xs[1].clone().requires_grad_(True), 2.0, "sum", False, False),
+             (xs[3], 2.0, "sum", False, True), (xs[1], 2.0, "sum", False, True)]
+    for x, scale, mode, training, no_grad in calls:
+        model.train(training)
+        model.double() if x.dtype == tg.float64 else model.float()
+        with tg.set_grad_enabled(not no_grad):
+            tg.manual_seed(5)
+            got = f(x, scale, mode)
+            tg.manual_seed(5)
+            want = eager(x, scale, mode)
+        got, want = (got, want) if mode == "both" else ((got,), (want,))
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.requires_grad == w.requires_grad
+            np.testing.assert_array_equal(g.detach().numpy(), w.detach().numpy())
+    assert f._fast is not None  # the last call took the direct replay
+
+
 @pytest.mark.parametrize("what", ["item", "print", "if", "parameter"])
 def test_uncapturable_code_falls_back_to_eager_with_one_warning(what, capsys):
     model = _model("plain", "cpu")

@@ -49,11 +49,22 @@ class CompiledFunction:
         self._graphs: OrderedDict = OrderedDict()
         self._eager_cause = None
         self._evicted = False
+        self._fast = None  # the _C.Replay of the recording used last, where it has one
 
     def __get__(self, obj, objtype=None):  # as a method: bind like a function
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None and not kwargs and _recorder.active is None:
+            try:
+                out = fast(args)
+            except BaseException:
+                self._forget(fast)
+                raise
+            if out is not None:
+                return out
+        self._fast = None
         if self._eager_cause is not None or _recorder.active is not None:
             return self._fn(*args, **kwargs)  # eager for good, or inside another recording
         tensors = []
@@ -68,12 +79,21 @@ class CompiledFunction:
         if graph is not None:
             if graph.ready():
                 try:
-                    return graph.replay(tensors)
+                    out = graph.replay(tensors)
                 except BaseException:
                     del self._graphs[key]  # the next call records afresh
                     raise
+                self._fast = graph.fast
+                return out
             del self._graphs[key]  # its state was replaced: record again
         return self._record(key, args, kwargs, tensors)
+
+    def _forget(self, fast) -> None:
+        """Drops the recording whose replay raised (the next call records afresh)."""
+        self._fast = None
+        for key, graph in list(self._graphs.items()):
+            if graph.fast is fast:
+                del self._graphs[key]
 
     def _stay_eager(self, cause) -> None:
         """From now on the function runs eagerly; one warning says why."""
@@ -107,6 +127,8 @@ class CompiledFunction:
                               f"than {CACHE_SIZE} signatures; the oldest recordings are dropped "
                               "and recorded again when needed", stacklevel=3)
         self._graphs[key] = graph
+        graph.fast = graph.fast_replay(args, kwargs, self._modules)
+        self._fast = graph.fast
         return result
 
     def explain(self) -> str:
@@ -162,6 +184,7 @@ class Graph:
         self.fullgraph = fullgraph
         self.rec = _C.Recording()
         self.cause = None
+        self.fast = None
         self.modules = []
         self.generation = 0       # forward replays so far (a backward must follow its forward)
         self.pending = None       # weakref to the node of the last replay whose backward is due
@@ -356,6 +379,35 @@ class Graph:
         kept = self.rec.kept
         self.rec.kept = [a for a in kept if id(arrays.for_array(a).memory(a)[0]) not in dropped]
         recorder.allocated.clear()
+
+    def fast_replay(self, args, kwargs, modules):
+        """A _C.Replay for calls like this one, where its checks can cover the signature: no
+        keyword arguments; positional ones that are CPU tensors not requiring grad (whose
+        arrays bind() can read in place) or plain values; a tensor or a tuple of tensors
+        returned; no backward of its own to replay. Otherwise None."""
+        if kwargs or self.differentiable or not all(self.rec.bindable()):
+            return None
+        tensors, values = [], []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                data = a._data
+                if type(data) is not np.ndarray or a._requires_grad:
+                    return None
+                tensors.append((i, data.dtype.num, data.shape))
+            elif type(a) in (int, float, bool, str, type(None)):
+                values.append((i, a))
+            else:
+                return None
+        out = self.out_spec
+        if isinstance(out, Tensor):
+            single = True
+        elif type(out) is tuple and all(isinstance(o, Tensor) for o in out):
+            single = False
+        else:
+            return None
+        return _C.Replay(self.rec, self.guards, Tensor, Tensor._wrap, len(args), tensors, values,
+                         _grad_state, _grad_state.enabled, list(modules),
+                         [m.training for m in modules], self.outputs, single)
 
     # -- replay --
     def ready(self) -> bool:
