@@ -56,7 +56,10 @@ void Recording::run(size_t begin, size_t end, bool host) {
         ++i;
       }
     } else {
-      if (host) steps[i].host();
+      if (host && steps[i].native)
+        steps[i].native();
+      else if (host)
+        steps[i].host();
       ++i;
     }
   }
@@ -88,6 +91,11 @@ const Range* find_range(const std::vector<Range>& sorted, uintptr_t p) {
   if (it == sorted.begin()) return nullptr;
   --it;
   return p < it->start + it->bytes ? &*it : nullptr;
+}
+
+const py::int_& one() {
+  static const py::int_* value = new py::int_(1);  // never freed: outlives the interpreter's end
+  return *value;
 }
 
 // The byte offset of a __slots__ member `name` of `type`, or -1.
@@ -209,17 +217,19 @@ class Replay {
              " tensor arguments for ", rec_.inputs.size(), " inputs");
     for (const Recording::InputSlot& s : rec_.inputs)
       TG_CHECK(s.buffer, "Replay: every input must be one the caller's array can stand in for");
+    for (const py::object& o : outputs_)
+      TG_CHECK(py::isinstance<py::array>(o), "Replay: the outputs must be numpy arrays");
   }
 
   // The outputs, or None where a check fails (the caller then takes the full path).
   py::object operator()(const py::tuple& args) {
     if (args.size() != n_args_) return py::none();
     const py::object enabled = py::reinterpret_steal<py::object>(
-        PyObject_GetAttrString(grad_state_.ptr(), "enabled"));
+        PyObject_GetAttr(grad_state_.ptr(), enabled_name_.ptr()));
     if (!enabled || PyObject_IsTrue(enabled.ptr()) != int(grad_enabled_)) return py::none();
     for (size_t i = 0; i < modules_.size(); ++i) {
       const py::object t = py::reinterpret_steal<py::object>(
-          PyObject_GetAttrString(modules_[i].ptr(), "training"));
+          PyObject_GetAttr(modules_[i].ptr(), training_name_.ptr()));
       if (!t || !PyBool_Check(t.ptr()) || (t.ptr() == Py_True) != training_[i]) return py::none();
     }
     for (const auto& [position, value] : values_) {
@@ -254,7 +264,11 @@ class Replay {
     guards_.cast<const Guards&>().apply();
     // Fresh arrays: a later replay overwrites the recording's own.
     py::tuple out(outputs_.size());
-    for (size_t i = 0; i < outputs_.size(); ++i) out[i] = wrap_(outputs_[i].attr("copy")());
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      PyObject* copy = py::detail::npy_api::get().PyArray_NewCopy_(outputs_[i].ptr(), 0);
+      if (copy == nullptr) throw py::error_already_set();
+      out[i] = wrap_(py::reinterpret_steal<py::object>(copy));
+    }
     return single_output_ ? py::object(out[0]) : py::object(out);
   }
 
@@ -273,6 +287,7 @@ class Replay {
   bool single_output_;
   Py_ssize_t data_offset_ = -1, requires_grad_offset_ = -1;
   std::vector<char*> bases_;
+  const py::str enabled_name_{"enabled"}, training_name_{"training"};
 };
 
 }  // namespace
@@ -324,9 +339,41 @@ void bind(py::module_& m) {
       .def("add_host",
            [](Recording& r, py::object fn) {
              TG_CHECK(PyCallable_Check(fn.ptr()), "Recording.add_host: expected a callable");
-             r.steps.push_back({nullptr, std::move(fn)});
+             r.steps.push_back({nullptr, std::move(fn), nullptr});
            },
            py::arg("fn"), "Appends a host step: fn() is called at this point of each replay.")
+      .def("add_lr_refresh",
+           [](Recording& r, const py::dict& group, const std::vector<py::array>& hypers,
+              const std::vector<py::list>& versions) {
+             for (const py::array& h : hypers)
+               TG_CHECK(h.dtype().kind() == 'f' && h.itemsize() == 8 && h.size() >= 1 &&
+                            h.writeable(),
+                        "Recording.add_lr_refresh: hypers must be writeable float64 arrays");
+             for (const py::list& v : versions)
+               TG_CHECK(v.size() == 1, "Recording.add_lr_refresh: a version counter is a "
+                                       "list of one int");
+             r.steps.push_back({nullptr, py::str("Optimizer: lr and versions"),
+                                [group, hypers, versions] {
+                                  PyObject* lr = PyDict_GetItemString(group.ptr(), "lr");
+                                  TG_CHECK(lr != nullptr, "optimizer step: the param group "
+                                                          "has no 'lr'");
+                                  const double value = PyFloat_AsDouble(lr);
+                                  if (value == -1.0 && PyErr_Occurred())
+                                    throw py::error_already_set();
+                                  for (const py::array& h : hypers)
+                                    *static_cast<double*>(const_cast<void*>(h.data())) = value;
+                                  for (const py::list& v : versions) {
+                                    PyObject* bumped =
+                                        PyNumber_Add(PyList_GET_ITEM(v.ptr(), 0), one().ptr());
+                                    if (bumped == nullptr) throw py::error_already_set();
+                                    PyList_SetItem(v.ptr(), 0, bumped);  // steals bumped
+                                  }
+                                }});
+           },
+           py::arg("group"), py::arg("hypers"), py::arg("versions"),
+           "Appends an optimizer step's host part, in C++: at each replay, hyper[0] = "
+           "float(group['lr']) for each of `hypers`, and one more on each version counter "
+           "(a tensor's _version list) of the params it updates.")
       .def("__len__", [](const Recording& r) { return r.steps.size(); })
       .def("steps",
            [](const Recording& r) {

@@ -8,6 +8,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -97,10 +98,12 @@ class KernelCall final : public Call {
   std::array<Access, sizeof...(Views)> access_;
 };
 
-// One step of a recording: a kernel call, or a Python callable (a host step).
+// One step of a recording: a kernel call, or a host step run with the GIL: a Python callable,
+// or a C++ one (`native`, then `host` is its name).
 struct Step {
   std::unique_ptr<Call> call;
   py::object host;
+  std::function<void()> native;
 };
 
 class Recording {

@@ -383,7 +383,7 @@ class Graph:
     def fast_replay(self, args, kwargs, modules):
         """A _C.Replay for calls like this one, where its checks can cover the signature: no
         keyword arguments; positional ones that are CPU tensors not requiring grad (whose
-        arrays bind() can read in place) or plain values; a tensor or a tuple of tensors
+        arrays bind() can read in place) or plain values; a CPU tensor or a tuple of them
         returned; no backward of its own to replay. Otherwise None."""
         if kwargs or self.differentiable or not all(self.rec.bindable()):
             return None
@@ -398,6 +398,8 @@ class Graph:
                 values.append((i, a))
             else:
                 return None
+        if not all(type(a) is np.ndarray for a in self.outputs):
+            return None
         out = self.out_spec
         if isinstance(out, Tensor):
             single = True
@@ -564,6 +566,8 @@ def _place(buffers):
 
 
 def _name(fn) -> str:
+    if isinstance(fn, str):  # a host step in C++, by its name
+        return fn
     while isinstance(fn, functools.partial):
         fn = fn.func
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)

@@ -94,6 +94,12 @@ class Recorder:
         self.external.extend(arrays)
         self.recording.add_host(fn)
 
+    def add_lr_refresh(self, group: dict, hypers, tensors) -> None:
+        """Appends an optimizer update's host part (see Recording.add_lr_refresh): the
+        group's lr of the moment into each of `hypers`, and a new version for each tensor."""
+        self.external.extend(hypers)
+        self.recording.add_lr_refresh(group, hypers, [t._version for t in tensors])
+
     @contextmanager
     def setup(self):
         """Kernels launched inside run now and are not recorded."""

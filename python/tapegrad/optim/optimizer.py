@@ -9,7 +9,6 @@ place.
 from __future__ import annotations
 
 import copy
-import functools
 from collections import defaultdict
 from itertools import chain
 
@@ -184,8 +183,9 @@ class Optimizer:
         runs once per bucket (normally once per group). `hyper` is [lr, 0.0] (see
         csrc/bind/optim.h), `steps` the params' step counts (state["step"]) or None: the kernel
         reads the one and advances the other when it runs, so that a graph-mode replay of the
-        step needs no Python but `_refresh`. Arrays are C-contiguous, as the kernels take them:
-        a parameter that is a non-contiguous view is updated in a copy, written back after."""
+        step needs no Python (its host step, Recording.add_lr_refresh, is C++). Arrays are
+        C-contiguous, as the kernels take them: a parameter that is a non-contiguous view is
+        updated in a copy, written back after."""
         buckets: dict = {}
         updated, writeback = [], []
         state_of = self.state
@@ -221,21 +221,12 @@ class Optimizer:
         if recording is not None:
             # Graph mode replays the kernels below; this host step, before them, gives them the
             # group's lr of the moment.
-            recording.add_host(functools.partial(self._refresh, group, hypers, updated), *hypers)
+            recording.add_lr_refresh(group, hypers, updated)
         for ((kernels, key), (counts, lists)), hyper in zip(buckets.items(), hypers):
             steps = None if None in counts else counts
             call(kernels, key, hyper, steps, *lists)
         for src, dst in writeback:
             arrays.copy_(src, dst)
-        for p in updated:
-            p._version[0] += 1
-
-    @staticmethod
-    def _refresh(group: dict, hypers, updated) -> None:
-        """A replayed step's host part: the group's lr, and the params' versions."""
-        lr = group["lr"]
-        for hyper in hypers:
-            hyper[0] = lr
         for p in updated:
             p._version[0] += 1
 
