@@ -32,18 +32,20 @@ struct ViewRef {
   Access access;
 };
 
-// Kernels that read host memory when they run (an optimizer's lr and step count in `hyper`) or
-// wait for the device (cross-entropy's count comes back to the host): on a GPU they are launched
+// A kernel call's name as a backend's call wrapper takes it, and whether the kernel reads host
+// memory when it runs (an optimizer's lr and step counts in `hyper` and `steps`) or waits for
+// the device (cross-entropy's count comes back to the host): on a GPU such calls are launched
 // one by one, between the CUDA graphs that hold the other calls.
-inline bool runs_on_host_values(const std::string& op) {
-  return op == "sgd_step" || op == "adam_step" || op == "rmsprop_step" || op == "adagrad_step" ||
-         op == "cross_entropy_forward";
-}
+struct Op {
+  Op(const char* name, bool reads_host = false) : name(name), reads_host(reads_host) {}
+  const char* name;
+  bool reads_host;
+};
 
 class Call {
  public:
-  Call(std::string op, int device)
-      : op_(std::move(op)), device_(device), capturable_(device >= 0 && !runs_on_host_values(op_)) {}
+  Call(const Op& op, int device)
+      : op_(op.name), device_(device), capturable_(device >= 0 && !op.reads_host) {}
   virtual ~Call() = default;
   virtual void run() = 0;
   // Every array view of the call, with how the kernel accesses it (for planning and remapping).
@@ -80,9 +82,9 @@ inline void push_views(std::vector<ViewRef>& out, std::vector<ArrayView>& vs, Ac
 template <class Kernel, class... Views>
 class KernelCall final : public Call {
  public:
-  KernelCall(std::string op, int device, Kernel kernel, std::tuple<Views...> views,
+  KernelCall(const Op& op, int device, Kernel kernel, std::tuple<Views...> views,
              std::array<Access, sizeof...(Views)> access)
-      : Call(std::move(op), device),
+      : Call(op, device),
         kernel_(std::move(kernel)),
         views_(std::move(views)),
         access_(access) {}
@@ -151,7 +153,7 @@ inline thread_local Recording* g_active = nullptr;
 inline bool recording() { return g_active != nullptr && !g_active->paused; }
 
 template <class Kernel, class... Views>
-void record(const char* op, int device, const Kernel& kernel, std::tuple<Views...> views,
+void record(const Op& op, int device, const Kernel& kernel, std::tuple<Views...> views,
             std::array<Access, sizeof...(Views)> access, std::vector<py::object> keep) {
   using K = std::decay_t<Kernel>;  // a function is kept as a pointer
   Recording& r = *g_active;

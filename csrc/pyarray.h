@@ -190,8 +190,8 @@ struct Cpu {
   // While graph mode records, the call is also appended to the recording: the kernel is kept by
   // value, so a binding's kernel lambda captures values only, never references.
   template <class Kernel, class... Args>
-  static void call(const char* op, Kernel&& kernel, const Args&... args) {
-    CallViews<Cpu> c{op};
+  static void call(const graph::Op& op, Kernel&& kernel, const Args&... args) {
+    CallViews<Cpu> c{op.name};
     std::tuple<decltype(c(args))...> views{c(args)...};
     {
       ReleaseGilIfLarge nogil(c.work);

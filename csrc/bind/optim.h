@@ -44,7 +44,7 @@ void optim_call(const char* op, const std::vector<OptimList>& spec, const Step& 
                 const py::sequence& grads, const Seqs&... state) {
   check_optim_sequences(op, spec, {params, grads, state...});
   B::call(
-      op,
+      graph::Op(op, /*reads_host=*/true),  // `hyper` and `steps` (below)
       // `lists` is scratch kept with the kernel: a replayed step refills it without allocating.
       [op, spec, step, lists = Lists()](const auto&... views) mutable {
         lists.resize(sizeof...(views));

@@ -56,7 +56,7 @@ void softmax(py::module_& m) {
         // that array's value: graph mode's replays read it there.
         auto counted = std::make_shared<int64_t>(0);
         B::call(
-            "cross_entropy_forward",
+            graph::Op("cross_entropy_forward", /*reads_host=*/true),  // the count comes back
             [ignore_index, label_smoothing, counted](
                 const ArrayView& xv, const ArrayView& tv, const ArrayView& lv,
                 const ArrayView& sv, const std::optional<ArrayView>& cv) {

@@ -235,8 +235,8 @@ struct Cuda {
   // which is current while kernel(views...) validates and launches on stream(), and the
   // caller's again afterwards. Launches are asynchronous, so the GIL is kept.
   template <class Kernel, class... Args>
-  static void call(const char* op, Kernel&& kernel, const Args&... args) {
-    CallViews<Cuda> c{op};
+  static void call(const graph::Op& op, Kernel&& kernel, const Args&... args) {
+    CallViews<Cuda> c{op.name};
     std::tuple<decltype(c(args))...> views{c(args)...};
     const int device = c.device;
     if (c.recording) {
