@@ -462,14 +462,15 @@ def test_linear_backward_matches_reference(isa, dtype, act, n, i, o):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_linear_backward_strided_operands_and_skipped_outputs(isa, dtype):
+@pytest.mark.parametrize("act", ["none", "relu", "tanh"])
+def test_linear_backward_strided_operands_and_skipped_outputs(isa, dtype, act):
     rng = np.random.default_rng(7)
     n, i, o = 19, 23, 9
     x, w, g, y = (operand(rng, s, dtype, "s") for s in ((n, i), (o, i), (n, o), (n, o)))
     gx = np.full((2 * n, i), np.nan, dtype)[::2]  # strided output rows
     gb = np.full(o, np.nan, dtype)
-    K.linear_backward(g, None, w, y, "tanh", gx, None, gb)
-    gz = (g.astype(np.float64) * (1 - y.astype(np.float64) ** 2)).astype(dtype)
+    K.linear_backward(g, None, w, y if act != "none" else None, act, gx, None, gb)
+    gz = (g.astype(np.float64) * _act_grad_from_output(act, y.astype(np.float64))).astype(dtype)
     check(gx, gz, w)
     np.testing.assert_allclose(gb, gz.astype(np.float64).sum(0), rtol=1e-5 if dtype == np.float32 else 1e-12)
 

@@ -850,7 +850,19 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
         T* zr = gz + i * O;
         switch (act) {
           case ActKind::relu:
-            for (int64_t j = 0; j < O; ++j) zr[j] = yr[j * ys1] <= T(0) ? T(0) : gr[j * gs1];
+            // Both loads unconditional, so that the select compiles to a blend (the signs of
+            // y are random: a branch would mispredict half the time) and the loop vectorises.
+            if (gs1 == 1 && ys1 == 1) {
+              for (int64_t j = 0; j < O; ++j) {
+                const T gj = gr[j];
+                zr[j] = yr[j] <= T(0) ? T(0) : gj;
+              }
+            } else {
+              for (int64_t j = 0; j < O; ++j) {
+                const T gj = gr[j * gs1];
+                zr[j] = yr[j * ys1] <= T(0) ? T(0) : gj;
+              }
+            }
             break;
           case ActKind::sigmoid:
             for (int64_t j = 0; j < O; ++j) {
