@@ -825,6 +825,126 @@ void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
   }
 }
 
+// linear_backward's elementwise passes, compiled once per ISA (the loops vectorise; there is
+// no FMA contraction, so every ISA gives the same numbers): gz rows [b, e) = g * act'(y), and
+// column sums of gz into double accumulators.
+template <class T>
+struct GzRows {
+  const T* g;
+  int64_t gs0, gs1;
+  const T* y;  // null when act is none
+  int64_t ys0, ys1;
+  ActKind act;
+  int64_t O;
+  T* gz;  // C-contiguous (N, O)
+};
+
+template <class T>
+TG_ALWAYS_INLINE void gz_rows_body(const GzRows<T>& a, int64_t b, int64_t e) {
+  const int64_t O = a.O, gs1 = a.gs1, ys1 = a.ys1;
+  for (int64_t i = b; i < e; ++i) {
+    const T* __restrict__ gr = a.g + i * a.gs0;
+    const T* __restrict__ yr = a.y ? a.y + i * a.ys0 : nullptr;
+    T* __restrict__ zr = a.gz + i * O;
+    const bool unit = gs1 == 1 && ys1 == 1;
+    switch (a.act) {
+      case ActKind::relu:
+        // Both loads unconditional, so that the select compiles to a blend (the signs of y are
+        // random: a branch would mispredict half the time).
+        if (unit) {
+          for (int64_t j = 0; j < O; ++j) {
+            const T gj = gr[j];
+            zr[j] = yr[j] <= T(0) ? T(0) : gj;
+          }
+        } else {
+          for (int64_t j = 0; j < O; ++j) {
+            const T gj = gr[j * gs1];
+            zr[j] = yr[j * ys1] <= T(0) ? T(0) : gj;
+          }
+        }
+        break;
+      case ActKind::sigmoid:
+        if (unit) {
+          for (int64_t j = 0; j < O; ++j) zr[j] = gr[j] * (T(1) - yr[j]) * yr[j];
+        } else {
+          for (int64_t j = 0; j < O; ++j) {
+            const T v = yr[j * ys1];
+            zr[j] = gr[j * gs1] * (T(1) - v) * v;
+          }
+        }
+        break;
+      case ActKind::tanh:
+        if (unit) {
+          for (int64_t j = 0; j < O; ++j) zr[j] = gr[j] * (T(1) - yr[j] * yr[j]);
+        } else {
+          for (int64_t j = 0; j < O; ++j) {
+            const T v = yr[j * ys1];
+            zr[j] = gr[j * gs1] * (T(1) - v * v);
+          }
+        }
+        break;
+      default:
+        for (int64_t j = 0; j < O; ++j) zr[j] = gr[j * gs1];
+    }
+  }
+}
+
+// acc[j] += gz[i, j] for every row i in order: one order for every thread count, and each
+// column's sum carries no float rounding until the end.
+template <class T>
+TG_ALWAYS_INLINE void column_sums_body(const T* gz, int64_t N, int64_t O, double* acc) {
+  for (int64_t i = 0; i < N; ++i) {
+    const T* __restrict__ zr = gz + i * O;
+    double* __restrict__ out = acc;
+    for (int64_t j = 0; j < O; ++j) out[j] += double(zr[j]);
+  }
+}
+
+template <class T>
+void gz_rows_generic(const GzRows<T>& a, int64_t b, int64_t e) { gz_rows_body(a, b, e); }
+template <class T>
+void column_sums_generic(const T* gz, int64_t N, int64_t O, double* acc) {
+  column_sums_body(gz, N, O, acc);
+}
+#ifdef TG_MATMUL_X86
+template <class T>
+TG_TARGET_AVX2 void gz_rows_avx2(const GzRows<T>& a, int64_t b, int64_t e) { gz_rows_body(a, b, e); }
+template <class T>
+TG_TARGET_AVX512 void gz_rows_avx512(const GzRows<T>& a, int64_t b, int64_t e) {
+  gz_rows_body(a, b, e);
+}
+template <class T>
+TG_TARGET_AVX2 void column_sums_avx2(const T* gz, int64_t N, int64_t O, double* acc) {
+  column_sums_body(gz, N, O, acc);
+}
+template <class T>
+TG_TARGET_AVX512 void column_sums_avx512(const T* gz, int64_t N, int64_t O, double* acc) {
+  column_sums_body(gz, N, O, acc);
+}
+#endif
+
+template <class T>
+void gz_rows(const GzRows<T>& a, int64_t b, int64_t e) {
+  switch (current_isa()) {
+#ifdef TG_MATMUL_X86
+    case Isa::avx512: return gz_rows_avx512(a, b, e);
+    case Isa::avx2: return gz_rows_avx2(a, b, e);
+#endif
+    default: return gz_rows_generic(a, b, e);
+  }
+}
+
+template <class T>
+void column_sums(const T* gz, int64_t N, int64_t O, double* acc) {
+  switch (current_isa()) {
+#ifdef TG_MATMUL_X86
+    case Isa::avx512: return column_sums_avx512(gz, N, O, acc);
+    case Isa::avx2: return column_sums_avx2(gz, N, O, acc);
+#endif
+    default: return column_sums_generic(gz, N, O, acc);
+  }
+}
+
 // The backward of act(x @ w.T + bias) (Linear's forward) in one call, given the upstream
 // gradient g (N, out) and the output y (for act != none): gz = g * act'(y), then
 // gx = gz @ w, gw = gz.T @ x and gb = column sums of gz (any of the three may be skipped).
@@ -843,44 +963,9 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
   const bool g_is_gz = act == ActKind::none && (N <= 1 || gs0 == O) && (O <= 1 || gs1 == 1);
   T* gz = g_is_gz ? const_cast<T*>(gp) : static_cast<T*>(t_linear_gz.get(sizeof(T) * N * O));
   if (!g_is_gz) {
-    parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(O, 1)), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const T* gr = gp + i * gs0;
-        const T* yr = yp ? yp + i * ys0 : nullptr;
-        T* zr = gz + i * O;
-        switch (act) {
-          case ActKind::relu:
-            // Both loads unconditional, so that the select compiles to a blend (the signs of
-            // y are random: a branch would mispredict half the time) and the loop vectorises.
-            if (gs1 == 1 && ys1 == 1) {
-              for (int64_t j = 0; j < O; ++j) {
-                const T gj = gr[j];
-                zr[j] = yr[j] <= T(0) ? T(0) : gj;
-              }
-            } else {
-              for (int64_t j = 0; j < O; ++j) {
-                const T gj = gr[j * gs1];
-                zr[j] = yr[j * ys1] <= T(0) ? T(0) : gj;
-              }
-            }
-            break;
-          case ActKind::sigmoid:
-            for (int64_t j = 0; j < O; ++j) {
-              const T v = yr[j * ys1];
-              zr[j] = gr[j * gs1] * (T(1) - v) * v;
-            }
-            break;
-          case ActKind::tanh:
-            for (int64_t j = 0; j < O; ++j) {
-              const T v = yr[j * ys1];
-              zr[j] = gr[j * gs1] * (T(1) - v * v);
-            }
-            break;
-          default:
-            for (int64_t j = 0; j < O; ++j) zr[j] = gr[j * gs1];
-        }
-      }
-    });
+    const GzRows<T> rows{gp, gs0, gs1, yp, ys0, ys1, act, O, gz};
+    parallel_for(N, std::max<int64_t>(1, 32768 / std::max<int64_t>(O, 1)),
+                 [&](int64_t b, int64_t e) { gz_rows(rows, b, e); });
   }
   const Batch<T> one{1, 0, 0, 0};
   if (gx) {
@@ -898,14 +983,9 @@ void linear_backward_kernel(const ArrayView& g, const ArrayView& x, const ArrayV
                   one);
   }
   if (gb) {
-    // Row by row into double accumulators: one order for every thread count, and each column's
-    // sum carries no float rounding until the end.
     double* acc = static_cast<double*>(t_linear_sums.get(sizeof(double) * O));
     std::fill(acc, acc + O, 0.0);
-    for (int64_t i = 0; i < N; ++i) {
-      const T* zr = gz + i * O;
-      for (int64_t j = 0; j < O; ++j) acc[j] += double(zr[j]);
-    }
+    column_sums(gz, N, O, acc);
     T* bp = gb->ptr<T>();
     for (int64_t j = 0; j < O; ++j) bp[j * gb->strides[0]] = T(acc[j]);
   }
