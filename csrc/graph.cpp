@@ -219,6 +219,7 @@ class Replay {
       TG_CHECK(s.buffer, "Replay: every input must be one the caller's array can stand in for");
     for (const py::object& o : outputs_)
       TG_CHECK(py::isinstance<py::array>(o), "Replay: the outputs must be numpy arrays");
+    learn_tensor_slots();
   }
 
   // The outputs, or None where a check fails (the caller then takes the full path).
@@ -267,12 +268,58 @@ class Replay {
     for (size_t i = 0; i < outputs_.size(); ++i) {
       PyObject* copy = py::detail::npy_api::get().PyArray_NewCopy_(outputs_[i].ptr(), 0);
       if (copy == nullptr) throw py::error_already_set();
-      out[i] = wrap_(py::reinterpret_steal<py::object>(copy));
+      out[i] = make_tensor(py::reinterpret_steal<py::object>(copy));
     }
     return single_output_ ? py::object(out[0]) : py::object(out);
   }
 
  private:
+  // The tensors returned are made as wrap() makes them, without calling into Python: the
+  // slots of a tensor wrap() made are copied, with a fresh _data and a fresh version counter.
+  // That holds while wrap() sets every other slot to None, True or False, which is checked
+  // here; otherwise make_tensor calls wrap().
+  void learn_tensor_slots() {
+    const py::object proto = wrap_(py::array_t<float>(0));
+    PyObject* p = proto.ptr();
+    copyable_ = Py_TYPE(p) == reinterpret_cast<PyTypeObject*>(tensor_type_.ptr());
+    for (const py::handle name : tensor_type_.attr("__slots__")) {
+      const std::string n = py::str(name);
+      if (n == "__weakref__" || n == "__dict__") continue;
+      const Py_ssize_t offset = slot_offset(tensor_type_, n.c_str());
+      if (offset < 0) {
+        copyable_ = false;
+        continue;
+      }
+      PyObject* v = slot(p, offset);
+      if (n == "_data") continue;
+      if (n == "_version") {
+        version_offset_ = offset;
+        copyable_ = copyable_ && PyList_Check(v) && PyList_GET_SIZE(v) == 1;
+        continue;
+      }
+      copyable_ = copyable_ && (v == Py_None || v == Py_True || v == Py_False);
+      defaults_.emplace_back(offset, v);
+    }
+    copyable_ = copyable_ && version_offset_ >= 0;
+  }
+
+  py::object make_tensor(py::object data) {
+    if (!copyable_) return wrap_(data);
+    auto* type = reinterpret_cast<PyTypeObject*>(tensor_type_.ptr());
+    PyObject* t = type->tp_alloc(type, 0);
+    if (t == nullptr) throw py::error_already_set();
+    auto result = py::reinterpret_steal<py::object>(t);
+    PyObject* version = Py_BuildValue("[i]", 0);
+    if (version == nullptr) throw py::error_already_set();
+    *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(t) + version_offset_) = version;
+    *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(t) + data_offset_) = data.release().ptr();
+    for (const auto& [offset, value] : defaults_) {
+      Py_INCREF(value);
+      *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(t) + offset) = value;
+    }
+    return result;
+  }
+
   py::object recording_;
   Recording& rec_;
   py::object guards_, tensor_type_, wrap_;
@@ -285,14 +332,57 @@ class Replay {
   std::vector<bool> training_;
   std::vector<py::object> outputs_;
   bool single_output_;
-  Py_ssize_t data_offset_ = -1, requires_grad_offset_ = -1;
+  Py_ssize_t data_offset_ = -1, requires_grad_offset_ = -1, version_offset_ = -1;
+  bool copyable_ = false;
+  std::vector<std::pair<Py_ssize_t, PyObject*>> defaults_;  // None, True, False: never freed
   std::vector<char*> bases_;
   const py::str enabled_name_{"enabled"}, training_name_{"training"};
+};
+
+// The C++ part of a compiled function (tapegrad.compile.graph.CompiledFunction derives from
+// it): a call goes straight to `_fast`, the Replay of the recording used last, where that
+// replay's checks pass, and to the Python method `_call` otherwise.
+struct DirectCall {
+  explicit DirectCall(py::object recorder) : recorder(std::move(recorder)) {}
+  py::object recorder;     // tapegrad.compile.recorder: its `active` is the recording under way
+  py::object fast = py::none();
+  const py::str active_name{"active"};
 };
 
 }  // namespace
 
 void bind(py::module_& m) {
+  py::class_<DirectCall>(m, "DirectCall",
+                         "Base of a compiled function: calls replay in one C++ step where "
+                         "they can (see Replay), else go to the method _call.")
+      .def(py::init<py::object>(), py::arg("recorder"))
+      .def_property(
+          "_fast", [](const DirectCall& d) { return d.fast; },
+          [](DirectCall& d, py::object fast) {
+            TG_CHECK(fast.is_none() || py::isinstance<Replay>(fast),
+                     "DirectCall._fast: expected a Replay or None");
+            d.fast = std::move(fast);
+          })
+      .def("__call__", [](py::object self, py::args args, py::kwargs kwargs) -> py::object {
+        const DirectCall& d = self.cast<const DirectCall&>();
+        if (!d.fast.is_none() && kwargs.empty()) {
+          const py::object active = py::reinterpret_steal<py::object>(
+              PyObject_GetAttr(d.recorder.ptr(), d.active_name.ptr()));
+          if (!active) throw py::error_already_set();
+          if (active.is_none()) {
+            const py::object fast = d.fast;  // the replay may end up replacing it
+            py::object out;
+            try {
+              out = fast.cast<Replay&>()(args);
+            } catch (...) {
+              self.attr("_forget")(fast);  // the next call records afresh
+              throw;
+            }
+            if (!out.is_none()) return out;
+          }
+        }
+        return self.attr("_call")(*args, **kwargs);
+      });
   py::class_<Replay>(m, "Replay",
                      "One recording's replay entered straight from positional arguments "
                      "(tapegrad.compile's common case); returns None where a check fails.")

@@ -290,6 +290,16 @@ def test_direct_replay_checks_everything_the_signature_holds():
             assert g.dtype == w.dtype and g.requires_grad == w.requires_grad
             np.testing.assert_array_equal(g.detach().numpy(), w.detach().numpy())
     assert f._fast is not None  # the last call took the direct replay
+    # Its tensors are ordinary ones, each with a version counter of its own.
+    model.train(True)
+    model.float()
+    with tg.no_grad():
+        f(xs[1], 2.0, "both")
+        a, b = f(xs[1], 2.0, "both")
+    assert f._fast is not None and type(a) is tg.Tensor and a._version is not b._version
+    before = b.item()
+    a.add_(1)
+    assert a._version[0] == 1 and b._version[0] == 0 and b.item() == before
 
 
 @pytest.mark.parametrize("what", ["item", "print", "if", "parameter"])

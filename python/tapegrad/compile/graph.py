@@ -37,33 +37,25 @@ CACHE_SIZE = 8  # recordings kept per compiled function (one per signature)
 _ALIGN = 256    # arena offsets: a cache line on the CPU, a full transaction on the GPU
 
 
-class CompiledFunction:
+class CompiledFunction(_C.DirectCall):
     """A function with its recordings, one per signature (at most CACHE_SIZE, the oldest dropped
     first). Calling it replays the recording of the arguments' signature, recording it first
-    when there is none."""
+    when there is none. A call that the recording used last can check for itself goes straight
+    to it in C++ (_C.DirectCall, _C.Replay); every other call is `_call`."""
 
     def __init__(self, fn, fullgraph: bool = False, modules=()):
+        super().__init__(_recorder)
         self._fn = fn
         self._fullgraph = fullgraph
         self._modules = list(modules)  # whose training flags are part of the signature
         self._graphs: OrderedDict = OrderedDict()
         self._eager_cause = None
         self._evicted = False
-        self._fast = None  # the _C.Replay of the recording used last, where it has one
 
     def __get__(self, obj, objtype=None):  # as a method: bind like a function
         return self if obj is None else functools.partial(self, obj)
 
-    def __call__(self, *args, **kwargs):
-        fast = self._fast
-        if fast is not None and not kwargs and _recorder.active is None:
-            try:
-                out = fast(args)
-            except BaseException:
-                self._forget(fast)
-                raise
-            if out is not None:
-                return out
+    def _call(self, *args, **kwargs):
         self._fast = None
         if self._eager_cause is not None or _recorder.active is not None:
             return self._fn(*args, **kwargs)  # eager for good, or inside another recording
