@@ -184,39 +184,34 @@ class Guards {
 // whose checks fail here, goes through the full path in Python).
 class Replay {
  public:
-  struct TensorArg {
-    size_t position;
-    int dtype;  // numpy type number
-    std::vector<py::ssize_t> shape;
-  };
-
   Replay(py::object recording, py::object guards, py::object tensor_type, py::object wrap,
-         size_t n_args, std::vector<std::tuple<size_t, int, std::vector<py::ssize_t>>> tensors,
+         size_t n_args, std::vector<size_t> tensor_positions,
          std::vector<std::pair<size_t, py::object>> values, py::object grad_state,
          bool grad_enabled, std::vector<py::object> modules, std::vector<bool> training,
-         std::vector<py::object> outputs, bool single_output)
+         std::vector<py::object> outputs, bool single_output, std::vector<py::object> bound)
       : recording_(std::move(recording)),
         rec_(recording_.cast<Recording&>()),
         guards_(std::move(guards)),
         tensor_type_(std::move(tensor_type)),
         wrap_(std::move(wrap)),
         n_args_(n_args),
+        tensor_positions_(std::move(tensor_positions)),
         values_(std::move(values)),
         grad_state_(std::move(grad_state)),
         grad_enabled_(grad_enabled),
         modules_(std::move(modules)),
         training_(std::move(training)),
         outputs_(std::move(outputs)),
-        single_output_(single_output) {
-    for (auto& [position, dtype, shape] : tensors) tensors_.push_back({position, dtype, shape});
+        single_output_(single_output),
+        bound_(std::move(bound)) {
     data_offset_ = slot_offset(tensor_type_, "_data");
     requires_grad_offset_ = slot_offset(tensor_type_, "_requires_grad");
     TG_CHECK(data_offset_ >= 0 && requires_grad_offset_ >= 0,
              "Replay: the tensor type keeps _data and _requires_grad in __slots__");
-    TG_CHECK(tensors_.size() == rec_.inputs.size(), "Replay: ", tensors_.size(),
-             " tensor arguments for ", rec_.inputs.size(), " inputs");
+    TG_CHECK(tensor_positions_.size() == rec_.inputs.size(), "Replay: ",
+             tensor_positions_.size(), " tensor arguments for ", rec_.inputs.size(), " inputs");
     for (const Recording::InputSlot& s : rec_.inputs)
-      TG_CHECK(s.buffer, "Replay: every input must be one the caller's array can stand in for");
+      TG_CHECK(s.bindable, "Replay: every input must be one the caller's array can stand in for");
     for (const py::object& o : outputs_)
       TG_CHECK(py::isinstance<py::array>(o), "Replay: the outputs must be numpy arrays");
     learn_tensor_slots();
@@ -240,27 +235,25 @@ class Replay {
         return py::none();
       }
     }
-    // The caller's arrays, where each can stand in for its input buffer.
-    bases_.clear();
-    for (size_t k = 0; k < tensors_.size(); ++k) {
-      const TensorArg& t = tensors_[k];
-      PyObject* a = PyTuple_GET_ITEM(args.ptr(), t.position);
-      if (!PyObject_TypeCheck(a, reinterpret_cast<PyTypeObject*>(tensor_type_.ptr()))) return py::none();
+    // The caller's arrays, each of which must be able to stand in for its input (the
+    // signature's dtype and shape among the rest).
+    given_.clear();
+    for (size_t k = 0; k < tensor_positions_.size(); ++k) {
+      PyObject* a = PyTuple_GET_ITEM(args.ptr(), tensor_positions_[k]);
+      if (!PyObject_TypeCheck(a, reinterpret_cast<PyTypeObject*>(tensor_type_.ptr())))
+        return py::none();
       if (slot(a, requires_grad_offset_) != Py_False) return py::none();
       PyObject* data = slot(a, data_offset_);
-      if (data == nullptr || !py::isinstance<py::array>(data)) return py::none();
-      const auto arr = py::reinterpret_borrow<py::array>(data);
-      const auto own = py::reinterpret_borrow<py::array>(rec_.inputs[k].buffer);
-      if (arr.dtype().num() != t.dtype || arr.ndim() != py::ssize_t(t.shape.size()) || !arr.writeable())
-        return py::none();
-      for (py::ssize_t d = 0; d < arr.ndim(); ++d)
-        if (arr.shape(d) != t.shape[d] || (t.shape[d] > 1 && arr.strides(d) != own.strides(d)))
-          return py::none();
-      bases_.push_back(static_cast<char*>(const_cast<void*>(arr.data())));
+      if (data == nullptr || !rec_.inputs[k].accepts(data)) return py::none();
+      given_.push_back(py::reinterpret_borrow<py::object>(data));
     }
     if (!guards_.cast<const Guards&>().check()) return py::none();
-    for (size_t k = 0; k < bases_.size(); ++k)
-      for (const auto& [view, offset] : rec_.inputs[k].views) view->data = bases_[k] + offset;
+    for (size_t k = 0; k < given_.size(); ++k) {
+      char* base = static_cast<char*>(
+          const_cast<void*>(py::reinterpret_borrow<py::array>(given_[k]).data()));
+      for (const auto& [view, offset] : rec_.inputs[k].views) view->data = base + offset;
+    }
+    bound_.swap(given_);  // the views point into these until the next call
     rec_.run(0, rec_.steps.size(), true);
     guards_.cast<const Guards&>().apply();
     // Fresh arrays: a later replay overwrites the recording's own.
@@ -324,7 +317,7 @@ class Replay {
   Recording& rec_;
   py::object guards_, tensor_type_, wrap_;
   size_t n_args_;
-  std::vector<TensorArg> tensors_;
+  std::vector<size_t> tensor_positions_;  // of the arguments that are the inputs, in order
   std::vector<std::pair<size_t, py::object>> values_;
   py::object grad_state_;
   bool grad_enabled_;
@@ -335,7 +328,7 @@ class Replay {
   Py_ssize_t data_offset_ = -1, requires_grad_offset_ = -1, version_offset_ = -1;
   bool copyable_ = false;
   std::vector<std::pair<Py_ssize_t, PyObject*>> defaults_;  // None, True, False: never freed
-  std::vector<char*> bases_;
+  std::vector<py::object> bound_, given_;  // the arrays the input views point into; scratch
   const py::str enabled_name_{"enabled"}, training_name_{"training"};
 };
 
@@ -350,6 +343,17 @@ struct DirectCall {
 };
 
 }  // namespace
+
+bool Recording::InputSlot::accepts(py::handle a) const {
+  if (!py::isinstance<py::array>(a)) return false;
+  const auto arr = py::reinterpret_borrow<py::array>(a);
+  if (!(arr.flags() & py::array::c_style) || !arr.writeable() || arr.dtype().num() != dtype ||
+      arr.ndim() != py::ssize_t(shape.size()))
+    return false;
+  for (py::ssize_t d = 0; d < arr.ndim(); ++d)
+    if (arr.shape(d) != shape[d]) return false;
+  return true;
+}
 
 void bind(py::module_& m) {
   py::class_<DirectCall>(m, "DirectCall",
@@ -386,14 +390,14 @@ void bind(py::module_& m) {
   py::class_<Replay>(m, "Replay",
                      "One recording's replay entered straight from positional arguments "
                      "(tapegrad.compile's common case); returns None where a check fails.")
-      .def(py::init<py::object, py::object, py::object, py::object, size_t,
-                    std::vector<std::tuple<size_t, int, std::vector<py::ssize_t>>>,
+      .def(py::init<py::object, py::object, py::object, py::object, size_t, std::vector<size_t>,
                     std::vector<std::pair<size_t, py::object>>, py::object, bool,
-                    std::vector<py::object>, std::vector<bool>, std::vector<py::object>, bool>(),
+                    std::vector<py::object>, std::vector<bool>, std::vector<py::object>, bool,
+                    std::vector<py::object>>(),
            py::arg("recording"), py::arg("guards"), py::arg("tensor_type"), py::arg("wrap"),
-           py::arg("n_args"), py::arg("tensors"), py::arg("values"), py::arg("grad_state"),
-           py::arg("grad_enabled"), py::arg("modules"), py::arg("training"),
-           py::arg("outputs"), py::arg("single_output"))
+           py::arg("n_args"), py::arg("tensor_positions"), py::arg("values"),
+           py::arg("grad_state"), py::arg("grad_enabled"), py::arg("modules"),
+           py::arg("training"), py::arg("outputs"), py::arg("single_output"), py::arg("bound"))
       .def("__call__", &Replay::operator(), py::arg("args"));
   py::class_<Guards>(m, "Guards",
                      "Identity checks run before a graph-mode replay, and attributes it restores.")
@@ -549,16 +553,21 @@ void bind(py::module_& m) {
       .def("set_inputs",
            [](Recording& r, const std::vector<py::object>& buffers) {
              std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
-             for (const py::object& b : buffers) {
-               const bool cpu = py::isinstance<py::array>(b);
-               const auto a = cpu ? py::reinterpret_borrow<py::array>(b) : py::array();
-               ranges.emplace_back(cpu ? reinterpret_cast<uintptr_t>(a.data()) : 0,
-                                   cpu ? static_cast<uintptr_t>(a.nbytes()) : 0);
+             r.inputs.assign(buffers.size(), {});
+             for (size_t i = 0; i < buffers.size(); ++i) {
+               Recording::InputSlot& slot = r.inputs[i];
+               if (!py::isinstance<py::array>(buffers[i])) {
+                 ranges.emplace_back(0, 0);
+                 continue;
+               }
+               const auto a = py::reinterpret_borrow<py::array>(buffers[i]);
+               ranges.emplace_back(reinterpret_cast<uintptr_t>(a.data()),
+                                   static_cast<uintptr_t>(a.nbytes()));
+               slot.bindable = a.nbytes() > 0 && (a.flags() & py::array::c_style);
+               slot.dtype = a.dtype().num();
+               slot.shape.assign(a.shape(), a.shape() + a.ndim());
              }
              const std::vector<Range> sorted = sorted_ranges(ranges);
-             r.inputs.assign(buffers.size(), {});
-             for (size_t i = 0; i < buffers.size(); ++i)
-               if (ranges[i].second > 0) r.inputs[i].buffer = buffers[i];
              std::vector<ViewRef> views;
              for (Step& s : r.steps) {
                if (!s.call || s.call->device() >= 0) continue;
@@ -571,59 +580,47 @@ void bind(py::module_& m) {
                    slot.views.emplace_back(v.view, p - range->start);
                    // An input the function writes stays a copy: its writes never reach the
                    // caller's tensor, at the recording as at every replay.
-                   if (v.access != Access::read) slot.buffer = py::object();
+                   if (v.access != Access::read) slot.bindable = false;
                  }
                }
              }
              for (Recording::InputSlot& slot : r.inputs)
-               if (!slot.buffer) slot.views.clear();
+               if (!slot.bindable) slot.views.clear();
            },
            py::arg("buffers"),
-           "The function's input buffers, in argument order: numpy arrays (which bind() may "
-           "replace by the caller's arrays; not where a recorded call writes them) or None.")
+           "The function's input buffers, in argument order: numpy arrays (C-contiguous ones "
+           "are bindable unless a recorded call writes them) or None (device arrays).")
       .def("bindable",
            [](const Recording& r) {
              std::vector<bool> out;
-             for (const Recording::InputSlot& s : r.inputs) out.push_back(bool(s.buffer));
+             for (const Recording::InputSlot& s : r.inputs) out.push_back(s.bindable);
              return out;
            },
-           "For each input: whether bind() may read the caller's array in its place.")
+           "For each input: whether bind() reads the caller's array in place of a buffer.")
       .def("bind",
            [](Recording& r, const py::list& arrays) {
-             // The caller's array stands in for the buffer where its dtype, shape and strides
-             // are the buffer's (so every recorded view means the same elements) and it may be
-             // written (as eagerly, an in-place op on an input writes the caller's tensor).
              TG_CHECK(arrays.size() == r.inputs.size(), "Recording.bind: ", arrays.size(),
                       " arrays for ", r.inputs.size(), " inputs");
-             py::list copy;
+             py::list missed;
              for (size_t i = 0; i < r.inputs.size(); ++i) {
                const Recording::InputSlot& slot = r.inputs[i];
-               if (!slot.buffer) {
-                 copy.append(i);
+               const py::handle given = arrays[i];
+               if (!slot.bindable || !slot.accepts(given)) {
+                 missed.append(i);
                  continue;
                }
-               const auto own = py::reinterpret_borrow<py::array>(slot.buffer);
-               const py::handle given = arrays[i];
-               const char* base = static_cast<const char*>(own.data());
-               if (py::isinstance<py::array>(given)) {
-                 const auto a = py::reinterpret_borrow<py::array>(given);
-                 bool same = a.writeable() && a.ndim() == own.ndim() &&
-                             a.dtype().num() == own.dtype().num() &&
-                             a.itemsize() == own.itemsize();
-                 for (py::ssize_t d = 0; same && d < a.ndim(); ++d)
-                   same = a.shape(d) == own.shape(d) && (a.shape(d) <= 1 || a.strides(d) == own.strides(d));
-                 if (same) base = static_cast<const char*>(a.data());
-               }
-               if (base == own.data()) copy.append(i);
-               for (const auto& [view, offset] : slot.views)
-                 view->data = const_cast<char*>(base) + offset;
+               char* base = static_cast<char*>(
+                   const_cast<void*>(py::reinterpret_borrow<py::array>(given).data()));
+               for (const auto& [view, offset] : slot.views) view->data = base + offset;
              }
-             return copy;
+             return missed;
            },
            py::arg("arrays"),
-           "Points the input views at the caller's arrays (one per input, in argument order) "
-           "where their layouts allow; returns the positions of the inputs to copy into the "
-           "recording's own buffers instead.");
+           "Points each bindable input's views at the caller's array (one per input, in "
+           "argument order; the caller keeps them alive while the recording may run). Returns "
+           "the positions of the inputs it did not bind: the others, and bindable ones whose "
+           "array is not C-contiguous, of the recorded dtype and shape, and writeable.");
+
 }
 
 }  // namespace tg::graph

@@ -126,12 +126,19 @@ class Recording {
   // capturable calls are captured into CUDA graphs the first time and launched as one after.
   void run(size_t begin, size_t end, bool host = true);
 
-  // The function's CPU inputs, which a replay reads from the caller's arrays in place of the
-  // recording's own buffers where their layouts agree (bind_inputs in graph.cpp). A slot whose
-  // buffer is None (a device array, or not bound) is always copied into.
+  // The function's inputs (set_inputs and bind in graph.cpp). A bindable input is read from
+  // the caller's array itself: a C-contiguous CPU array of the recorded dtype and shape, to
+  // which bind() points the input's views. The others (device arrays, inputs that require
+  // grad, inputs the function writes) stay in the recording's own buffers, copied into.
   struct InputSlot {
-    py::object buffer;                                     // the recording's own
-    std::vector<std::pair<ArrayView*, ptrdiff_t>> views;   // every view into it, byte offsets
+    bool bindable = false;
+    int dtype = 0;  // numpy type number
+    std::vector<py::ssize_t> shape;
+    std::vector<std::pair<ArrayView*, ptrdiff_t>> views;  // every view into it, byte offsets
+
+    // Whether `a` can stand in for the input: the layout above, and writeable (as eagerly, the
+    // kernels may write where the function's tensors alias).
+    bool accepts(py::handle a) const;
   };
   std::vector<InputSlot> inputs;
 

@@ -223,6 +223,24 @@ def test_inputs_are_read_in_place_and_checked_like_saved_tensors(device):
             np.testing.assert_array_equal(out.cpu().numpy(), np.full(4, 2, np.float32))
 
 
+def test_recording_keeps_no_copy_of_inputs_it_reads_in_place():
+    model = _model("plain", "cpu")
+    opt = tg.optim.SGD(model.parameters(), lr=0.1)
+    step = tg.compile(_ce_step(model, opt))
+    xs, ys = _data("cpu", 4)
+    eager_model = _model("plain", "cpu")
+    eager_step = _ce_step(eager_model, tg.optim.SGD(eager_model.parameters(), lr=0.1))
+    # The first call's x is not C-contiguous: the recording reads a C-contiguous copy of it.
+    firsts = [xs[0].t().contiguous().t(), xs[1], xs[2].t().contiguous().t(), xs[3]]
+    for x, y in zip(firsts, ys):
+        assert step(x, y).item() == eager_step(x, y).item()
+    graph = next(iter(step._graphs.values()))
+    assert graph.inputs == [None, None]  # no buffer of its own for x or y
+    assert "inputs read in place: 2" in step.explain()
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
 def test_returned_tensors_do_not_alias_replay_buffers(device):
     model = _model("plain", device)
     opt = tg.optim.Adam(model.parameters())

@@ -3,9 +3,9 @@ C++, with no Python between them.
 
 The first call with a given signature (input shapes, dtypes, devices and requires_grad, grad mode,
 the modules' training flags) runs eagerly and records every kernel call with the memory it
-reads and writes (csrc/graph.h). Later calls with that signature copy their tensor inputs into
-the recorded input buffers, check that the parameters, gradients and optimizer state are still
-the recorded arrays, and replay: one C++ loop runs the kernels, stopping only for the host steps
+reads and writes (csrc/graph.h). Later calls with that signature point the recording at their
+tensor inputs (or copy them into its buffers; see ``Graph._set_inputs``), check that the
+parameters, gradients and optimizer state are still the recorded arrays, and replay: one C++ loop runs the kernels, stopping only for the host steps
 (the Python the recording kept because it changes from step to step: schedulers, step counts,
 random draws; see ``compile/recorder.py``). Intermediate buffers whose lifetimes do not overlap
 share one arena. Outputs are returned as fresh tensors.
@@ -18,6 +18,7 @@ closure variables, optimizer options other than the learning rate) are frozen at
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 import warnings
 import weakref
@@ -184,7 +185,8 @@ class Graph:
     # -- recording --
     def record(self, args, kwargs, tensors, modules=()):
         recorder = _recorder.Recorder(self.rec, self.fullgraph)
-        # The inputs live in buffers of the recording's own, which each replay refills.
+        # The recording runs on copies of the inputs (C-contiguous on the CPU: see _set_inputs
+        # for what becomes of them).
         self.inputs = [arrays.astype(t._data, t._data.dtype) for t in tensors]
         self.copy_in = [_copier(b) for b in self.inputs]
         leaves = [Tensor._wrap(b) for b in self.inputs]
@@ -196,7 +198,10 @@ class Graph:
         swap = iter(leaves)
         args = _rebuild(args, swap)
         kwargs = _rebuild(kwargs, swap)
-        self.spec = (args, kwargs)
+        # The arguments' structure, for the calls that run eagerly (tensors left out: kept, the
+        # leaves would keep the input buffers).
+        self.spec = (_rebuild(args, itertools.repeat(_INPUT)),
+                     _rebuild(kwargs, itertools.repeat(_INPUT)))
         news = {dev: dev.new for dev in (_cpu, _cuda)}
 
         def tracking(new):
@@ -240,10 +245,8 @@ class Graph:
             return result
         self.out_spec = result
         self.outputs = [o._data for o in outs]
-        self._note_state(recorder, tensors, leaves)
-        self._plan(recorder)
-        # An input that requires grad is always copied: it may be a parameter the step updates.
-        self.rec.set_inputs([None if t._requires_grad else b for t, b in zip(tensors, self.inputs)])
+        self._plan(recorder, self._note_state(recorder, tensors, leaves))
+        self._set_inputs(tensors)
         # Replays write the outputs' buffers: this call returns copies too (a differentiable
         # output through an eager clone, so its backward runs the eager graph of this call).
         return _rebuild(result, iter([o.clone() if self.differentiable else
@@ -337,12 +340,13 @@ class Graph:
         if self.differentiable:
             external.append(self.grad_out)
             external.extend(g for g in self.leaf_grads if g is not None)
-        self.external = external
+        return external
 
-    def _plan(self, recorder):
+    def _plan(self, recorder, external):
         """Gives the intermediate buffers of the recording places in one arena per device,
-        shared by buffers whose lifetimes do not overlap, and drops the buffers themselves."""
-        external = {id(arrays.for_array(a).memory(a)[0]) for a in self.external}
+        shared by buffers whose lifetimes do not overlap, and drops the buffers themselves.
+        `external` are the arrays that live on outside the recording."""
+        external = {id(arrays.for_array(a).memory(a)[0]) for a in external}
         by_device: dict = {}
         for a in recorder.allocated:
             dev = arrays.for_array(a)
@@ -372,6 +376,40 @@ class Graph:
         self.rec.kept = [a for a in kept if id(arrays.for_array(a).memory(a)[0]) not in dropped]
         recorder.allocated.clear()
 
+    def _set_inputs(self, tensors) -> None:
+        """A CPU input is read from the caller's array itself where it can be (see
+        Recording.bind), and its own buffer goes; inputs that require grad (they may be
+        parameters the step updates), inputs the function writes and device arrays keep theirs,
+        copied into at each call."""
+        self.rec.set_inputs([None if t._requires_grad else b for t, b in zip(tensors, self.inputs)])
+        dropped = set()
+        for i, bindable in enumerate(self.rec.bindable()):
+            if bindable:
+                dropped.add(id(_cpu.memory(self.inputs[i])[0]))
+                self.inputs[i] = None
+        if dropped:
+            self.rec.kept = [a for a in self.rec.kept
+                             if id(arrays.for_array(a).memory(a)[0]) not in dropped]
+        self.bound = self._bind([t._data for t in tensors])
+
+    def _bind(self, given: list) -> list:
+        """Points the recording at this call's input arrays, or copies of them: the bindable
+        ones read in place, or from a C-contiguous copy where the layout differs; the others
+        copied into the recording's buffers. Returns the arrays the recording now reads, which
+        must live until the next call."""
+        missed = self.rec.bind(given)
+        if missed:
+            copies = False
+            for i in missed:
+                if self.inputs[i] is None:
+                    given[i] = np.array(given[i], order="C")
+                    copies = True
+                else:
+                    self.copy_in[i](self.inputs[i], given[i])
+            if copies:
+                self.rec.bind(given)
+        return given
+
     def fast_replay(self, args, kwargs, modules):
         """A _C.Replay for calls like this one, where its checks can cover the signature: no
         keyword arguments; positional ones that are CPU tensors not requiring grad (whose
@@ -382,10 +420,9 @@ class Graph:
         tensors, values = [], []
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                data = a._data
-                if type(data) is not np.ndarray or a._requires_grad:
+                if type(a._data) is not np.ndarray or a._requires_grad:
                     return None
-                tensors.append((i, data.dtype.num, data.shape))
+                tensors.append(i)
             elif type(a) in (int, float, bool, str, type(None)):
                 values.append((i, a))
             else:
@@ -401,7 +438,7 @@ class Graph:
             return None
         return _C.Replay(self.rec, self.guards, Tensor, Tensor._wrap, len(args), tensors, values,
                          _grad_state, _grad_state.enabled, list(modules),
-                         [m.training for m in modules], self.outputs, single)
+                         [m.training for m in modules], self.outputs, single, self.bound)
 
     # -- replay --
     def ready(self) -> bool:
@@ -416,9 +453,7 @@ class Graph:
             swap = iter(tensors)
             args, kwargs = self.spec
             return self.fn(*_rebuild(args, swap), **_rebuild(kwargs, swap))
-        given = [t._data for t in tensors]
-        for i in self.rec.bind(given):  # the inputs not read in place (see Recording.bind)
-            self.copy_in[i](self.inputs[i], given[i])
+        given = self.bound = self._bind([t._data for t in tensors])
         self.rec.run(0, self.n_forward)
         self.guards.apply()
         outs = iter([Tensor._wrap(_clone(a)) for a in self.outputs])
@@ -451,7 +486,8 @@ class Graph:
             lines.append(f"  {i:4d}  {what if device is not None else 'host: ' + _name(what)}{where}")
         lines.append(f"  buffers: {_bytes(self.intermediate_bytes)} of intermediates in "
                      f"{_bytes(self.arena_bytes)} of arena; inputs "
-                     f"{_bytes(sum(a.nbytes for a in self.inputs))}, outputs "
+                     f"{_bytes(sum(a.nbytes for a in self.inputs if a is not None))} (inputs "
+                     f"read in place: {sum(a is None for a in self.inputs)}), outputs "
                      f"{_bytes(sum(a.nbytes for a in self.outputs))}")
         return "\n".join(lines)
 
@@ -515,9 +551,17 @@ def _signature(obj, tensors):
     return (type(obj), obj)
 
 
+class _Input:
+    """The place of a tensor argument in a recorded call's argument structure."""
+
+
+_INPUT = _Input()
+
+
 def _rebuild(obj, tensors):
-    """obj with each Tensor in it replaced by the next of `tensors`, in _signature's order."""
-    if isinstance(obj, Tensor):
+    """obj with each Tensor (or _INPUT) in it replaced by the next of `tensors`, in _signature's
+    order."""
+    if obj is _INPUT or isinstance(obj, Tensor):
         return next(tensors)
     if isinstance(obj, (tuple, list)):
         items = [_rebuild(v, tensors) for v in obj]
