@@ -399,9 +399,15 @@ struct StridedLoop {
 };
 
 // ---------------------------------------------------------------------------------------------
-// CPU features, detected once at run time (csrc/cpu/runtime.cpp).
-bool cpu_has_avx2_fma();
-bool cpu_has_avx512f();  // AVX-512F usable (the OS saves zmm state); implies AVX2/FMA
+// The CPU code path (csrc/cpu/runtime.cpp). Kernels compiled once per instruction set pick
+// their copy from cpu_isa(): the widest this CPU runs, unless set_cpu_isa chose a narrower one
+// (TAPEGRAD_CPU_ISA), so that one machine can test and time every path.
+enum class CpuIsa : int { portable = 0, avx2 = 1, avx512 = 2 };  // avx2 includes FMA
+bool cpu_supports(CpuIsa isa);  // AVX-512 only where the OS saves zmm state
+CpuIsa cpu_isa();
+void set_cpu_isa(CpuIsa isa);   // throws when this CPU cannot run isa
+inline bool use_avx2() { return cpu_isa() >= CpuIsa::avx2; }
+inline bool use_avx512() { return cpu_isa() >= CpuIsa::avx512; }
 
 // ---------------------------------------------------------------------------------------------
 // Element types as kernels handle them. bool is handled as bytes, and read as `!= 0` wherever

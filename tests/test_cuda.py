@@ -13,7 +13,7 @@ from tapegrad import _C, nn
 
 # Kernels that exist only on the CPU: the thread pool, the build report and the GEMM's
 # instruction-set switch.
-CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "_matmul_isa"}
+CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "set_isa", "get_isa"}
 
 
 def _public(module):

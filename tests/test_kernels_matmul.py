@@ -3,7 +3,7 @@
 Every result is checked against a float64 numpy reference with the standard GEMM error bound
 |C - C_ref| <= c * K * eps * (|A| @ |B|): each output is a K-term dot product, so its rounding
 error grows with K and with the magnitude of the terms, not of the (possibly cancelling) sum.
-The tests run once per microkernel family this CPU supports (generic, avx2, avx512).
+The tests run once per CPU code path this CPU supports (portable, avx2, avx512).
 """
 import itertools
 import math
@@ -22,26 +22,28 @@ SMALL = [0, 1, 2, 3, 5, 9, 17]
 
 def _supported_isas():
     isas = []
-    for name in ("generic", "avx2", "avx512"):
+    before = K.get_isa()
+    for name in ("portable", "avx2", "avx512"):
         try:
-            K._matmul_isa(name)
+            K.set_isa(name)
             isas.append(name)
         except ValueError:
             pass
-    K._matmul_isa("auto")
+    K.set_isa(before)
     return isas
 
 
 @pytest.fixture(params=_supported_isas() + ["cuda"])
 def isa(request, monkeypatch):
-    """Each CPU microkernel family, then _C.cuda where a GPU is present."""
+    """Each CPU code path, then _C.cuda where a GPU is present."""
     if request.param == "cuda":
         use_cuda_kernels(sys.modules[__name__], monkeypatch)
         yield "cuda"
         return
-    K._matmul_isa(request.param)
+    before = K.get_isa()
+    K.set_isa(request.param)
     yield request.param
-    K._matmul_isa("auto")
+    K.set_isa(before)
 
 
 def _erf(x):
@@ -425,9 +427,9 @@ def test_error_act_and_accumulate():
 
 
 def test_isa_selection_errors():
-    with pytest.raises(ValueError, match=r"_matmul_isa: unknown kernel family 'sse9'"):
-        K._matmul_isa("sse9")
-    assert K._matmul_isa() in ("generic", "avx2", "avx512")
+    with pytest.raises(ValueError, match=r"set_isa: unknown CPU code path 'sse9' \(expected portable, avx2, avx512 or auto\)"):
+        K.set_isa("sse9")
+    assert K.get_isa() in ("portable", "avx2", "avx512")
 
 
 # ---- linear_backward: activation backward, both GEMMs and the bias sum in one call ----------

@@ -243,7 +243,7 @@ void Cpu::unary(const std::string& name, const ArrayView& x, const ArrayView& ou
   const UOp op = parse_unary(name);
   const char* opn = name.c_str();
   check_unary(opn, x, out);
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx2 = use_avx2();
   Inner fn = dispatch_all(x.dtype, opn, [&](auto tag) {
     return unary_fn<storage_t<typename decltype(tag)::type>>(op, avx2);
   });
@@ -259,7 +259,7 @@ void Cpu::binary(const std::string& name, const ArrayView& a, const ArrayView& b
   const BOp op = parse_binary(name);
   const char* opn = name.c_str();
   check_binary(opn, a, b, out, a.dtype);
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx2 = use_avx2();
   Inner fn = dispatch_all(a.dtype, opn, [&](auto tag) {
     return binary_fn<storage_t<typename decltype(tag)::type>>(op, avx2);
   });
@@ -277,7 +277,7 @@ void Cpu::compare(const std::string& name, const ArrayView& a, const ArrayView& 
   const COp op = parse_compare(name);
   const char* opn = name.c_str();
   check_binary(opn, a, b, out, DType::b8);
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx2 = use_avx2();
   Inner fn = dispatch_all(a.dtype, opn, [&](auto tag) {
     return compare_fn<storage_t<typename decltype(tag)::type>>(op, avx2);
   });
@@ -292,7 +292,7 @@ void Cpu::where(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
                 const ArrayView& out) {
   check_where(cond, a, b, out);
   if (out.numel() == 0) return;
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx2 = use_avx2();
   Inner fn = dispatch_all(a.dtype, "where", [&](auto tag) -> Inner {
     using T = bits_t<typename decltype(tag)::type>;
     return avx2 ? &where_avx2<T> : &where_base<T>;
@@ -309,7 +309,7 @@ void Cpu::where(const ArrayView& cond, const ArrayView& a, const ArrayView& b,
 void Cpu::clamp(const ArrayView& x, const Scalar* lo, const Scalar* hi, const ArrayView& out) {
   check_clamp(x, out);
   if (out.numel() == 0) return;
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx2 = use_avx2();
   std::vector<char> tmp;
   const ArrayView xs = detach_if_overlapping(x, out, tmp);
   dispatch_all(x.dtype, "clamp", [&](auto tag) {

@@ -792,34 +792,12 @@ void gemm_batched(const Problem<typename KT::T>& P, const Batch<typename KT::T>&
   }
 }
 
-// The microkernel family in use: the widest the CPU runs, unless _matmul_isa() chose another
-// (tests use it to check every kernel on one machine).
-enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
-const char* const kIsaNames[] = {"generic", "avx2", "avx512"};
-std::atomic<int> g_isa_forced{-1};
-
-bool isa_supported(Isa isa) {
-#ifdef TG_MATMUL_X86
-  if (isa == Isa::avx512) return cpu_has_avx512f();
-  if (isa == Isa::avx2) return cpu_has_avx2_fma();
-#endif
-  return isa == Isa::generic;
-}
-
-Isa current_isa() {
-  const int forced = g_isa_forced.load(std::memory_order_relaxed);
-  if (forced >= 0) return static_cast<Isa>(forced);
-  if (isa_supported(Isa::avx512)) return Isa::avx512;
-  if (isa_supported(Isa::avx2)) return Isa::avx2;
-  return Isa::generic;
-}
-
 template <class T>
 void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
-  switch (current_isa()) {
+  switch (cpu_isa()) {
 #ifdef TG_MATMUL_X86
-    case Isa::avx512: return gemm_batched<Avx512Kernel<T>>(P, B);
-    case Isa::avx2: return gemm_batched<Avx2Kernel<T>>(P, B);
+    case CpuIsa::avx512: return gemm_batched<Avx512Kernel<T>>(P, B);
+    case CpuIsa::avx2: return gemm_batched<Avx2Kernel<T>>(P, B);
 #endif
     default: return gemm_batched<GenericKernel<T, 6, 64 / sizeof(T)>>(P, B);
   }
@@ -925,10 +903,10 @@ TG_TARGET_AVX512 void column_sums_avx512(const T* gz, int64_t N, int64_t O, doub
 
 template <class T>
 void gz_rows(const GzRows<T>& a, int64_t b, int64_t e) {
-  switch (current_isa()) {
+  switch (cpu_isa()) {
 #ifdef TG_MATMUL_X86
-    case Isa::avx512: return gz_rows_avx512(a, b, e);
-    case Isa::avx2: return gz_rows_avx2(a, b, e);
+    case CpuIsa::avx512: return gz_rows_avx512(a, b, e);
+    case CpuIsa::avx2: return gz_rows_avx2(a, b, e);
 #endif
     default: return gz_rows_generic(a, b, e);
   }
@@ -936,10 +914,10 @@ void gz_rows(const GzRows<T>& a, int64_t b, int64_t e) {
 
 template <class T>
 void column_sums(const T* gz, int64_t N, int64_t O, double* acc) {
-  switch (current_isa()) {
+  switch (cpu_isa()) {
 #ifdef TG_MATMUL_X86
-    case Isa::avx512: return column_sums_avx512(gz, N, O, acc);
-    case Isa::avx2: return column_sums_avx2(gz, N, O, acc);
+    case CpuIsa::avx512: return column_sums_avx512(gz, N, O, acc);
+    case CpuIsa::avx2: return column_sums_avx2(gz, N, O, acc);
 #endif
     default: return column_sums_generic(gz, N, O, acc);
   }
@@ -1032,24 +1010,6 @@ void Cpu::linear_backward(const LinearGrads& g, const std::string& act_name) {
 
 void bind_matmul(py::module_& m) {
   bind::matmul<Cpu>(m);
-  m.def(
-      "_matmul_isa",
-      [](const std::string& name) {
-        if (!name.empty()) {
-          int chosen = -1;
-          for (int i = 0; i < 3; ++i)
-            if (name == kIsaNames[i]) chosen = i;
-          TG_CHECK(chosen >= 0 || name == "auto", "_matmul_isa: unknown kernel family '", name,
-                   "' (expected auto, generic, avx2 or avx512)");
-          TG_CHECK(chosen < 0 || isa_supported(static_cast<Isa>(chosen)), "_matmul_isa: '", name,
-                   "' kernels are not supported by this CPU");
-          g_isa_forced.store(chosen);
-        }
-        return std::string(kIsaNames[static_cast<int>(current_isa())]);
-      },
-      py::arg("name") = "",
-      "The matmul microkernel family in use (generic, avx2 or avx512). With a name, use that "
-      "family from now on ('auto': the widest this CPU supports); for tests and benchmarks.");
 }
 
 }  // namespace tg

@@ -284,7 +284,7 @@ void run_with_args(const std::vector<std::vector<ArrayView>>& lists, RangeFn fn3
 
 void Cpu::sgd_step(const std::vector<std::vector<ArrayView>>& lists, const SgdConfig& c) {
   const int mom = c.momentum == 0.0 ? kNoMomentum : c.first_step ? kFirstStep : kRunning;
-  const bool wd = c.weight_decay != 0.0, avx2 = cpu_has_avx2_fma();
+  const bool wd = c.weight_decay != 0.0, avx2 = use_avx2();
   run_with_args(lists, sgd_fn<float>(wd, mom, c.nesterov, avx2),
                          sgd_fn<double>(wd, mom, c.nesterov, avx2), sgd_coeffs<float>(c),
                          sgd_coeffs<double>(c));
@@ -292,7 +292,7 @@ void Cpu::sgd_step(const std::vector<std::vector<ArrayView>>& lists, const SgdCo
 
 void Cpu::adam_step(const std::vector<std::vector<ArrayView>>& lists, const AdamConfig& c) {
   const int decay = c.weight_decay == 0.0 ? kNoDecay : c.decoupled ? kDecoupled : kCoupled;
-  const bool small = small_weight(1.0 - c.beta1), avx2 = cpu_has_avx2_fma();
+  const bool small = small_weight(1.0 - c.beta1), avx2 = use_avx2();
   run_with_args(lists, adam_fn<float>(decay, small, c.amsgrad, avx2),
                           adam_fn<double>(decay, small, c.amsgrad, avx2), adam_coeffs<float>(c),
                           adam_coeffs<double>(c));
@@ -301,7 +301,7 @@ void Cpu::adam_step(const std::vector<std::vector<ArrayView>>& lists, const Adam
 void Cpu::rmsprop_step(const std::vector<std::vector<ArrayView>>& lists,
                        const RmspropConfig& c) {
   const bool wd = c.weight_decay != 0.0, small = small_weight(1.0 - c.alpha);
-  const bool use_mom = c.momentum > 0.0, avx2 = cpu_has_avx2_fma();
+  const bool use_mom = c.momentum > 0.0, avx2 = use_avx2();
   run_with_args(lists, rmsprop_fn<float>(wd, c.centered, small, use_mom, avx2),
                              rmsprop_fn<double>(wd, c.centered, small, use_mom, avx2),
                              rmsprop_coeffs<float>(c), rmsprop_coeffs<double>(c));
@@ -309,7 +309,7 @@ void Cpu::rmsprop_step(const std::vector<std::vector<ArrayView>>& lists,
 
 void Cpu::adagrad_step(const std::vector<std::vector<ArrayView>>& lists,
                        const AdagradConfig& c) {
-  const bool wd = c.weight_decay != 0.0, avx2 = cpu_has_avx2_fma();
+  const bool wd = c.weight_decay != 0.0, avx2 = use_avx2();
   run_with_args(lists, adagrad_fn<float>(wd, avx2), adagrad_fn<double>(wd, avx2),
                              adagrad_coeffs<float>(c), adagrad_coeffs<double>(c));
 }

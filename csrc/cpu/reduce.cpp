@@ -1112,7 +1112,7 @@ void run_reduce(const ArrayView& x, const std::vector<bool>& reduced, const Arra
     });
     return;
   }
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx2 = use_avx2();
   int contig = -1;
   for (int d = 0; d < P.nkd; ++d)
     if (P.kx[d] == 1) contig = d;

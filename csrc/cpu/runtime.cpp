@@ -30,28 +30,45 @@ std::string shape_str(const Dims& shape) {
   return os.str();
 }
 
-bool cpu_has_avx2_fma() {
+bool cpu_supports(CpuIsa isa) {
 #if defined(__x86_64__) || defined(__i386__)
-  static const bool has = [] {
+  static const bool avx2 = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
-  return has;
-#else
-  return false;
+  static const bool avx512 = [] {
+    __builtin_cpu_init();  // libgcc's check covers the OS saving zmm state
+    return __builtin_cpu_supports("avx512f") && avx2;
+  }();
+  if (isa == CpuIsa::avx512) return avx512;
+  if (isa == CpuIsa::avx2) return avx2;
 #endif
+  return isa == CpuIsa::portable;
 }
 
-bool cpu_has_avx512f() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool has = [] {
-    __builtin_cpu_init();  // libgcc's check covers the OS saving zmm state
-    return __builtin_cpu_supports("avx512f") && cpu_has_avx2_fma();
-  }();
-  return has;
-#else
-  return false;
-#endif
+namespace {
+// -1 until set_cpu_isa chooses a path: then the widest supported one.
+std::atomic<int> g_forced_isa{-1};
+
+CpuIsa widest_supported() {
+  static const CpuIsa widest = cpu_supports(CpuIsa::avx512) ? CpuIsa::avx512
+                               : cpu_supports(CpuIsa::avx2) ? CpuIsa::avx2
+                                                            : CpuIsa::portable;
+  return widest;
+}
+
+const char* const kIsaNames[] = {"portable", "avx2", "avx512"};
+}  // namespace
+
+CpuIsa cpu_isa() {
+  const int forced = g_forced_isa.load(std::memory_order_relaxed);
+  return forced >= 0 ? static_cast<CpuIsa>(forced) : widest_supported();
+}
+
+void set_cpu_isa(CpuIsa isa) {
+  TG_CHECK(cpu_supports(isa), "set_isa: this CPU cannot run the '", kIsaNames[int(isa)],
+           "' kernels (it supports: ", kIsaNames[int(widest_supported())], " and narrower)");
+  g_forced_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
 namespace {
@@ -289,9 +306,25 @@ void bind_runtime(py::module_& m) {
     d["build_type"] = TAPEGRAD_BUILD_TYPE;
     d["cxx_flags"] = TAPEGRAD_BUILD_FLAGS;
     d["cxx_standard"] = 17;
-    d["simd"] = cpu_has_avx512f() ? "avx512f+avx2+fma" : cpu_has_avx2_fma() ? "avx2+fma" : "generic";
+    d["simd"] = kIsaNames[int(widest_supported())];  // what this CPU runs
     return d;
   });
+  m.def(
+      "set_isa",
+      [](const std::string& name) {
+        int chosen = -1;
+        for (int i = 0; i < 3; ++i)
+          if (name == kIsaNames[i]) chosen = i;
+        if (name == "auto") chosen = static_cast<int>(widest_supported());
+        TG_CHECK(chosen >= 0, "set_isa: unknown CPU code path '", name,
+                 "' (expected portable, avx2, avx512 or auto)");
+        set_cpu_isa(static_cast<CpuIsa>(chosen));
+      },
+      py::arg("name"),
+      "Run the CPU kernels compiled for `name` (portable, avx2, avx512; auto: the widest this "
+      "CPU supports) from now on.");
+  m.def("get_isa", [] { return std::string(kIsaNames[int(cpu_isa())]); },
+        "The CPU code path the kernels run: portable, avx2 or avx512.");
 }
 
 }  // namespace tg

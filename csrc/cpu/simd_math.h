@@ -3,7 +3,7 @@
 // any width, and map, the loop that applies such functions over the runs StridedLoop hands out.
 // The functions are always inlined, so they take the ISA of their caller: B = 16 bytes in
 // baseline code, B = 32 inside functions marked TG_TARGET_AVX2 (chosen at run time with
-// cpu_has_avx2_fma()), B = 64 inside TG_TARGET_AVX512 ones (cpu_has_avx512f()). map picks among
+// use_avx2()), B = 64 inside TG_TARGET_AVX512 ones (use_avx512()). map picks among
 // its three variants.
 //
 // Every function takes and returns a vector V of float or double lanes. float lanes are computed
@@ -473,8 +473,8 @@ TG_TARGET_AVX512 void map_avx512(const Op& op, char* const* p, int64_t n, const 
 template <class T, int N, class Op>
 void map(const Op& op, char* const* p, int64_t n, const int64_t* s) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (cpu_has_avx512f()) return map_avx512<T, N>(op, p, n, s);
-  if (cpu_has_avx2_fma()) return map_avx2<T, N>(op, p, n, s);
+  if (use_avx512()) return map_avx512<T, N>(op, p, n, s);
+  if (use_avx2()) return map_avx2<T, N>(op, p, n, s);
 #endif
   map_base<T, N>(op, p, n, s);
 }

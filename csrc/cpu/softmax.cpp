@@ -240,10 +240,10 @@ template <class T>
 const RowKernels<T>& row_kernels(int64_t n = -1) {
   constexpr bool f32 = std::is_same_v<T, float>;
 #ifdef TG_HAVE_X86_KERNELS
-  if ((n < 0 || n >= kWideRow) && cpu_has_avx512f()) {
+  if ((n < 0 || n >= kWideRow) && use_avx512()) {
     if constexpr (f32) return kernels_f32_avx512; else return kernels_f64_avx512;
   }
-  if (cpu_has_avx2_fma()) {
+  if (use_avx2()) {
     if constexpr (f32) return kernels_f32_avx2; else return kernels_f64_avx2;
   }
 #endif

@@ -86,7 +86,8 @@ def show_config() -> str:
         f"tapegrad {__version__}",
         f"  compiler: {info['compiler']} (C++{info['cxx_standard']}, {info['build_type']})",
         f"  flags: {info['cxx_flags']}",
-        f"  CPU kernels: {info['simd']} (chosen at run time)",
+        f"  CPU kernels: {backends.cpu.isa} (this CPU runs up to {info['simd']}; "
+        f"{backends.ISA_ENV} chooses another)",
         f"  threads: {get_num_threads()}",
     ] + _cuda_config_lines()
     text = "\n".join(lines)
