@@ -34,6 +34,9 @@ class Settings:
         self.repeat = repeat
         self.min_time = 0.005 if quick else 0.05
         self.pause = 0.05 if quick else 0.3
+        # Before each sample of an alternating run across libraries: long enough for OpenBLAS's
+        # and OpenMP's spinning workers to go to sleep, short enough to sample often.
+        self.settle = 0.005 if quick else 0.1
 
 
 def parse_args(description: str, add_arguments=None) -> tuple[argparse.Namespace, Settings]:
@@ -92,10 +95,12 @@ def bench(fn, settings: Settings) -> float:
     return statistics.median(samples)
 
 
-def bench_alternating(fns, settings: Settings) -> list:
+def bench_alternating(fns, settings: Settings, settle: bool = False) -> list:
     """Median seconds per call of each of `fns`, their samples taken in turn (one of each, then
     again), so that a drift in the machine's speed during the run weighs on all of them alike:
-    for ratios between ways of doing the same work."""
+    for ratios between ways of doing the same work. With `settle`, for fns of different
+    libraries, each sample starts after settings.settle seconds of sleep, so that the worker
+    threads of the previous library do not spin on the cores of the next."""
     time.sleep(settings.pause)
     inner = []
     for fn in fns:
@@ -107,6 +112,8 @@ def bench_alternating(fns, settings: Settings) -> list:
     samples = [[] for _ in fns]
     for _ in range(settings.repeat):
         for fn, n, out in zip(fns, inner, samples):
+            if settle:
+                time.sleep(settings.settle)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -136,14 +143,25 @@ def commit() -> str:
         return "unknown"
 
 
+def numpy_blas() -> str:
+    """numpy's BLAS threads, and its library and version as threadpoolctl reports them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threads = os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS default")
+        return f"BLAS threads: {threads}; pip install threadpoolctl to name the library"
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return "; ".join(f"BLAS threads: {p['num_threads']}, {p['internal_api']} {p.get('version')} "
+                     f"{p.get('architecture') or ''}".rstrip() for p in pools) or "no BLAS found"
+
+
 def print_header(title: str, settings: Settings) -> None:
-    blas = os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS default")
     peer = f"torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else "torch: not installed"
     print(f"# {title}")
     print(f"machine: {machine()}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M')}  commit: {commit()}  python {platform.python_version()}")
-    print(f"tapegrad {tg.__version__} ({tg.get_num_threads()} threads)  numpy {np.__version__} "
-          f"(BLAS threads: {blas})  {peer}")
+    print(f"tapegrad {tg.__version__} ({tg.get_num_threads()} threads, CPU path {tg.backends.cpu.isa})  "
+          f"numpy {np.__version__} ({numpy_blas()})  {peer}")
     print(f"median of {settings.repeat} samples" + ("  [--quick: a subset, not a measurement]" if settings.quick else ""))
     print()
 

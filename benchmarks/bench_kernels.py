@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-from _harness import bench, np_softmax_ce, parse_args, print_header, print_row, print_table_header, ratio, torch
+from _harness import bench, bench_alternating, np_softmax_ce, parse_args, print_header, print_row, print_table_header, ratio, torch
 
 import tapegrad as tg
 import tapegrad.nn.functional as F
@@ -321,9 +321,12 @@ def main() -> None:
     print_table_header(columns)
     rows = []
     for case in cases:
-        t_tg = bench(case.tapegrad, settings)
-        t_np = bench(case.numpy, settings) if case.numpy and not args.no_peers else None
-        t_torch = bench(case.torch, settings) if case.torch and not args.no_peers else None
+        # The libraries' samples alternate, so that the VM's drift in speed weighs on all alike.
+        fns = [case.tapegrad] + ([] if args.no_peers else [f for f in (case.numpy, case.torch) if f])
+        times = iter(bench_alternating(fns, settings, settle=True) if len(fns) > 1 else [bench(case.tapegrad, settings)])
+        t_tg = next(times)
+        t_np = next(times) if case.numpy and not args.no_peers else None
+        t_torch = next(times) if case.torch and not args.no_peers else None
 
         def fmt(t, unit=case.unit, work=case.work):
             if t is None:

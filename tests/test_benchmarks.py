@@ -71,7 +71,7 @@ def test_bench_mlp_quick_with_threads():
     proc = run_benchmark("bench_mlp.py", "--quick", "--threads", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_header(proc.stdout)
-    assert re.search(r"^tapegrad \S+ \(1 threads\)", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^tapegrad \S+ \(1 threads, CPU path (portable|avx2|avx512)\)", proc.stdout, re.MULTILINE), proc.stdout
     assert "BLAS threads: 1" in proc.stdout
     assert table_rows(proc.stdout, "| model | batch | tapegrad us | torch us |") == MLP_MODELS
     if importlib.util.find_spec("torch") is None:

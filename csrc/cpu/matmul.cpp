@@ -276,6 +276,7 @@ struct GenericKernel {
   static constexpr int MR = MR_, NR = NR_;
   static constexpr int64_t KC = 256, MC = 96, NC = 4096 * 4 / sizeof(T);
   static constexpr bool simd_pack = false;
+  static constexpr bool reads_a_in_place = false;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
                    int64_t csc, int mr, int nr, const Epilogue<T>& e) {
     alignas(64) T acc[MR * NR] = {};
@@ -290,6 +291,16 @@ struct GenericKernel {
   static void small(const Problem<T>& P, T* packed_b) {
     gemm_small_body<T, false, 16 / sizeof(T)>(P, packed_b);
   }
+};
+
+// The kernels of one code path: Wide for most products, Narrow (one vector of columns, more
+// rows) for a C at most one vector wide, such as the last layer of a classifier. Both compute
+// every element by the same chain of operations, so which one runs changes no result.
+template <class WideKT, class NarrowKT>
+struct Kernels {
+  using T = typename WideKT::T;
+  using Wide = WideKT;
+  using Narrow = NarrowKT;
 };
 
 #ifdef TG_MATMUL_X86
@@ -344,32 +355,34 @@ TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind
   act_rows(c, rsc, mr, nr, act);
 }
 
-// The two ISA kernels below share this body; only the vector width and the target differ.
+// The ISA kernels below share this body; only the vector width and the target differ, and where
+// A comes from: row i of step p at A[p * MR + i] in a packed sliver (A_ROW(i) = i, A_STEP = MR),
+// or at A[i * lda + p] read in place from a row-major A (A_ROW(i) = i * lda, A_STEP = 1).
 // MR rows by NV vectors: MR*NV accumulators, NV loads of B and MR broadcasts of A per step.
-#define TG_TILE_BODY(LOADU, SET1, ACT_ROWS, W)                                                    \
+#define TG_TILE_BODY(LOADU, SET1, ACT_ROWS, W, A_ROW, A_STEP)                                      \
   using V = decltype(SET1(T(0)));                                                            \
   constexpr int NR = NV * W;                                                                 \
   const bool full = mr == MR && nr == NR && csc == 1;                                        \
   if (full)                                                                                  \
     for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0); \
   V acc[MR][NV];                                                                             \
-  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                      \
+  _Pragma("GCC unroll 32") for (int i = 0; i < MR; ++i)                                      \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = SET1(T(0));           \
   _Pragma("GCC unroll 4") for (int64_t p = 0; p < kc; ++p) {                                 \
     V b[NV];                                                                                 \
     _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) b[v] = LOADU(B + v * W);            \
-    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                  \
-      const V a = SET1(A[i]);                                                                \
+    _Pragma("GCC unroll 32") for (int i = 0; i < MR; ++i) {                                  \
+      const V a = SET1(A[A_ROW(i)]);                                                         \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, b[v], acc[i][v]); \
     }                                                                                        \
-    A += MR;                                                                                 \
+    A += A_STEP;                                                                             \
     B += ldb;                                                                                \
   }                                                                                          \
   if (full) {                                                                                \
     V bias[NV];                                                                              \
     _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v)                                     \
         bias[v] = e.bias ? LOADU(e.bias + v * W) : SET1(T(0));                               \
-    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                  \
+    _Pragma("GCC unroll 32") for (int i = 0; i < MR; ++i) {                                  \
       T* row = c + i * rsc;                                                                  \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) {                                 \
         V x = acc[i][v];                                                                     \
@@ -384,23 +397,39 @@ TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind
     return;                                                                                  \
   }                                                                                          \
   alignas(64) T buf[MR * NR];                                                                \
-  _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                      \
+  _Pragma("GCC unroll 32") for (int i = 0; i < MR; ++i)                                      \
       _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) store(buf + i * NR + v * W, acc[i][v]); \
   store_tile(buf, NR, c, rsc, csc, mr, nr, e);
 
+#define TG_PACKED_ROW(i) (i)
+#define TG_DIRECT_ROW(i) ((i) * lda)
 template <class T, int MR, int NV>
 TG_TARGET_AVX2 void tile_avx2(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
-                                                   int64_t rsc, int64_t csc, int mr, int nr,
-                                                   const Epilogue<T>& e) {
-  TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)))
+                              int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)), TG_PACKED_ROW, MR)
 }
 
 template <class T, int MR, int NV>
 TG_TARGET_AVX512 void tile_avx512(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
-                                                    int64_t rsc, int64_t csc, int mr, int nr,
-                                                    const Epilogue<T>& e) {
-  TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)))
+                                  int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)), TG_PACKED_ROW, MR)
 }
+
+template <class T, int MR, int NV>
+TG_TARGET_AVX2 void tile_direct_a_avx2(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                       T* c, int64_t rsc, int64_t csc, int mr, int nr,
+                                       const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)), TG_DIRECT_ROW, 1)
+}
+
+template <class T, int MR, int NV>
+TG_TARGET_AVX512 void tile_direct_a_avx512(int64_t kc, const T* A, int64_t lda, const T* B,
+                                           int64_t ldb, T* c, int64_t rsc, int64_t csc, int mr,
+                                           int nr, const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)), TG_DIRECT_ROW, 1)
+}
+#undef TG_PACKED_ROW
+#undef TG_DIRECT_ROW
 #undef TG_TILE_BODY
 
 template <class T>
@@ -419,6 +448,7 @@ struct Avx2Kernel {
   static constexpr int MR = 6, NR = 2 * 32 / sizeof(T);
   static constexpr int64_t KC = 256, MC = 144, NC = 3072 * 4 / sizeof(T);
   static constexpr bool simd_pack = true;
+  static constexpr bool reads_a_in_place = false;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
                    int64_t csc, int mr, int nr, const Epilogue<T>& e) {
     tile_avx2<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
@@ -433,11 +463,51 @@ struct Avx512Kernel {
   static constexpr int MR = 12, NR = 2 * 64 / sizeof(T);
   static constexpr int64_t KC = 512, MC = 96, NC = 3072 * 4 / sizeof(T);
   static constexpr bool simd_pack = true;
+  static constexpr bool reads_a_in_place = false;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
                    int64_t csc, int mr, int nr, const Epilogue<T>& e) {
     tile_avx512<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
   }
   static void small(const Problem<T>& P, T* packed_b) { small_avx512(P, packed_b); }
+};
+
+// 12 x 1 vector (AVX2) and 24 x 1 vector (AVX-512): for a C at most one vector wide. The
+// KC x NR sliver of B stays in L1. KC is the wide kernel's: the k-blocks, whose partial sums C
+// accumulates, must fall in the same places for the results to be the same. Each element of A takes part in at most NR multiply-adds
+// here, so packing A would cost as much as the arithmetic: a row-major A is read in place
+// (tile_direct_a), its full slivers at least (an edge sliver is packed, padded with zeros).
+template <class T_>
+struct Avx2NarrowKernel {
+  using T = T_;
+  static constexpr int MR = 12, NR = 32 / sizeof(T);
+  static constexpr int64_t KC = Avx2Kernel<T>::KC, MC = 144, NC = NR;
+  static constexpr bool simd_pack = true;
+  static constexpr bool reads_a_in_place = true;
+  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
+                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_avx2<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  }
+  static void tile_direct_a(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
+                            int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_direct_a_avx2<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
+  }
+};
+
+template <class T_>
+struct Avx512NarrowKernel {
+  using T = T_;
+  static constexpr int MR = 24, NR = 64 / sizeof(T);
+  static constexpr int64_t KC = Avx512Kernel<T>::KC, MC = 144, NC = NR;
+  static constexpr bool simd_pack = true;
+  static constexpr bool reads_a_in_place = true;
+  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
+                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_avx512<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  }
+  static void tile_direct_a(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
+                            int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_direct_a_avx512<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
+  }
 };
 
 #endif  // TG_MATMUL_X86
@@ -632,6 +702,7 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
   // A row-major B is read in place rather than copied first when each of its slivers is used
   // once (a single sliver of A rows), or when all of it fits in L1 whatever its row stride.
   const bool direct_b = P.sbn == 1 && (m1 - m0 <= MR || P.K * (n1 - n0) * int64_t(sizeof(T)) <= 16384);
+  const bool direct_a = KT::reads_a_in_place && P.sak == 1;
 
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
@@ -643,7 +714,8 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
       for (int64_t ic = m0; ic < m1; ic += MC) {
         check_interrupt();  // an MC x KC x NC block: a few milliseconds at most
         const int64_t mc = std::min(MC, m1 - ic);
-        pack_a<MR, KT::simd_pack>(mc, kc, P.a + ic * P.sam + pc * P.sak, P.sam, P.sak, pa);
+        const T* ablock = P.a + ic * P.sam + pc * P.sak;
+        if (!direct_a) pack_a<MR, KT::simd_pack>(mc, kc, ablock, P.sam, P.sak, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           const T* col_bias = last && P.bias && !P.bias_on_rows ? P.bias + jc + jr : nullptr;
@@ -661,8 +733,19 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
             const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
             const Epilogue<T> e{P.accumulate || pc > 0, col_bias, row_bias ? row_bias + ir : nullptr,
                                 last ? P.act : ActKind::none};
-            KT::tile(kc, pa + ir * kc, bs, ldb, P.c + (ic + ir) * P.scm + (jc + jr) * P.scn, P.scm,
-                     P.scn, mr, nr, e);
+            T* c = P.c + (ic + ir) * P.scm + (jc + jr) * P.scn;
+            if constexpr (KT::reads_a_in_place) {
+              if (direct_a && mr == MR) {
+                KT::tile_direct_a(kc, ablock + ir * P.sam, P.sam, bs, ldb, c, P.scm, P.scn, mr, nr, e);
+                continue;
+              }
+              if (direct_a) {  // the edge sliver, packed with zero rows
+                pack_a<MR, KT::simd_pack>(mr, kc, ablock + ir * P.sam, P.sam, P.sak, pa);
+                KT::tile(kc, pa, bs, ldb, c, P.scm, P.scn, mr, nr, e);
+                continue;
+              }
+            }
+            KT::tile(kc, pa + ir * kc, bs, ldb, c, P.scm, P.scn, mr, nr, e);
           }
         }
       }
@@ -730,33 +813,39 @@ void gemm_oriented(const Problem<typename KT::T>& P, int nthreads) {
 // blocked loops would be most of the time.
 constexpr int64_t kSmallWork = int64_t(32) * 32 * 32;
 
-template <class KT>
-void gemm_one(const Problem<typename KT::T>& P, int nthreads) {
-  using T = typename KT::T;
+template <class KS>
+void gemm_one(const Problem<typename KS::T>& P, int nthreads) {
+  using T = typename KS::T;
+  using Wide = typename KS::Wide;
+  using Narrow = typename KS::Narrow;
   if (P.M == 0 || P.N == 0) return;
   if (P.K == 0) return gemm_empty_k(P);
-  if (P.M * P.N * P.K <= kSmallWork && P.K <= KT::KC) {
+  if (P.M * P.N * P.K <= kSmallWork && P.K <= Wide::KC) {
     // Along the longer side of C, which its inner loop runs over.
     const Problem<T> Q = P.N >= P.M ? P : transposed(P);
     T* packed_b = Q.sbn == 1 ? nullptr : static_cast<T*>(t_pack_b.get(sizeof(T) * Q.K * Q.N));
-    return KT::small(Q, packed_b);
+    return Wide::small(Q, packed_b);
   }
   // Edge tiles are computed in full, so a C much narrower than NR wastes most of the
-  // microkernel's work; computed transposed it pads to MR instead. Edge tiles, and all tiles
-  // when C's rows are not contiguous, go through the scalar store, costed here as
-  // kScalarStore multiply-adds per element.
-  constexpr int64_t MR = KT::MR, NR = KT::NR;
+  // microkernel's work; computed transposed it pads to MR instead, and a C at most one vector
+  // wide has the narrow kernel. Edge tiles, and all tiles when C's rows are not contiguous, go
+  // through the scalar store, costed here as kScalarStore multiply-adds per element.
   constexpr double kScalarStore = 48;
-  auto cost = [&](int64_t rows, int64_t cols, int64_t col_stride) {
+  auto cost = [&](auto kt, int64_t rows, int64_t cols, int64_t col_stride) {
+    constexpr int64_t MR = decltype(kt)::MR, NR = decltype(kt)::NR;
+    if (cols > NR && NR < Wide::NR) return std::numeric_limits<double>::infinity();
     const double padded = double((rows + MR - 1) / MR * MR) * double((cols + NR - 1) / NR * NR);
     const double scalar = col_stride != 1 ? double(rows) * double(cols)
                                           : double(rows) * double(cols % NR) +
                                                 double(rows % MR) * double(cols - cols % NR);
     return padded * double(P.K) + kScalarStore * scalar;
   };
-  const double normal = cost(P.M, P.N, P.scn), swapped = cost(P.N, P.M, P.scm);
-  if (swapped < normal) return gemm_oriented<KT>(transposed(P), nthreads);
-  gemm_oriented<KT>(P, nthreads);
+  const double costs[4] = {cost(Wide{}, P.M, P.N, P.scn), cost(Wide{}, P.N, P.M, P.scm),
+                           cost(Narrow{}, P.M, P.N, P.scn), cost(Narrow{}, P.N, P.M, P.scm)};
+  const int best = static_cast<int>(std::min_element(costs, costs + 4) - costs);
+  const Problem<T> Q = best % 2 ? transposed(P) : P;
+  if (best < 2) return gemm_oriented<Wide>(Q, nthreads);
+  gemm_oriented<Narrow>(Q, nthreads);
 }
 
 // A batch of products with per-batch element offsets (0 for a broadcast operand).
@@ -766,9 +855,9 @@ struct Batch {
   int64_t sa, sb, sc;
 };
 
-template <class KT>
-void gemm_batched(const Problem<typename KT::T>& P, const Batch<typename KT::T>& B) {
-  using T = typename KT::T;
+template <class KS>
+void gemm_batched(const Problem<typename KS::T>& P, const Batch<typename KS::T>& B) {
+  using T = typename KS::T;
   auto item = [&](int64_t i) {
     Problem<T> Q = P;
     Q.a += i * B.sa;
@@ -785,10 +874,10 @@ void gemm_batched(const Problem<typename KT::T>& P, const Batch<typename KT::T>&
   if (over_batch) {
     const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(work, 1));
     parallel_for(B.count, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) gemm_one<KT>(item(i), 1);
+      for (int64_t i = begin; i < end; ++i) gemm_one<KS>(item(i), 1);
     });
   } else {
-    for (int64_t i = 0; i < B.count; ++i) gemm_one<KT>(item(i), nthreads);
+    for (int64_t i = 0; i < B.count; ++i) gemm_one<KS>(item(i), nthreads);
   }
 }
 
@@ -796,10 +885,13 @@ template <class T>
 void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
   switch (cpu_isa()) {
 #ifdef TG_MATMUL_X86
-    case CpuIsa::avx512: return gemm_batched<Avx512Kernel<T>>(P, B);
-    case CpuIsa::avx2: return gemm_batched<Avx2Kernel<T>>(P, B);
+    case CpuIsa::avx512: return gemm_batched<Kernels<Avx512Kernel<T>, Avx512NarrowKernel<T>>>(P, B);
+    case CpuIsa::avx2: return gemm_batched<Kernels<Avx2Kernel<T>, Avx2NarrowKernel<T>>>(P, B);
 #endif
-    default: return gemm_batched<GenericKernel<T, 6, 64 / sizeof(T)>>(P, B);
+    default: {
+      using Portable = GenericKernel<T, 6, 64 / sizeof(T)>;
+      return gemm_batched<Kernels<Portable, Portable>>(P, B);
+    }
   }
 }
 

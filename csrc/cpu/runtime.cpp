@@ -107,8 +107,36 @@ struct JobCancelled : std::exception {
 
 thread_local bool t_in_parallel_region = false;
 
-// Workers sleep on a condition variable between jobs. A job is split into `nchunks` equal
-// ranges claimed through an atomic counter, so a slow thread never holds the others back.
+// How long a worker keeps polling for the next job, and the caller for the workers' last chunks,
+// before sleeping on a condition variable. Waking a sleeping thread takes tens of microseconds on
+// a VM, as long as a mid-size product, while the gaps between the kernels of a training step
+// (Python, the next batch) are mostly shorter than this. Polling pauses the core between reads;
+// OpenMP runtimes and OpenBLAS poll for as long or longer.
+constexpr int64_t kSpinNs = 500'000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Polls done() until it holds or kSpinNs have passed; returns done().
+template <class Done>
+bool spin_until(Done&& done) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::nanoseconds(kSpinNs);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (clock::now() >= deadline) return done();
+  }
+}
+
+// Workers poll for a job for a while after the last one (kSpinNs), then sleep on a condition
+// variable. A job is split into `nchunks` equal ranges claimed through an atomic counter, so a
+// slow thread never holds the others back: the caller takes the chunks no worker has claimed.
 class ThreadPool {
  public:
   explicit ThreadPool(int nthreads) : nthreads_(std::max(1, nthreads)) {
@@ -117,7 +145,7 @@ class ThreadPool {
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -129,6 +157,7 @@ class ThreadPool {
     std::unique_lock<std::mutex> busy(busy_mu_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     int64_t nchunks = std::min<int64_t>(nthreads_, (n + grain - 1) / grain);
+    bool wake;
     {
       std::lock_guard<std::mutex> lk(mu_);
       fn_ = &f;
@@ -137,17 +166,19 @@ class ThreadPool {
       nchunks_ = nchunks;
       cancel_.store(false);
       next_chunk_.store(0);
-      done_chunks_ = 0;
+      done_chunks_.store(0);
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1);  // publishes the fields above to polling workers
+      wake = sleepers_ > 0;
     }
-    cv_.notify_all();
+    if (wake) cv_.notify_all();
     work();
+    spin_until([&] { return done_chunks_.load() == nchunks_; });
     // The caller keeps answering Ctrl-C while the workers finish their chunks.
     std::unique_lock<std::mutex> lk(mu_);
-    while (done_chunks_ != nchunks_) {
+    while (done_chunks_.load() != nchunks_) {
       done_cv_.wait_for(lk, std::chrono::nanoseconds(kInterruptPeriodNs));
-      if (done_chunks_ == nchunks_ || cancel_.load()) continue;
+      if (done_chunks_.load() == nchunks_ || cancel_.load()) continue;
       lk.unlock();
       std::exception_ptr err;
       try {
@@ -192,7 +223,7 @@ class ThreadPool {
       }
       std::lock_guard<std::mutex> lk(mu_);
       if (err) fail(err);
-      if (++done_chunks_ == nchunks_) done_cv_.notify_all();
+      if (done_chunks_.fetch_add(1) + 1 == nchunks_) done_cv_.notify_all();
     }
     t_cancel = nullptr;
     t_in_parallel_region = was;
@@ -202,11 +233,18 @@ class ThreadPool {
     t_pool_worker = true;
     uint64_t seen = 0;
     for (;;) {
-      {
+      if (!spin_until([&] { return stop_.load() || generation_.load() != seen; })) {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
+        ++sleepers_;
+        cv_.wait(lk, [&] { return stop_.load() || generation_.load() != seen; });
+        --sleepers_;
+      }
+      {
+        // The job's fields are read under the lock: the caller may already have finished the
+        // job (taking every chunk) and be setting up the next one.
+        std::lock_guard<std::mutex> lk(mu_);
+        if (stop_.load()) return;
+        seen = generation_.load();
         if (fn_ == nullptr) continue;
       }
       work();
@@ -218,11 +256,12 @@ class ThreadPool {
   std::mutex busy_mu_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  bool stop_ = false;
-  uint64_t generation_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> generation_{0};
+  int sleepers_ = 0;  // workers waiting on cv_ (under mu_)
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, slice_ = 1, nchunks_ = 0, done_chunks_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
+  int64_t n_ = 0, slice_ = 1, nchunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0}, done_chunks_{0};
   std::atomic<bool> cancel_{false};
   std::exception_ptr error_;
 };
