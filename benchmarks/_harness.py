@@ -34,9 +34,13 @@ class Settings:
         self.repeat = repeat
         self.min_time = 0.005 if quick else 0.05
         self.pause = 0.05 if quick else 0.3
-        # Before each sample of an alternating run across libraries: long enough for OpenBLAS's
-        # and OpenMP's spinning workers to go to sleep, short enough to sample often.
-        self.settle = 0.005 if quick else 0.1
+        # Libraries compared in one run take turns in `rounds` blocks each (bench_alternating).
+        # Before a block: `settle` seconds of sleep, for the previous library's worker threads
+        # to stop spinning (OpenBLAS's poll for about 0.1 s), then `warm` seconds of untimed
+        # calls: on a VM a core left idle takes tens of milliseconds to come back to speed.
+        self.rounds = 1 if quick else 5
+        self.settle = 0.005 if quick else 0.2
+        self.warm = 0.005 if quick else 0.1
 
 
 def parse_args(description: str, add_arguments=None) -> tuple[argparse.Namespace, Settings]:
@@ -95,12 +99,12 @@ def bench(fn, settings: Settings) -> float:
     return statistics.median(samples)
 
 
-def bench_alternating(fns, settings: Settings, settle: bool = False) -> list:
-    """Median seconds per call of each of `fns`, their samples taken in turn (one of each, then
-    again), so that a drift in the machine's speed during the run weighs on all of them alike:
-    for ratios between ways of doing the same work. With `settle`, for fns of different
-    libraries, each sample starts after settings.settle seconds of sleep, so that the worker
-    threads of the previous library do not spin on the cores of the next."""
+def bench_alternating(fns, settings: Settings, peers: bool = False) -> list:
+    """Median seconds per call of each of `fns`, their samples taken in turn, so that a drift in
+    the machine's speed during the run weighs on all of them alike: for ratios. Without `peers`
+    (ways of doing the same work in tapegrad) one sample of each, then again. With `peers` (fns
+    of different libraries, each with thread pools of its own) the turns are blocks of samples,
+    settings.rounds per fn, each after a pause and a warm-up (see Settings)."""
     time.sleep(settings.pause)
     inner = []
     for fn in fns:
@@ -109,15 +113,21 @@ def bench_alternating(fns, settings: Settings, settle: bool = False) -> list:
         fn()
         once = max(time.perf_counter() - t0, 1e-7)
         inner.append(max(1, int(settings.min_time / settings.repeat / once)))
+    rounds = settings.rounds if peers else settings.repeat
+    per_turn = -(-settings.repeat // rounds) if peers else 1
     samples = [[] for _ in fns]
-    for _ in range(settings.repeat):
+    for _ in range(rounds):
         for fn, n, out in zip(fns, inner, samples):
-            if settle:
+            if peers:
                 time.sleep(settings.settle)
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            out.append((time.perf_counter() - t0) / n)
+                end = time.perf_counter() + settings.warm
+                while time.perf_counter() < end:
+                    fn()
+            for _ in range(per_turn):
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                out.append((time.perf_counter() - t0) / n)
     return [statistics.median(s) for s in samples]
 
 
@@ -162,7 +172,9 @@ def print_header(title: str, settings: Settings) -> None:
     print(f"date: {time.strftime('%Y-%m-%d %H:%M')}  commit: {commit()}  python {platform.python_version()}")
     print(f"tapegrad {tg.__version__} ({tg.get_num_threads()} threads, CPU path {tg.backends.cpu.isa})  "
           f"numpy {np.__version__} ({numpy_blas()})  {peer}")
-    print(f"median of {settings.repeat} samples" + ("  [--quick: a subset, not a measurement]" if settings.quick else ""))
+    print(f"median of {settings.repeat} samples; libraries take turns, {settings.rounds} blocks each, every block "
+          f"after {settings.settle:g} s idle and {settings.warm:g} s of untimed calls"
+          + ("  [--quick: a subset, not a measurement]" if settings.quick else ""))
     print()
 
 

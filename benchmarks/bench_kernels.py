@@ -323,7 +323,7 @@ def main() -> None:
     for case in cases:
         # The libraries' samples alternate, so that the VM's drift in speed weighs on all alike.
         fns = [case.tapegrad] + ([] if args.no_peers else [f for f in (case.numpy, case.torch) if f])
-        times = iter(bench_alternating(fns, settings, settle=True) if len(fns) > 1 else [bench(case.tapegrad, settings)])
+        times = iter(bench_alternating(fns, settings, peers=True) if len(fns) > 1 else [bench(case.tapegrad, settings)])
         t_tg = next(times)
         t_np = next(times) if case.numpy and not args.no_peers else None
         t_torch = next(times) if case.torch and not args.no_peers else None

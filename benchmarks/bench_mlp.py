@@ -210,8 +210,7 @@ def timing_table(models, settings, device, rng) -> None:
             train_step(tg, tmodel, topt, model.loss, tx, ty)
             tg_sync()
 
-        t_tg = bench(tg_step, settings)
-        t_torch = None
+        steps = {"tapegrad": tg_step}
         if pmodel is not None:
             px, py = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
             popt = torch.optim.Adam(pmodel.parameters(), lr=1e-3)
@@ -220,14 +219,17 @@ def timing_table(models, settings, device, rng) -> None:
                 train_step(torch, pmodel, popt, model.loss, px, py)
                 torch_sync()
 
-            t_torch = bench(torch_step, settings)
-        t_np = floor = None
+            steps["torch"] = torch_step
+        floor = None
         if device == "cpu":
             if weights is None:
                 weights = {k: v.detach().numpy().copy() for k, v in tmodel.state_dict().items()}
             np_mlp = NumpyMLP(weights, len(model.sizes) - 1, model.loss)
-            t_np = bench(lambda: np_mlp.step(x, y), settings)
+            steps["numpy"] = lambda: np_mlp.step(x, y)
             floor = flop_floor(model, settings, floors)
+        # The libraries take turns, so that the machine's drift weighs on all alike.
+        times = dict(zip(steps, bench_alternating(list(steps.values()), settings, peers=True)))
+        t_tg, t_torch, t_np = times["tapegrad"], times.get("torch"), times.get("numpy")
         print_row([model.name, str(model.batch), us(t_tg), us(t_torch), us(t_np), ratio(t_torch, t_tg),
                    ratio(t_np, t_tg), us(floor), "-" if floor is None else f"{t_tg / floor:.2f}x",
                    targets(model), targets_met(model, t_tg, floor)])
@@ -258,8 +260,8 @@ def kib(n: Optional[int]) -> str:
 def graph_mode_table(models, settings, device, rng) -> None:
     """The same step compiled: tapegrad.compile's replay against tapegrad eager, the kernels the
     replay runs (timed alone: the floor of any replay), PyTorch eager and torch.compile (left
-    out of --quick: it compiles for seconds). The three tapegrad timings take their samples in
-    turn (bench_alternating), as do the two PyTorch ones."""
+    out of --quick: it compiles for seconds). All of them take their samples in turn
+    (bench_alternating)."""
     columns = ["model", "batch", "eager us", "compiled us", "kernels us", "compiled/kernels",
                "eager/compiled", "torch us", "torch.compile us", "torch/compiled",
                "torch.compile/compiled", "eager peak KiB", "compiled KiB", "met"]
@@ -295,10 +297,8 @@ def graph_mode_table(models, settings, device, rng) -> None:
         compiled = tg.compile(eager)
         compiled(tx, ty)  # records
         graph = next(iter(compiled._graphs.values()))
-        t_eager, t_comp, t_kernels = bench_alternating(
-            [lambda: (eager(tx, ty), tg_sync()), lambda: (compiled(tx, ty), tg_sync()),
-             lambda: (graph.rec.run(0, len(graph.rec), False), tg_sync())], settings)
-        t_torch = t_tc = None
+        steps = [lambda: (eager(tx, ty), tg_sync()), lambda: (compiled(tx, ty), tg_sync()),
+                 lambda: (graph.rec.run(0, len(graph.rec), False), tg_sync())]
         if pmodel is not None:
             px, py = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
             popt = torch.optim.Adam(pmodel.parameters(), lr=1e-3)
@@ -306,15 +306,15 @@ def graph_mode_table(models, settings, device, rng) -> None:
             def torch_eager(a, b):
                 return train_step(torch, pmodel, popt, model.loss, a, b)
 
-            if settings.quick:
-                t_torch = bench(lambda: (torch_eager(px, py), torch_sync()), settings)
-            else:
+            steps.append(lambda: (torch_eager(px, py), torch_sync()))
+            if not settings.quick:
                 torch_compiled = torch.compile(torch_eager)
                 for _ in range(3):  # compiles, then settles
                     torch_compiled(px, py)
-                t_torch, t_tc = bench_alternating(
-                    [lambda: (torch_eager(px, py), torch_sync()),
-                     lambda: (torch_compiled(px, py), torch_sync())], settings)
+                steps.append(lambda: (torch_compiled(px, py), torch_sync()))
+        # All of them take turns, the two libraries' steps included, so that their ratios come
+        # from the same stretch of the run.
+        t_eager, t_comp, t_kernels, t_torch, t_tc = (bench_alternating(steps, settings, peers=True) + [None, None])[:5]
         missed = []
         if t_comp > MAX_OVER_KERNELS * t_kernels:
             missed.append("kernels")

@@ -28,6 +28,7 @@ void check_python_signals() {
 
 namespace tg {
 void bind_runtime(py::module_& m);
+void bind_allocator(py::module_& m);
 void bind_elementwise(py::module_& m);
 void bind_activations(py::module_& m);
 void bind_reduce(py::module_& m);
@@ -58,6 +59,7 @@ PYBIND11_MODULE(_C, m) {
   tg::graph::bind(m);
   py::module_ cpu = m.def_submodule("cpu", "CPU kernels (C++17)");
   tg::bind_runtime(cpu);
+  tg::bind_allocator(cpu);
   tg::bind_elementwise(cpu);
   tg::bind_activations(cpu);
   tg::bind_reduce(cpu);

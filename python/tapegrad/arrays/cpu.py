@@ -15,12 +15,14 @@ name = "cpu"
 # --- memory ----------------------------------------------------------------------------------
 
 def empty(shape, dtype, device=None) -> np.ndarray:
-    return np.empty(shape, dtype=dtype)
+    return kernels.empty(shape, dtype)
 
 
-# new(shape, dtype, like=a): an uninitialised array on a's device. numpy's own `like` argument
-# means just that, and a call to it directly spares the ops a Python call per result.
-new = np.empty
+# new(shape, dtype, like=a): an uninitialised array on a's device. kernels.empty is numpy.empty
+# with a cache of large blocks (csrc/cpu/allocator.cpp: an eager step allocates the same sizes
+# again, and fresh pages cost a fault each); called directly, it spares the ops a Python call
+# per result.
+new = kernels.empty
 
 
 def scalar(value, dtype, like: np.ndarray) -> np.ndarray:
@@ -56,7 +58,7 @@ def memory(x: np.ndarray):
 
 def owns_memory(x: np.ndarray) -> bool:
     """True when x is not a view of another array (its memory is reachable only through x)."""
-    return x.base is None
+    return x.base is None or kernels.owns_memory(x)
 
 
 def put_(dst: np.ndarray, positions: np.ndarray, src: np.ndarray) -> np.ndarray:
