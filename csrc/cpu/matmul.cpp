@@ -473,40 +473,27 @@ struct Avx512Kernel {
 
 // 12 x 1 vector (AVX2) and 24 x 1 vector (AVX-512): for a C at most one vector wide. The
 // KC x NR sliver of B stays in L1. KC is the wide kernel's: the k-blocks, whose partial sums C
-// accumulates, must fall in the same places for the results to be the same. Each element of A takes part in at most NR multiply-adds
-// here, so packing A would cost as much as the arithmetic: a row-major A is read in place
-// (tile_direct_a), its full slivers at least (an edge sliver is packed, padded with zeros).
-template <class T_>
-struct Avx2NarrowKernel {
+// accumulates, must fall in the same places for the results to be the same. Each element of A
+// takes part in at most NR multiply-adds here, so packing A would cost as much as the
+// arithmetic: a row-major A is read in place (tile_direct_a), its full slivers at least (an edge
+// sliver is packed, padded with zeros).
+template <class T_, bool Avx512>
+struct NarrowKernel {
   using T = T_;
-  static constexpr int MR = 12, NR = 32 / sizeof(T);
-  static constexpr int64_t KC = Avx2Kernel<T>::KC, MC = 144, NC = NR;
+  using Wide = std::conditional_t<Avx512, Avx512Kernel<T>, Avx2Kernel<T>>;
+  static constexpr int MR = Avx512 ? 24 : 12, NR = (Avx512 ? 64 : 32) / sizeof(T);
+  static constexpr int64_t KC = Wide::KC, MC = 144, NC = NR;
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = true;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
                    int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    tile_avx2<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+    if constexpr (Avx512) tile_avx512<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+    else tile_avx2<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
   }
   static void tile_direct_a(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
                             int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    tile_direct_a_avx2<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
-  }
-};
-
-template <class T_>
-struct Avx512NarrowKernel {
-  using T = T_;
-  static constexpr int MR = 24, NR = 64 / sizeof(T);
-  static constexpr int64_t KC = Avx512Kernel<T>::KC, MC = 144, NC = NR;
-  static constexpr bool simd_pack = true;
-  static constexpr bool reads_a_in_place = true;
-  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
-                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    tile_avx512<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
-  }
-  static void tile_direct_a(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
-                            int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    tile_direct_a_avx512<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
+    if constexpr (Avx512) tile_direct_a_avx512<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
+    else tile_direct_a_avx2<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
   }
 };
 
@@ -885,8 +872,8 @@ template <class T>
 void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
   switch (cpu_isa()) {
 #ifdef TG_MATMUL_X86
-    case CpuIsa::avx512: return gemm_batched<Kernels<Avx512Kernel<T>, Avx512NarrowKernel<T>>>(P, B);
-    case CpuIsa::avx2: return gemm_batched<Kernels<Avx2Kernel<T>, Avx2NarrowKernel<T>>>(P, B);
+    case CpuIsa::avx512: return gemm_batched<Kernels<Avx512Kernel<T>, NarrowKernel<T, true>>>(P, B);
+    case CpuIsa::avx2: return gemm_batched<Kernels<Avx2Kernel<T>, NarrowKernel<T, false>>>(P, B);
 #endif
     default: {
       using Portable = GenericKernel<T, 6, 64 / sizeof(T)>;
