@@ -188,8 +188,46 @@ struct Row {
   struct Exp {
     TG_ALWAYS_INLINE V operator()(const V& v) const { return exp(v); }
   };
-  // out = exp(x) over n contiguous elements (out may be x)
-  static TG_ALWAYS_INLINE void exp_block(const T* x, T* out, int64_t n) { map(Exp{}, x, out, n); }
+  struct Shift {
+    T s;
+    TG_ALWAYS_INLINE V operator()(const V& v) const { return v - s; }
+  };
+
+  // Short rows (see kShortRow), `rows` of C elements at x[r*C], a block at a time.
+  // lse[r] = log sum_j exp(x_j) with logsumexp's conventions; buf gets exp(x - m) meanwhile.
+  static TG_ALWAYS_INLINE void short_rows_lse(const T* x, int64_t rows, int64_t C, T* buf,
+                                              double* lse) {
+    for (int64_t r = 0; r < rows; ++r) {
+      T m = max(x + r * C, C);
+      if (std::isinf(m)) m = T(0);
+      lse[r] = double(m);
+      map(Shift{m}, x + r * C, buf + r * C, C);
+    }
+    map(Exp{}, buf, buf, rows * C);
+    for (int64_t r = 0; r < rows; ++r) lse[r] += std::log(sum(buf + r * C, nullptr, C));
+  }
+
+  // The cross-entropy gradient of short rows: out row r = a_r (exp(x - lse_r) - c), with c_target
+  // for the target class; rows whose target is ignored (t_r < 0) are zero. buf is scratch.
+  static TG_ALWAYS_INLINE void short_rows_ce_grad(const T* x, int64_t rows, int64_t C, const T* lse,
+                                                  const T* a, const int64_t* t, T c, T c_target,
+                                                  T* buf, T* out) {
+    for (int64_t r = 0; r < rows; ++r) map(Shift{lse[r]}, x + r * C, buf + r * C, C);
+    map(Exp{}, buf, buf, rows * C);
+    for (int64_t r = 0; r < rows; ++r) {
+      T* o = out + r * C;
+      if (t[r] < 0) {
+        std::fill(o, o + C, T(0));
+        continue;
+      }
+      map(CeGradOfExp{a[r], c}, buf + r * C, o, C);
+      o[t[r]] = a[r] * (buf[r * C + t[r]] - c_target);
+    }
+  }
+  struct CeGradOfExp {
+    T a, c;
+    TG_ALWAYS_INLINE V operator()(const V& e) const { return a * (e - c); }
+  };
 };
 
 // One table of row kernels per dtype and instruction set.
@@ -200,7 +238,9 @@ struct RowKernels {
   double (*logsumexp)(const T*, int64_t);
   double (*sum)(const T*, int64_t);
   void (*ce_grad)(const T*, T, T, T, T*, int64_t);
-  void (*exp_block)(const T*, T*, int64_t);
+  void (*short_rows_lse)(const T*, int64_t, int64_t, T*, double*);
+  void (*short_rows_ce_grad)(const T*, int64_t, int64_t, const T*, const T*, const int64_t*, T, T,
+                             T*, T*);
 };
 
 #define TG_ROW_KERNELS(ATTR, SUFFIX, T, B)                                                     \
@@ -215,10 +255,18 @@ struct RowKernels {
   ATTR void ce_grad_##SUFFIX(const T* x, T lse, T a, T c, T* o, int64_t n) {                   \
     Row<T, B>::ce_grad(x, lse, a, c, o, n);                                                    \
   }                                                                                            \
-  ATTR void exp_block_##SUFFIX(const T* x, T* o, int64_t n) { Row<T, B>::exp_block(x, o, n); } \
+  ATTR void short_rows_lse_##SUFFIX(const T* x, int64_t rows, int64_t C, T* buf, double* lse) { \
+    Row<T, B>::short_rows_lse(x, rows, C, buf, lse);                                           \
+  }                                                                                            \
+  ATTR void short_rows_ce_grad_##SUFFIX(const T* x, int64_t rows, int64_t C, const T* lse,     \
+                                        const T* a, const int64_t* t, T c, T ct, T* buf,       \
+                                        T* o) {                                                \
+    Row<T, B>::short_rows_ce_grad(x, rows, C, lse, a, t, c, ct, buf, o);                       \
+  }                                                                                            \
   const RowKernels<T> kernels_##SUFFIX = {softmax_##SUFFIX,   softmax_backward_##SUFFIX,       \
                                           logsumexp_##SUFFIX, sum_##SUFFIX,                    \
-                                          ce_grad_##SUFFIX,   exp_block_##SUFFIX};
+                                          ce_grad_##SUFFIX,   short_rows_lse_##SUFFIX,         \
+                                          short_rows_ce_grad_##SUFFIX};
 
 TG_ROW_KERNELS(, f32_generic, float, 16)
 TG_ROW_KERNELS(, f64_generic, double, 16)
@@ -348,28 +396,6 @@ namespace {
 constexpr int64_t kShortRow = 32;
 constexpr int64_t kShortBlock = 4096;  // elements per block (16 KB of float32: stays in L1)
 
-// lse = log sum_j exp(x_j) with the conventions of Row::logsumexp (max shift skipping nan; an
-// infinite max shifts by 0), for `rows` rows of C elements at x[r*C]. The shifted values x - m
-// are written to buf and replaced by their exponentials.
-template <class T>
-void short_rows_logsumexp(const RowKernels<T>& K, const T* x, int64_t rows, int64_t C, T* buf,
-                          double* lse) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* row = x + r * C;
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < C; ++j) m = row[j] > m ? row[j] : m;
-    if (std::isinf(m)) m = T(0);
-    lse[r] = double(m);
-    for (int64_t j = 0; j < C; ++j) buf[r * C + j] = row[j] - m;
-  }
-  K.exp_block(buf, buf, rows * C);
-  for (int64_t r = 0; r < rows; ++r) {
-    double total = 0.0;
-    for (int64_t j = 0; j < C; ++j) total += double(buf[r * C + j]);
-    lse[r] += std::log(total);
-  }
-}
-
 // The rows [b, e) of x as contiguous blocks of at most kShortBlock elements: f(first row, row
 // count, pointer to the rows' C-contiguous values).
 template <class T, class F>
@@ -426,7 +452,7 @@ int64_t Cpu::cross_entropy_forward(const ArrayView& x_in, const ArrayView& targe
       std::vector<double> l(std::min(kShortBlock, e - b));
       int64_t ignored_here = 0;
       for_short_row_blocks<T>(x, C, b, e, gather.data(), [&](int64_t i0, int64_t rows, const T* xs) {
-        short_rows_logsumexp(KB, xs, rows, C, buf.data(), l.data());
+        KB.short_rows_lse(xs, rows, C, buf.data(), l.data());
         for (int64_t r = 0; r < rows; ++r) row_loss(i0 + r, xs + r * C, l[r], ignored_here);
       });
       ignored_rows += ignored_here;
@@ -462,27 +488,30 @@ void Cpu::cross_entropy_backward(const ArrayView& x_in, const ArrayView& target_
     // out = a (exp(x - lse) - c) as the row kernel computes it, the exponentials a block at
     // a time; the target class subtracts c_target instead of c.
     const RowKernels<T>& KB = row_kernels<T>();
+    const bool out_dense = out.strides[1] == 1 && out.strides[0] == C;
+    const int64_t block_rows = std::max<int64_t>(1, kShortBlock / C);
     parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
       const int64_t cap = std::min(kShortBlock, (e - b) * C) + kShortRow;  // as in the forward
-      std::vector<T> gather(cap), buf(cap);
+      std::vector<T> gather(cap), buf(cap), obuf(out_dense ? 0 : cap);
+      const int64_t most = std::min(block_rows, e - b);
+      std::vector<T> l(most), a(most);
+      std::vector<int64_t> t(most);
       Rows<T> orow(out, C);
       for_short_row_blocks<T>(x, C, b, e, gather.data(), [&](int64_t i0, int64_t rows, const T* xs) {
         for (int64_t r = 0; r < rows; ++r) {
-          const T l = at<T>(lse, i0 + r);
-          for (int64_t j = 0; j < C; ++j) buf[r * C + j] = xs[r * C + j] - l;
+          const int64_t i = i0 + r, ti = at<int64_t>(target, i);
+          if (ti != ignore_index) check_target(ti, C);
+          t[r] = ti == ignore_index ? -1 : ti;
+          l[r] = at<T>(lse, i);
+          a[r] = at<T>(grad, i);
         }
-        KB.exp_block(buf.data(), buf.data(), rows * C);
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t i = i0 + r, t = at<int64_t>(target, i);
-          T* o = orow.write(i);
-          if (t == ignore_index) {
-            std::fill(o, o + C, T(0));
-          } else {
-            check_target(t, C);
-            const T a = at<T>(grad, i);
-            for (int64_t j = 0; j < C; ++j) o[j] = a * (buf[r * C + j] - (j == t ? c_target : c));
+        T* o = out_dense ? out.ptr<T>() + i0 * C : obuf.data();
+        KB.short_rows_ce_grad(xs, rows, C, l.data(), a.data(), t.data(), c, c_target, buf.data(), o);
+        if (!out_dense) {
+          for (int64_t r = 0; r < rows; ++r) {
+            std::memcpy(orow.write(i0 + r), o + r * C, C * sizeof(T));
+            orow.commit(i0 + r);
           }
-          orow.commit(i);
         }
       });
     });
