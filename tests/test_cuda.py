@@ -11,9 +11,10 @@ import pytest
 import tapegrad as tg
 from tapegrad import _C, nn
 
-# Kernels that exist only on the CPU: the thread pool, the build report and the GEMM's
-# instruction-set switch.
-CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "set_isa", "get_isa"}
+# What exists only on the CPU: the thread pool, the build report, the instruction-set switch and
+# the allocator of CPU arrays (CUDA arrays have their own, in arrays/cuda.py).
+CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "set_isa", "get_isa", "empty",
+            "owns_memory", "cached_memory", "release_cached_memory"}
 
 
 def _public(module):
