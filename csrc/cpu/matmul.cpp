@@ -293,16 +293,6 @@ struct GenericKernel {
   }
 };
 
-// The kernels of one code path: Wide for most products, Narrow (one vector of columns, more
-// rows) for a C at most one vector wide, such as the last layer of a classifier. Both compute
-// every element by the same chain of operations, so which one runs changes no result.
-template <class WideKT, class NarrowKT>
-struct Kernels {
-  using T = typename WideKT::T;
-  using Wide = WideKT;
-  using Narrow = NarrowKT;
-};
-
 #ifdef TG_MATMUL_X86
 
 // Thin overloads over the intrinsics so one kernel template serves float and double.
@@ -800,11 +790,13 @@ void gemm_oriented(const Problem<typename KT::T>& P, int nthreads) {
 // blocked loops would be most of the time.
 constexpr int64_t kSmallWork = int64_t(32) * 32 * 32;
 
-template <class KS>
-void gemm_one(const Problem<typename KS::T>& P, int nthreads) {
-  using T = typename KS::T;
-  using Wide = typename KS::Wide;
-  using Narrow = typename KS::Narrow;
+// One product with the kernels of one code path: Wide for most products, Narrow (one vector of
+// columns, more rows) for a C at most one vector wide, such as the last layer of a classifier.
+// Both compute every element by the same chain of operations, so which one runs changes no
+// result.
+template <class Wide, class Narrow>
+void gemm_one(const Problem<typename Wide::T>& P, int nthreads) {
+  using T = typename Wide::T;
   if (P.M == 0 || P.N == 0) return;
   if (P.K == 0) return gemm_empty_k(P);
   if (P.M * P.N * P.K <= kSmallWork && P.K <= Wide::KC) {
@@ -842,9 +834,9 @@ struct Batch {
   int64_t sa, sb, sc;
 };
 
-template <class KS>
-void gemm_batched(const Problem<typename KS::T>& P, const Batch<typename KS::T>& B) {
-  using T = typename KS::T;
+template <class Wide, class Narrow>
+void gemm_batched(const Problem<typename Wide::T>& P, const Batch<typename Wide::T>& B) {
+  using T = typename Wide::T;
   auto item = [&](int64_t i) {
     Problem<T> Q = P;
     Q.a += i * B.sa;
@@ -861,10 +853,10 @@ void gemm_batched(const Problem<typename KS::T>& P, const Batch<typename KS::T>&
   if (over_batch) {
     const int64_t grain = std::max<int64_t>(1, kParallelWork / std::max<int64_t>(work, 1));
     parallel_for(B.count, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) gemm_one<KS>(item(i), 1);
+      for (int64_t i = begin; i < end; ++i) gemm_one<Wide, Narrow>(item(i), 1);
     });
   } else {
-    for (int64_t i = 0; i < B.count; ++i) gemm_one<KS>(item(i), nthreads);
+    for (int64_t i = 0; i < B.count; ++i) gemm_one<Wide, Narrow>(item(i), nthreads);
   }
 }
 
@@ -872,12 +864,12 @@ template <class T>
 void matmul_kernel(const Problem<T>& P, const Batch<T>& B) {
   switch (cpu_isa()) {
 #ifdef TG_MATMUL_X86
-    case CpuIsa::avx512: return gemm_batched<Kernels<Avx512Kernel<T>, NarrowKernel<T, true>>>(P, B);
-    case CpuIsa::avx2: return gemm_batched<Kernels<Avx2Kernel<T>, NarrowKernel<T, false>>>(P, B);
+    case CpuIsa::avx512: return gemm_batched<Avx512Kernel<T>, NarrowKernel<T, true>>(P, B);
+    case CpuIsa::avx2: return gemm_batched<Avx2Kernel<T>, NarrowKernel<T, false>>(P, B);
 #endif
     default: {
       using Portable = GenericKernel<T, 6, 64 / sizeof(T)>;
-      return gemm_batched<Kernels<Portable, Portable>>(P, B);
+      return gemm_batched<Portable, Portable>(P, B);
     }
   }
 }
