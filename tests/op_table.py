@@ -19,6 +19,7 @@ import numpy as np
 
 import tapegrad as tg
 import tapegrad.nn.functional as F
+from tapegrad.ops.matmul import linear
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
@@ -137,6 +138,22 @@ def _mat(a, b):
     return np.matmul(a, b)
 
 
+_RUNNING_NP = (np.array([0.3, -0.2, 0.1]), np.array([0.5, 1.5, 2.0]))
+_RUNNING = tuple(tg.tensor(a) for a in _RUNNING_NP)
+
+
+def _batch_norm_ref(x, w, b):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    xhat = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + 1e-5)
+    return xhat * w.reshape(shape) + b.reshape(shape)
+
+
+def _layer_norm_ref(x, w, b):
+    xhat = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    return xhat * w + b
+
+
 OPS = [
     # --- binary arithmetic -------------------------------------------------------------------
     Op("add", lambda a, b: a + b, np.add, binary_samples()),
@@ -244,6 +261,22 @@ OPS = [
        [sample(floats(4, 3), floats(5, 3), floats(5)), sample(floats(1, 2), floats(1, 2), floats(1)),
         sample(floats(2, 3, 4), floats(6, 4), floats(6))]),
     Op("linear_nobias", F.linear, lambda x, w: x @ w.T, [sample(floats(4, 3), floats(5, 3))]),
+    # the activations Sequential fuses into the GEMM (inputs kept off relu's kink)
+    Op("linear_relu", lambda x, w, b: linear(x, w, b, act="relu"), lambda x, w, b: np.maximum(x @ w.T + b, 0),
+       [sample(floats(4, 3, lo=0.5, hi=2), floats(5, 3, lo=0.5, hi=2), floats(5))]),
+    Op("linear_sigmoid", lambda x, w, b: linear(x, w, b, act="sigmoid"),
+       lambda x, w, b: 1 / (1 + np.exp(-(x @ w.T + b))), [sample(floats(4, 3), floats(5, 3), floats(5))]),
+    Op("linear_tanh", lambda x, w, b: linear(x, w, b, act="tanh"), lambda x, w, b: np.tanh(x @ w.T + b),
+       [sample(floats(4, 3), floats(5, 3), floats(5))]),
+    # --- normalization -----------------------------------------------------------------------
+    Op("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+       lambda x, w, b: _batch_norm_ref(x, w, b), [sample(floats(5, 3), floats(3), floats(3)),
+                                                  sample(floats(4, 2, 3), floats(2), floats(2))]),
+    Op("batch_norm_eval", lambda x, w, b: F.batch_norm(x, _RUNNING[0].to(x.device), _RUNNING[1].to(x.device), w, b, training=False),
+       lambda x, w, b: ((x - _RUNNING_NP[0]) / np.sqrt(_RUNNING_NP[1] + 1e-5)) * w + b,
+       [sample(floats(5, 3), floats(3), floats(3))]),
+    Op("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), lambda x, w, b: _layer_norm_ref(x, w, b),
+       [sample(floats(3, 4), floats(4), floats(4)), sample(floats(2, 3, 4), floats(4), floats(4))]),
     # --- shape -------------------------------------------------------------------------------
     Op("reshape", lambda a: a.reshape(-1, 2), lambda a: a.reshape(-1, 2),
        [sample(floats(3, 4)), sample(floats(2, 3, 2)), sample(floats(0, 2))]),

@@ -687,22 +687,26 @@ def test_gradcheck_two_inputs():
 
 
 class WrongSquare(tg.autograd.Function):
-    def forward(self, x):
-        self.save_for_backward(x)
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
         return x * x
 
-    def backward(self, g):
-        (x,) = self.saved_tensors
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
         return g * x  # should be 2 * g * x
 
 
 class RightSquare(tg.autograd.Function):
-    def forward(self, x):
-        self.save_for_backward(x)
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
         return x * x
 
-    def backward(self, g):
-        (x,) = self.saved_tensors
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
         return 2 * g * x
 
 

@@ -72,11 +72,11 @@ def _mlp():
 
 
 def _nodes(root):
-    """Every Function reachable from `root` (a grad_fn) through next_edges."""
+    """Every node reachable from `root` (a grad_fn) through next_edges."""
     seen, stack = {}, [root]
     while stack:
         node = stack.pop()
-        if node is None or id(node) in seen or not isinstance(node, tg.autograd.Function):
+        if node is None or id(node) in seen or not isinstance(node, tg.autograd.Node):
             continue
         seen[id(node)] = node
         stack.extend(node.next_edges)

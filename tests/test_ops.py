@@ -1,5 +1,6 @@
 """Every row of the op table (tests/op_table.py): forward against a float64 numpy reference in
-float64 and float32, gradcheck in float64, and non-contiguous inputs equal to contiguous ones."""
+float64 and float32, gradcheck and gradgradcheck (the gradient of create_graph's gradient) in
+float64, and non-contiguous inputs equal to contiguous ones."""
 import numpy as np
 import pytest
 
@@ -69,6 +70,13 @@ def test_gradcheck_float64(op, i, device):
     arrays = _inputs(op, i)
     inputs = _to_tensors(arrays, tg.float64, device, requires_grad=True)
     assert tg.autograd.gradcheck(op.fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+@pytest.mark.parametrize("op,i", GRAD_CASES)
+def test_gradgradcheck_float64(op, i, device):
+    arrays = _inputs(op, i)
+    inputs = _to_tensors(arrays, tg.float64, device, requires_grad=True)
+    assert tg.autograd.gradgradcheck(op.fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
 
 
 @pytest.mark.parametrize("op,i", CASES)

@@ -19,7 +19,7 @@ from .size import Size
 
 class Tensor:
     __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_version", "_base",
-                 "_view_key", "_retains_grad", "__weakref__")
+                 "_view_key", "_retains_grad", "_hooks", "__weakref__")
 
     # Let numpy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
@@ -42,6 +42,7 @@ class Tensor:
         self._view_key = None
         self._retains_grad = False
         self._requires_grad = False
+        self._hooks = None  # a leaf's register_hook hooks (autograd.hooks.LeafHooks)
         if requires_grad:
             self.requires_grad = True
 
@@ -57,6 +58,7 @@ class Tensor:
         t._view_key = None  # the basic-index key when this is base[key] of a non-view base
         t._retains_grad = False
         t._requires_grad = False
+        t._hooks = None
         return t
 
     # --- metadata ---------------------------------------------------------------------

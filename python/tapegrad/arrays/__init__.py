@@ -20,6 +20,17 @@ from . import cpu, cuda
 DEVICES = {np.ndarray: cpu, cuda.CudaArray: cuda}
 
 
+class TensorDevice:
+    """Where the array ops send Tensors: the derivative formulas of tapegrad.ops are written
+    with the array ops, and under create_graph they run on Tensors, so that the backward is
+    recorded as a graph too. tapegrad.ops.on_tensors gives it a Tensor function for each array
+    op that makes a new value, and the views of the device interface (reshape, broadcast_to,
+    ...), and enters it in DEVICES for the Tensor type."""
+
+
+TENSORS = TensorDevice()
+
+
 def for_array(a):
     """The device module (arrays.cpu or arrays.cuda) of an array."""
     dev = DEVICES.get(type(a))

@@ -21,7 +21,7 @@ from functools import partial
 
 import numpy as np
 
-from . import DEVICES, for_array
+from . import DEVICES, TENSORS, for_array
 from ..compile import recorder as _graph
 
 _NUMBER = (int, float, np.generic)
@@ -36,6 +36,8 @@ def empty(shape, dtype, like):
 
 def full(shape, value, dtype, like):
     dev = DEVICES.get(type(like)) or for_array(like)
+    if dev is TENSORS:
+        return dev.full(shape, value, dtype, like)
     out = dev.new(shape, dtype, like=like)
     dev.kernels.fill(out, value)
     return out
@@ -86,6 +88,8 @@ def copy_(src, dst):
     """dst[...] = src, with dtype conversion and src broadcast to dst's shape; src may be a host
     (numpy) array."""
     dev = DEVICES.get(type(dst)) or for_array(dst)
+    if dev is TENSORS:
+        return dev.copy_(src, dst)
     src = dev.from_host(src, dst)
     if src.shape != dst.shape:
         src = dev.broadcast_to(src, dst.shape)
@@ -95,12 +99,16 @@ def copy_(src, dst):
 
 def astype(x, dtype):
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.astype(x, dtype)
     out = dev.new(x.shape, dtype, like=x)
     dev.kernels.copy(x, out)
     return out
 
 
 def contiguous(x):
+    if DEVICES.get(type(x)) is TENSORS:
+        return TENSORS.contiguous(x)
     return x if x.flags.c_contiguous else astype(x, x.dtype)
 
 
@@ -151,6 +159,8 @@ def broadcast_shapes(op: str, a_shape, b_shape):
 
 def unary(op: str, x, out=None):
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.unary(op, x)
     if out is None:
         out = dev.new(x.shape, x.dtype, like=x)
     dev.kernels.unary(op, x, out)
@@ -162,7 +172,9 @@ def binary(op: str, a, b, out=None):
     of the other's dtype, on its device)."""
     if type(a) is not type(b):  # a number and an array (arrays of one device share a type)
         a, b = _operands(a, b)
-    dev = DEVICES.get(type(a)) or for_array(a)
+    dev = DEVICES.get(type(a)) or DEVICES.get(type(b)) or for_array(a)
+    if dev is TENSORS:
+        return dev.binary(op, a, b)
     shape = a.shape if a.shape == b.shape else broadcast_shapes(op, a.shape, b.shape)
     if out is None:
         out = dev.new(shape, a.dtype, like=a)
@@ -182,7 +194,9 @@ def compare(op: str, a, b):
     """The comparison `op` of a and b (a bool array); either may be a Python number."""
     if type(a) is not type(b):  # a number and an array (arrays of one device share a type)
         a, b = _operands(a, b)
-    dev = DEVICES.get(type(a)) or for_array(a)
+    dev = DEVICES.get(type(a)) or DEVICES.get(type(b)) or for_array(a)
+    if dev is TENSORS:
+        return dev.compare(op, a, b)
     shape = a.shape if a.shape == b.shape else broadcast_shapes(op, a.shape, b.shape)
     out = dev.new(shape, np.bool_, like=a)
     dev.kernels.compare(op, dev.broadcast_to(a, shape), dev.broadcast_to(b, shape), out)
@@ -194,7 +208,9 @@ def where(cond, a, b):
     device)."""
     if type(a) is not type(b):  # a number and an array (arrays of one device share a type)
         a, b = _operands(a, b)
-    dev = DEVICES.get(type(a)) or for_array(a)
+    dev = DEVICES.get(type(a)) or DEVICES.get(type(b)) or for_array(a)
+    if dev is TENSORS or type(cond) is not type(a):
+        return TENSORS.where(cond, a, b)
     shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape, a.shape), b.shape)
     out = dev.new(shape, a.dtype, like=a)
     dev.kernels.where(dev.broadcast_to(cond, shape), dev.broadcast_to(a, shape),
@@ -204,6 +220,8 @@ def where(cond, a, b):
 
 def clamp(x, lo, hi, out=None):
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.clamp(x, lo, hi)
     if out is None:
         out = dev.new(x.shape, x.dtype, like=x)
     dev.kernels.clamp(x, lo, hi, out)
@@ -214,6 +232,8 @@ def activation(kind: str, x, alpha: float = 0.0, beta: float = 0.0):
     """The activation `kind` of x; alpha and beta are its parameters where it has any
     (leaky_relu: negative_slope; elu: alpha; softplus: beta, threshold)."""
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.activation(kind, x, alpha, beta)
     out = dev.new(x.shape, x.dtype, like=x)
     dev.kernels.activation(kind, x, out, alpha, beta)
     return out
@@ -221,6 +241,8 @@ def activation(kind: str, x, alpha: float = 0.0, beta: float = 0.0):
 
 def activation_backward(kind: str, grad, saved, alpha: float = 0.0, beta: float = 0.0):
     dev = DEVICES.get(type(saved)) or for_array(saved)
+    if dev is TENSORS or type(grad) is not type(saved):
+        return TENSORS.activation_backward(kind, grad, saved, alpha, beta)
     out = dev.new(saved.shape, saved.dtype, like=saved)
     if grad.shape != saved.shape:
         grad = dev.broadcast_to(grad, saved.shape)
@@ -233,6 +255,8 @@ def activation_backward(kind: str, grad, saved, alpha: float = 0.0, beta: float 
 def reduce(op: str, x, axes: tuple, keepdim: bool = False, out_dtype=None):
     """Reduce over `axes` (normalised, non-negative, distinct)."""
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.reduce(op, x, axes, keepdim, out_dtype)
     kept = tuple(s for i, s in enumerate(x.shape) if i not in axes)
     if out_dtype is None:
         out_dtype = np.int64 if op in ("argmax", "argmin") else x.dtype
@@ -260,6 +284,8 @@ def sum_to_shape(g, shape: tuple):
 def matmul(a, b, bias=None, act: str = "none", out=None, accumulate: bool = False):
     """a @ b for 2-D or equally batched 3-D operands (any strides), + bias, then act."""
     dev = DEVICES.get(type(a)) or for_array(a)
+    if dev is TENSORS or type(b) is not type(a):
+        return TENSORS.matmul(a, b, bias, act)
     if out is None:
         out = dev.new(a.shape[:-1] + b.shape[-1:], a.dtype, like=a)
     dev.kernels.matmul(a, b, out, bias, act, accumulate)
@@ -270,6 +296,8 @@ def linear_backward(g, x, w, y, act: str, need_x: bool, need_w: bool, need_b: bo
     """(gx, gw, gb) of act(x @ w.T + b) from the upstream g and the output y, in one kernel
     call; each is None unless asked for."""
     dev = DEVICES.get(type(g)) or for_array(g)
+    if dev is TENSORS:
+        return dev.linear_backward(g, x, w, y, act, need_x, need_w, need_b)
     gx = dev.new((g.shape[0], w.shape[1]), g.dtype, like=g) if need_x else None
     gw = dev.new((g.shape[1], x.shape[1]), g.dtype, like=g) if need_w else None
     gb = dev.new(g.shape[1:], g.dtype, like=g) if need_b else None
@@ -299,6 +327,8 @@ def _unrows(rows, shape: tuple, dim: int):
 
 
 def softmax(x, dim: int, log: bool = False):
+    if DEVICES.get(type(x)) is TENSORS:
+        return TENSORS.softmax(x, dim, log)
     rows = _rows(x, dim)
     dev = DEVICES.get(type(x)) or for_array(x)
     out = dev.new(rows.shape, rows.dtype, like=rows)
@@ -307,6 +337,8 @@ def softmax(x, dim: int, log: bool = False):
 
 
 def softmax_backward(y, grad, dim: int, log: bool = False):
+    if DEVICES.get(type(y)) is TENSORS or type(grad) is not type(y):
+        return TENSORS.softmax_backward(y, grad, dim, log)
     yr = _rows(y, dim)
     dev = DEVICES.get(type(y)) or for_array(y)
     out = dev.new(yr.shape, yr.dtype, like=yr)
@@ -331,6 +363,9 @@ def cross_entropy_forward(logits, target, ignore_index: int, label_smoothing: fl
 def cross_entropy_backward(logits, target, lse, grad_loss, ignore_index: int,
                            label_smoothing: float):
     dev = DEVICES.get(type(logits)) or for_array(logits)
+    if dev is TENSORS or type(grad_loss) is not type(logits):
+        return TENSORS.cross_entropy_backward(logits, target, lse, grad_loss, ignore_index,
+                                              label_smoothing)
     out = dev.new(logits.shape, logits.dtype, like=logits)
     dev.kernels.cross_entropy_backward(logits, dev.from_host(target, logits), lse, grad_loss, out,
                                        ignore_index, label_smoothing)
@@ -344,6 +379,8 @@ def cross_entropy_backward(logits, target, lse, grad_loss, ignore_index: int,
 def take(x, positions):
     """x's elements at C-order flat `positions` (int64, non-negative), shaped like positions."""
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.take(x, positions)
     positions = dev.from_host(positions, x)
     out = dev.new(positions.shape, x.dtype, like=x)
     dev.kernels.take(x, positions, out)
@@ -366,6 +403,8 @@ def put_(dst, positions, src):
 
 def index_select(x, axis: int, index):
     dev = DEVICES.get(type(x)) or for_array(x)
+    if dev is TENSORS:
+        return dev.index_select(x, axis, index)
     index = dev.from_host(index, x)
     shape = x.shape[:axis] + index.shape + x.shape[axis + 1:]
     out = dev.new(x.shape[:axis] + (index.size,) + x.shape[axis + 1:], x.dtype, like=x)
@@ -379,13 +418,51 @@ def index_add_(dst, axis: int, index, src):
     return dst
 
 
+# The gradients of the gathers: zeros with the gradient written or added where the gather read.
+
+def scatter_view(g, shape, key):
+    """Zeros of `shape` with g written at [key] (a basic key): the gradient of x[key]."""
+    dev = DEVICES.get(type(g)) or for_array(g)
+    if dev is TENSORS:
+        return dev.scatter_view(g, shape, key)
+    out = full(shape, 0, g.dtype, g)
+    copy_(g, view_index(out, key))
+    return out
+
+
+def scatter_add(g, shape, positions):
+    """Zeros of `shape` with g (broadcast to positions' shape) added at the C-order flat
+    `positions`, duplicates accumulating: the gradient of take."""
+    dev = DEVICES.get(type(g)) or for_array(g)
+    if dev is TENSORS:
+        return dev.scatter_add(g, shape, positions)
+    n = 1
+    for s in shape:
+        n *= s
+    out = full((n,), 0, g.dtype, g)
+    put_add_(out, positions, g)
+    return reshape(out, shape)
+
+
+def index_scatter_add(g, shape, axis: int, index):
+    """Zeros of `shape` with the slices of g added at `index` (1-D) along `axis`: the gradient
+    of index_select."""
+    dev = DEVICES.get(type(g)) or for_array(g)
+    if dev is TENSORS:
+        return dev.index_scatter_add(g, shape, axis, index)
+    return index_add_(full(shape, 0, g.dtype, g), axis, index, g)
+
+
 # --- named ops: the vocabulary of the backward formulas --------------------------------------
 # Each is its kernel function with the op's name bound (a partial: no Python call of its own);
 # the unary ones are added by the unary op table (arrays.define_unary).
 
 def _operands(a, b):
     """a and b as arrays: a Python number becomes a 0-d array of the other operand's dtype, on
-    the other operand's device."""
+    the other operand's device. With a Tensor among them they stay as they are, for the Tensor
+    op (which takes numbers and arrays beside a Tensor)."""
+    if DEVICES.get(type(a)) is TENSORS or DEVICES.get(type(b)) is TENSORS:
+        return a, b
     if isinstance(a, _NUMBER):
         a = (DEVICES.get(type(b)) or for_array(b)).scalar(a, b.dtype, b)
     elif isinstance(b, _NUMBER):

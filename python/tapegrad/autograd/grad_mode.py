@@ -9,6 +9,8 @@ import threading
 
 class _GradState(threading.local):
     enabled = True  # every thread starts with grad mode on
+    # True while a backward with create_graph=True runs: saved arrays come back as Tensors.
+    create_graph = False
 
 
 _state = _GradState()

@@ -106,3 +106,37 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
                     raise GradcheckError(msg)
                 return False
     return True
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True, **_ignored) -> bool:
+    """gradcheck of the gradients: the vector-Jacobian product of `func` (computed with
+    create_graph=True) is checked as a function of the inputs and of the output gradients,
+    as torch.autograd.gradgradcheck. `grad_outputs` defaults to random float64 tensors."""
+    from . import grad as autograd_grad
+    from .grad_mode import enable_grad
+    from ..tensor import Tensor
+
+    inputs = _outputs_tuple(inputs)
+    n = len(inputs)
+    with enable_grad():
+        outs = [o for o in _outputs_tuple(func(*inputs))
+                if isinstance(o, Tensor) and o.dtype.is_floating_point and o.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = tuple(
+            Tensor._wrap(to_device(rng.standard_normal(tuple(o.shape)).astype(o._data.dtype), o.device))
+            .requires_grad_(True) for o in outs)
+    grad_outputs = _outputs_tuple(grad_outputs)
+
+    def first_gradients(*args):
+        ins, gos = args[:n], args[n:]
+        with enable_grad():
+            outs = [o for o in _outputs_tuple(func(*ins))
+                    if isinstance(o, Tensor) and o.dtype.is_floating_point and o.requires_grad]
+            wrt = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
+            grads = autograd_grad(outs, wrt, gos, create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_gradients, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol,
+                     rtol=rtol, raise_exception=raise_exception)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import _C, arrays
 from ..arrays import cpu as _cpu, cuda as _cuda
-from ..autograd.function import Function
+from ..autograd.node import Node
 from ..autograd.grad_mode import _state as _grad_state
 from ..tensor import Tensor
 from . import recorder as _recorder
@@ -270,7 +270,7 @@ class Graph:
                 if e in inputs:
                     wrt.append(leaves[inputs[e]])
                     self.edge_spec.append(("input", inputs[e]))
-                elif isinstance(e, Function):
+                elif isinstance(e, Node):
                     stack.append(e)
                 else:
                     wrt.append(e)
@@ -492,7 +492,7 @@ class Graph:
         return "\n".join(lines)
 
 
-class _InputNode(Function):
+class _InputNode(Node):
     """Between a recording's input buffer and the caller's tensor that requires grad: the
     gradient passes through unchanged."""
 
@@ -500,7 +500,7 @@ class _InputNode(Function):
         return grad
 
 
-class _ReplayNode(Function):
+class _ReplayNode(Node):
     """The graph node of a replayed forward: its backward replays the recorded backward."""
 
     @classmethod

@@ -1,6 +1,6 @@
 """BatchNorm1d (per-feature batch statistics while training, running statistics in eval) and
 LayerNorm (per-sample statistics over the trailing dims), with PyTorch's arguments, buffers
-and reprs. The math is one fused Function each (tapegrad.ops.normalization)."""
+and reprs. The math is one fused Node each (tapegrad.ops.normalization)."""
 from __future__ import annotations
 
 import numbers

@@ -40,6 +40,7 @@ class Parameter(Tensor):
         p._base = None
         p._view_key = None
         p._retains_grad = False
+        p._hooks = None
         p._requires_grad = False
         return p
 

@@ -1,15 +1,58 @@
 """Activations (kernels: csrc/cpu/activations.cpp): each forward and its backward are one
 kernel call. sigmoid and tanh save their output (their derivative is a function of it); the
-others save their input."""
+others save their input.
+
+DERIVATIVES writes each backward kernel's math (csrc/ops/activations.h, act_bwd) with named
+array ops: on Tensors it is the differentiable backward that create_graph records.
+"""
 from __future__ import annotations
 
+import math
+
 from .._checks import number_arg
-from ..autograd.function import Function
+from ..autograd.node import Node
 from .. import arrays
 from .elementwise import _float_input
 
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_BETA = math.sqrt(2.0 / math.pi)  # gelu_tanh's u = beta (x + kappa x^3)
+_GELU_KAPPA = 0.044715
 
-class Activation(Function):
+
+def _gelu_tanh_derivative(g, x):
+    # 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) beta (1 + 3 kappa x^2)
+    x2 = arrays.square(x)
+    t = arrays.activation("tanh", arrays.mul(arrays.add(x, arrays.mul(arrays.mul(x2, x), _GELU_KAPPA)), _GELU_BETA))
+    du = arrays.mul(arrays.add(arrays.mul(x2, 3 * _GELU_KAPPA), 1), _GELU_BETA)
+    right = arrays.mul(arrays.mul(arrays.mul(x, arrays.sub(1, arrays.square(t))), du), 0.5)
+    return arrays.mul(g, arrays.add(arrays.mul(arrays.add(t, 1), 0.5), right))
+
+
+def _silu_derivative(g, x):
+    s = arrays.activation("sigmoid", x)
+    return arrays.mul(arrays.mul(g, s), arrays.add(arrays.mul(x, arrays.sub(1, s)), 1))
+
+
+# kind -> grad * act'(saved) as (g, saved, alpha, beta) -> gradient; saved is the output for
+# sigmoid and tanh, the input otherwise (as the kernels).
+DERIVATIVES = {
+    "relu": lambda g, x, alpha, beta: arrays.where(arrays.le(x, 0), 0, g),
+    "sigmoid": lambda g, y, alpha, beta: arrays.mul(arrays.mul(g, arrays.sub(1, y)), y),
+    "tanh": lambda g, y, alpha, beta: arrays.mul(g, arrays.sub(1, arrays.square(y))),
+    "leaky_relu": lambda g, x, alpha, beta: arrays.where(arrays.gt(x, 0), g, arrays.mul(g, alpha)),
+    "elu": lambda g, x, alpha, beta: arrays.where(arrays.le(x, 0), arrays.mul(arrays.mul(g, alpha), arrays.exp(x)), g),
+    "gelu": lambda g, x, alpha, beta: arrays.mul(g, arrays.add(
+        arrays.mul(arrays.add(arrays.erf(arrays.mul(x, _INV_SQRT_2)), 1), 0.5),
+        arrays.mul(x, arrays.mul(arrays.exp(arrays.mul(arrays.square(x), -0.5)), _INV_SQRT_2PI)))),
+    "gelu_tanh": lambda g, x, alpha, beta: _gelu_tanh_derivative(g, x),
+    "softplus": lambda g, x, alpha, beta: arrays.where(
+        arrays.gt(arrays.mul(x, alpha), beta), g, arrays.mul(g, arrays.activation("sigmoid", arrays.mul(x, alpha)))),
+    "silu": lambda g, x, alpha, beta: _silu_derivative(g, x),
+}
+
+
+class Activation(Node):
     """alpha and beta are the activation's parameters where it has any (leaky_relu:
     negative_slope; elu: alpha; softplus: beta, threshold)."""
     kind = ""

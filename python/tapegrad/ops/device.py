@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.function import Function
+from ..autograd.node import Node
 from ..arrays import device_of, to_device
 from ..tensor import Tensor
 
 
-class ToDevice(Function):
+class ToDevice(Node):
     """A copy on another device; the gradient goes back to the source's device."""
 
     def forward(self, x, device):

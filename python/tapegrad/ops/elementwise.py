@@ -16,7 +16,7 @@ import numpy as np
 from .. import arrays
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg, tensor_arg
-from ..autograd.function import Function
+from ..autograd.node import Node
 from ..tensor import Tensor
 from .device import move, same_device
 
@@ -83,7 +83,7 @@ def _promote_pair(a, b, op: str, floating: bool = False):
 
 # --- cast ------------------------------------------------------------------------------------
 
-class Cast(Function):
+class Cast(Node):
     def forward(self, x, dtype):
         self.src = x.dtype
         return arrays.astype(x, dtype.np)
@@ -255,7 +255,7 @@ def _bound(formula, uses: tuple):
     return lambda g, saved: formula(g, *[saved[i] for i in uses])
 
 
-class UnaryFunction(Function):
+class UnaryFunction(Node):
     """An op of one array made from a Unary row (see UNARY)."""
     kernel = ""
     derivative = None  # the row's, as a function of (g, saved)
@@ -275,7 +275,7 @@ class UnaryFunction(Function):
         return self.derivative(g, self.saved_arrays if self.uses else ())
 
 
-class BinaryFunction(Function):
+class BinaryFunction(Node):
     """An op of two arrays made from a Binary row (see BINARY); each gradient is summed back
     to its operand's shape (the gradient of broadcasting)."""
     kernel = ""
@@ -440,7 +440,7 @@ FUNCTIONS.update(add=add, sub=sub, mul=mul, div=div, pow=pow, round=round)
 
 # --- clamp, where ----------------------------------------------------------------------------
 
-class Clamp(Function):
+class Clamp(Node):
     def forward(self, x, lo, hi, out=None):
         self.save_for_backward(x)
         self.bounds = (lo, hi)
@@ -491,7 +491,7 @@ def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
 clip = clamp
 
 
-class Where(Function):
+class Where(Node):
     def forward(self, cond, a, b):
         self.save_for_backward(cond)
         self.shapes = (a.shape, b.shape)
@@ -590,7 +590,7 @@ def isfinite(x):
 
 # --- in-place --------------------------------------------------------------------------------
 
-class Overwrite(Function):
+class Overwrite(Node):
     """dst.copy_(src) / dst.fill_(v) while recording: the old values get no gradient, src all."""
 
     def forward(self, dst, src, out=None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes as _dt
-from ..autograd.function import Function
+from ..autograd.node import Node
 from .. import arrays
 from ..arrays import device_of, to_device
 from ..tensor import Tensor
@@ -62,7 +62,7 @@ def normalize_key(key):
     return tuple(out), advanced
 
 
-class BasicIndex(Function):
+class BasicIndex(Node):
     is_view = True
 
     def forward(self, x, key):
@@ -70,9 +70,7 @@ class BasicIndex(Function):
         return arrays.view_index(x, key)
 
     def backward(self, g):
-        gx = arrays.zeros(self.shape, self.dtype, g)
-        arrays.copy_(g, arrays.view_index(gx, self.key))
-        return gx
+        return arrays.scatter_view(g, self.shape, self.key)
 
 
 def _positions(x, key):
@@ -85,22 +83,17 @@ def _positions(x, key):
     return to_device(np.asarray(flat[key]), device_of(x))
 
 
-class AdvancedIndex(Function):
+class AdvancedIndex(Node):
     def forward(self, x, key):
         self.shape, self.dtype = x.shape, x.dtype
         self.positions = _positions(x, key)
         return arrays.take(x, self.positions)
 
     def backward(self, g):
-        n = 1
-        for s in self.shape:
-            n *= s
-        gx = arrays.zeros((n,), self.dtype, g)
-        arrays.put_add_(gx, self.positions, g)
-        return arrays.reshape(gx, self.shape)
+        return arrays.scatter_add(g, self.shape, self.positions)
 
 
-class IndexSelect(Function):
+class IndexSelect(Node):
     """x[..., idx, ...] for one integer index array on one axis: a gather of whole slices."""
 
     def forward(self, x, axis, index):
@@ -109,9 +102,43 @@ class IndexSelect(Function):
         return arrays.index_select(x, axis, index)
 
     def backward(self, g):
-        gx = arrays.zeros(self.shape, self.dtype, g)
         flat = arrays.reshape(g, self.shape[:self.axis] + (self.index.size,) + self.shape[self.axis + 1:])
-        return arrays.index_add_(gx, self.axis, arrays.reshape(self.index, (-1,)), flat)
+        return arrays.index_scatter_add(flat, self.shape, self.axis, arrays.reshape(self.index, (-1,)))
+
+
+class ScatterView(Node):
+    """arrays.scatter_view as an op (BasicIndex's gradient, differentiated under
+    create_graph): its own gradient reads the view back."""
+
+    def forward(self, g, shape, key):
+        self.key = key
+        return arrays.scatter_view(g, shape, key)
+
+    def backward(self, gg):
+        return arrays.view_index(gg, self.key)
+
+
+class ScatterAdd(Node):
+    """arrays.scatter_add as an op (a gather's gradient, differentiated under create_graph)."""
+
+    def forward(self, g, shape, positions):
+        self.positions, self.g_shape = positions, g.shape
+        return arrays.scatter_add(g, shape, positions)
+
+    def backward(self, gg):
+        return arrays.sum_to_shape(arrays.take(gg, self.positions), self.g_shape)
+
+
+class IndexScatterAdd(Node):
+    """arrays.index_scatter_add as an op (index_select's gradient, differentiated under
+    create_graph)."""
+
+    def forward(self, g, shape, axis, index):
+        self.axis, self.index = axis, index
+        return arrays.index_scatter_add(g, shape, axis, index)
+
+    def backward(self, gg):
+        return arrays.index_select(gg, self.axis, self.index)
 
 
 def _single_axis_index(x: Tensor, nkey):
@@ -146,7 +173,7 @@ def getitem(x: Tensor, key) -> Tensor:
         raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
 
 
-class IndexPut(Function):
+class IndexPut(Node):
     """x with x[key] = value; x's gradient is zero where it was overwritten."""
 
     def forward(self, x, value, key, advanced, out=None):
@@ -163,11 +190,14 @@ class IndexPut(Function):
     def backward(self, g):
         gx = gv = None
         if self.needs_input_grad[0]:
-            gx = arrays.astype(g, g.dtype)
+            # zero where value was written: a mask made by scattering ones there
             if self.advanced:
-                arrays.put_(arrays.reshape(gx, (-1,)), self.positions, arrays.scalar(0, g))
+                ones = arrays.full(self.positions.shape, 1, g.dtype, g)
+                written = arrays.scatter_add(ones, g.shape, self.positions)
             else:
-                arrays.fill_(arrays.view_index(gx, self.key), 0)
+                ones = arrays.full(arrays.view_index(g, self.key).shape, 1, g.dtype, g)
+                written = arrays.scatter_view(ones, g.shape, self.key)
+            gx = arrays.where(arrays.ne(written, 0), 0, g)
         if self.needs_input_grad[1]:
             part = arrays.take(g, self.positions) if self.advanced else arrays.view_index(g, self.key)
             gv = arrays.sum_to_shape(part, self.value_shape)

@@ -8,10 +8,11 @@ whole backward (activation, both GEMMs, bias sum) is one kernel call.
 from __future__ import annotations
 
 from .._checks import tensor_arg
-from ..autograd.function import Function
+from ..autograd.node import Node
 from .. import arrays
 from ..tensor import Tensor
 from . import elementwise
+from .activations import DERIVATIVES
 
 
 def _t(a):
@@ -21,7 +22,7 @@ def _t(a):
     return arrays.permute(a, axes)
 
 
-class MatMul(Function):
+class MatMul(Node):
     """a (..., M, K) @ b (..., K, N) with broadcast batch dims (at least 2-D each)."""
 
     def forward(self, a, b):
@@ -97,7 +98,7 @@ def matmul(a, b) -> Tensor:
     return MatMul.apply(a, b)
 
 
-class Linear(Function):
+class Linear(Node):
     """act(x (N, in) @ w.T (w: (out, in)) + bias): bias and activation applied in the GEMM's
     epilogue. The activation is one whose derivative is a function of its output (relu,
     sigmoid, tanh), so the output is all backward keeps of it."""
@@ -116,6 +117,17 @@ class Linear(Function):
         # activation backward, both GEMMs and the bias's column sum: one kernel call
         return arrays.linear_backward(g, x, w, y, self.act, needs[0], needs[1],
                                             len(needs) > 2 and needs[2])
+
+
+def linear_backward_formula(g, x, w, y, act: str, need_x: bool, need_w: bool, need_b: bool):
+    """arrays.linear_backward's math in named array ops: on Tensors, the differentiable
+    backward of Linear that create_graph records."""
+    if act != "none":
+        g = DERIVATIVES[act](g, y, 0.0, 0.0)
+    gx = arrays.matmul(g, w) if need_x else None
+    gw = arrays.matmul(arrays.permute(g, (1, 0)), x) if need_w else None
+    gb = arrays.sum(g, (0,)) if need_b else None
+    return gx, gw, gb
 
 
 # Activations the GEMM epilogue applies and Linear's backward undoes from the output alone.

@@ -1,4 +1,4 @@
-"""Normalization: batch_norm and layer_norm, each ONE Function.
+"""Normalization: batch_norm and layer_norm, each ONE Node.
 
 Forward and backward are composed of array ops (keepdim reductions and broadcasting
 binaries); the backward is the closed form
@@ -11,7 +11,8 @@ over the normalized axes, so a layer costs one graph node instead of the dozen a
 """
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.grad_mode import _state as _grad_state
+from ..autograd.node import Node
 from .. import arrays
 from ..tensor import Tensor
 from .elementwise import _float_input
@@ -47,19 +48,28 @@ def _input_grad(g, xhat, invstd, w, axes, n, batch_stats):
     return arrays.mul(centred, invstd)
 
 
-class _Normalization(Function):
+class _Normalization(Node):
     """Shared backward: stats over `self.axes`, weight/bias reduced over `self.param_axes`;
     the weight broadcasts against x once reshaped to `self.weight_view` (when set)."""
     weight_view = None
 
-    def _save(self, xhat, invstd, weight, has_b):
+    def _save(self, x, xhat, invstd, weight, has_b, eps, fixed_mean=None):
         # the weight array itself is saved (not a reshaped view of it), so that changing the
-        # parameter in place before backward is caught by its version counter
+        # parameter in place before backward is caught by its version counter. x is saved for
+        # create_graph, which recomputes xhat and invstd from it (fixed_mean: the running mean
+        # that eval-mode batch norm subtracts).
         self.has_w, self.has_b = weight is not None, has_b
-        self.save_for_backward(xhat, invstd, weight)
+        self.eps, self.fixed_mean = eps, fixed_mean
+        self.save_for_backward(xhat, invstd, weight, x)
 
     def backward(self, g):
-        xhat, invstd, w = self.saved_arrays
+        xhat, invstd, w, x = self.saved_arrays
+        if _grad_state.create_graph:
+            # xhat and invstd as functions of x, so that their dependence on it is differentiated
+            if self.batch_stats:
+                xhat, _, _, invstd = _normalize(x, self.axes, self.n, self.eps)
+            else:
+                xhat = arrays.mul(arrays.sub(x, self.fixed_mean), invstd)
         needs = self.needs_input_grad  # x, then weight and bias where they were given
         grads = [None] * len(needs)
         if needs[0]:
@@ -90,6 +100,7 @@ class BatchNorm(_Normalization):
         stat_shape = (1, c) + (1,) * (x.ndim - 2)
         self.n = x.size // c if c else 0
         self.batch_stats = training
+        fixed_mean = None
         if training:
             xhat, mean, var, invstd = _normalize(x, self.axes, self.n, eps)
             _update_running(running_mean, running_var, mean, var, self.n, momentum)
@@ -100,10 +111,11 @@ class BatchNorm(_Normalization):
                 mean, var = arrays.astype(mean, x.dtype), arrays.astype(var, x.dtype)
             invstd = arrays.rsqrt(arrays.add(var, eps))
             xhat = arrays.mul(arrays.sub(x, mean), invstd)
+            fixed_mean = mean
         self.weight_view = stat_shape
         w = None if weight is None else arrays.reshape(weight, stat_shape)
         b = None if bias is None else arrays.reshape(bias, stat_shape)
-        self._save(xhat, invstd, weight, bias is not None)
+        self._save(x, xhat, invstd, weight, bias is not None, eps, fixed_mean)
         return _affine(xhat, w, b)
 
 
@@ -133,7 +145,7 @@ class LayerNorm(_Normalization):
             n *= s
         self.n, self.batch_stats = n, True
         xhat, _, _, invstd = _normalize(x, self.axes, n, eps)
-        self._save(xhat, invstd, weight, bias is not None)
+        self._save(x, xhat, invstd, weight, bias is not None, eps)
         return _affine(xhat, weight, bias)
 
 
@@ -147,6 +159,9 @@ def _check_param(name: str, t, shape: tuple, x: Tensor, op: str) -> None:
             f"{op}: {name} of shape {tuple(t.shape)} does not match the input of shape {tuple(x.shape)} "
             f"(expected {shape})"
         )
+    if t.device != x.device:
+        raise RuntimeError(f"{op}: expected {name} on the input's device, got {name} on {t.device} "
+                           f"and input on {x.device}")
     if name in ("weight", "bias") and t.dtype is not x.dtype:
         raise RuntimeError(f"{op}: expected {name} of dtype {x.dtype.name} (the input's), got {t.dtype.name}")
 

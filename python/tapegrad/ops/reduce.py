@@ -6,7 +6,7 @@ from collections import namedtuple
 
 from .. import dtypes as _dt
 from .._checks import dims_arg, number_arg, tensor_arg
-from ..autograd.function import Function
+from ..autograd.node import Node
 from .. import arrays
 from ..tensor import Tensor
 from . import elementwise
@@ -57,7 +57,23 @@ def _expand_back(g, shape, axes):
     return arrays.broadcast_to(arrays.reshape(g, _keep_shape(shape, axes)), shape)
 
 
-class Sum(Function):
+def _save_reduced(node, x, kept, axes, keepdim):
+    """The result of a reduction computed with kept dims (`kept`), as the op returns it; x and
+    the result are saved (the result itself, so that create_graph sees it as the op's
+    output)."""
+    out = kept if keepdim else arrays.reshape(kept, _reduced_shape(x.shape, axes, False))
+    node.save_for_backward(x, out)
+    node.axes = axes
+    return out
+
+
+def _saved_kept(node):
+    """x and the result, with the reduced dims kept (see _save_reduced)."""
+    x, out = node.saved_arrays
+    return x, arrays.reshape(out, _keep_shape(x.shape, node.axes))
+
+
+class Sum(Node):
     def forward(self, x, axes, keepdim):
         self.shape, self.axes = x.shape, axes
         return arrays.reduce("sum", x, axes, keepdim)
@@ -89,17 +105,14 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
     return elementwise.div(Sum.apply(x, axes, bool(keepdim)), float(n) if n else float("nan"))
 
 
-class Prod(Function):
+class Prod(Node):
     def forward(self, x, axes, keepdim):
-        out = arrays.reduce("prod", x, axes, keepdim=True)
-        self.save_for_backward(x, out)
-        self.axes = axes
-        return out if keepdim else arrays.reshape(out, _reduced_shape(x.shape, axes, False))
+        return _save_reduced(self, x, arrays.reduce("prod", x, axes, keepdim=True), axes, keepdim)
 
     def backward(self, g):
         # d prod / d x_i = product of the others: prod / x_i where x_i != 0; at a zero it is the
         # product of the non-zeros if it is the group's only zero, else 0.
-        x, out = self.saved_arrays
+        x, out = _saved_kept(self)
         g = arrays.reshape(g, out.shape)
         is_zero = arrays.eq(x, 0)
         nonzero_prod = arrays.reduce("prod", arrays.where(is_zero, 1, x), self.axes, keepdim=True)
@@ -128,18 +141,15 @@ def _check_nonempty(x: Tensor, axes, op: str):
         )
 
 
-class Amax(Function):
+class Amax(Node):
     """amax/amin: the gradient is shared evenly among the elements equal to the extreme."""
     op = "max"
 
     def forward(self, x, axes, keepdim):
-        out = arrays.reduce(self.op, x, axes, keepdim=True)
-        self.save_for_backward(x, out)
-        self.axes = axes
-        return out if keepdim else arrays.reshape(out, _reduced_shape(x.shape, axes, False))
+        return _save_reduced(self, x, arrays.reduce(self.op, x, axes, keepdim=True), axes, keepdim)
 
     def backward(self, g):
-        x, out = self.saved_arrays
+        x, out = _saved_kept(self)
         mask = arrays.eq(x, out)
         count = arrays.sum(arrays.astype(mask, x.dtype), self.axes, keepdim=True)
         share = arrays.div(arrays.reshape(g, out.shape), count)
@@ -166,7 +176,7 @@ def amin(x, dim=(), keepdim=False):
     return _amax_like(Amin, x, dim, keepdim, "amin")
 
 
-class MaxDim(Function):
+class MaxDim(Node):
     """max/min along one dim: the gradient goes to the element at the returned index."""
 
     def forward(self, x, idx, dim, keepdim, op):
@@ -273,7 +283,7 @@ def _var(x, dim, unbiased, keepdim, correction, op):
     return elementwise.div(total, float(denom) if denom > 0 else 0.0)
 
 
-class _RootOfSquares(Function):
+class _RootOfSquares(Node):
     """sqrt for std: where the result is 0 (no spread) the gradient is 0, as PyTorch's, not
     the 0 * inf = nan that the chain through sqrt would give."""
 
@@ -308,7 +318,7 @@ def logsumexp(x, dim, keepdim=False):
     return out
 
 
-class PNorm(Function):
+class PNorm(Node):
     """(sum |x|^p)^(1/p) over `axes` for a finite p > 0. The gradient sign(x) (|x| / norm)^(p-1)
     is 0 where the norm is 0 and, for p < 1, where x is 0 (PyTorch's conventions), instead of the
     inf * 0 = nan a composite of pow and sum would give."""
@@ -319,12 +329,11 @@ class PNorm(Function):
             out = arrays.sqrt(arrays.sum(arrays.mul(a, a), axes, keepdim=True))
         else:
             out = arrays.pow(arrays.sum(arrays.pow(a, p), axes, keepdim=True), 1.0 / p)
-        self.save_for_backward(x, out)
-        self.axes, self.p = axes, p
-        return out if keepdim else arrays.reshape(out, _reduced_shape(x.shape, axes, False))
+        self.p = p
+        return _save_reduced(self, x, out, axes, keepdim)
 
     def backward(self, g):
-        x, out = self.saved_arrays
+        x, out = _saved_kept(self)
         g = arrays.reshape(g, out.shape)
         a = arrays.abs(x)
         norm_zero = arrays.eq(out, 0)

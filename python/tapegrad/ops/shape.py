@@ -4,7 +4,7 @@ and clone need go through the copy kernel (csrc/cpu/index.cpp)."""
 from __future__ import annotations
 
 from .._checks import int_arg, tensor_arg
-from ..autograd.function import Function
+from ..autograd.node import Node
 from .. import arrays
 from ..tensor import Tensor
 
@@ -38,7 +38,7 @@ def infer_shape(shape: tuple, numel: int, op: str, in_shape) -> tuple:
     return shape
 
 
-class Reshape(Function):
+class Reshape(Node):
     is_view = True
 
     def forward(self, x, shape):
@@ -101,7 +101,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     return Reshape.apply(x, shape[:d] + (1,) + shape[d:])
 
 
-class Permute(Function):
+class Permute(Node):
     is_view = True
 
     def forward(self, x, dims):
@@ -154,7 +154,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
     return permute(x, order)
 
 
-class Expand(Function):
+class Expand(Node):
     is_view = True
 
     def forward(self, x, shape):
@@ -201,7 +201,7 @@ def expand_as(x: Tensor, other: Tensor) -> Tensor:
     return expand(x, tuple(other.shape))
 
 
-class Copy(Function):
+class Copy(Node):
     """contiguous() and clone(): a copy whose gradient passes straight through."""
 
     def forward(self, x):
@@ -219,7 +219,7 @@ def clone(x: Tensor) -> Tensor:
     return Copy.apply(tensor_arg(x, "clone"))
 
 
-class Cat(Function):
+class Cat(Node):
     def forward(self, *parts, dim):
         self.dim = dim
         self.sizes = [a.shape[dim] for a in parts]
@@ -272,7 +272,7 @@ def concat(tensors, dim: int = 0) -> Tensor:
     return cat(tensors, dim)
 
 
-class Stack(Function):
+class Stack(Node):
     """Equal-shaped arrays along a new axis `dim`: one allocation, one copy per input."""
 
     def forward(self, *parts, dim):

@@ -11,13 +11,13 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg
-from ..autograd.function import Function
+from ..autograd.node import Node
 from .. import arrays
 from ..tensor import Tensor
 from .elementwise import _float_input
 
 
-class Softmax(Function):
+class Softmax(Node):
     log = False
 
     def forward(self, x, dim):
@@ -33,6 +33,31 @@ class Softmax(Function):
 
 class LogSoftmax(Softmax):
     log = True
+
+
+def softmax_backward_formula(y, grad, dim: int, log: bool):
+    """arrays.softmax_backward's math in named array ops (the differentiable backward of
+    create_graph): grad - exp(y) sum(grad) for log_softmax, y (grad - sum(grad y)) for
+    softmax, the sums along `dim`."""
+    if log:
+        return arrays.sub(grad, arrays.mul(arrays.exp(y), arrays.sum(grad, (dim,), keepdim=True)))
+    return arrays.mul(y, arrays.sub(grad, arrays.sum(arrays.mul(grad, y), (dim,), keepdim=True)))
+
+
+def cross_entropy_backward_formula(logits, target, lse, grad_loss, ignore_index: int,
+                                   label_smoothing: float):
+    """arrays.cross_entropy_backward's math in named array ops (the differentiable backward
+    of create_graph): (softmax(logits) - the smoothed one-hot target) times each row's
+    gradient, 0 on ignored rows. The softmax is computed again from the logits, not from the
+    saved log-sum-exp, so that it is differentiable in them."""
+    n, c = logits.shape
+    p = arrays.softmax(logits, 1)
+    classes = arrays.reshape(arrays.arange(0, c, 1, target.dtype, target), (1, c))
+    hit = arrays.eq(classes, arrays.reshape(target, (n, 1)))
+    off = label_smoothing / c if c else 0.0
+    q = arrays.where(hit, arrays.full_like(p, 1.0 - label_smoothing + off), off)
+    row = arrays.where(arrays.ne(target, ignore_index), grad_loss, 0)
+    return arrays.mul(arrays.sub(p, q), arrays.reshape(row, (n, 1)))
 
 
 def _apply_softmax(cls, x, dim, dtype, op: str):
@@ -55,7 +80,7 @@ def log_softmax(x, dim=None, dtype=None):
     return _apply_softmax(LogSoftmax, x, dim, dtype, "log_softmax")
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Node):
     """Per-row cross-entropy of (N, C) logits against int64 class indices, reduced."""
 
     def forward(self, logits, target, ignore_index, label_smoothing, reduction):
@@ -152,24 +177,29 @@ def _cross_entropy_probs(x, target, reduction, label_smoothing):
     return mean(loss)
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(Node):
     """Elementwise -(t log p + (1 - t) log(1 - p)) with both logs clamped at -100, and
     PyTorch's gradient (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and p = 1."""
 
     def forward(self, p, t):
-        log_p = arrays.maximum(arrays.log(p), -100)
-        log_q = arrays.maximum(arrays.log(arrays.sub(1, p)), -100)
-        self.save_for_backward(p, t, log_p, log_q)
+        log_p, log_q = _clamped_logs(p)
+        self.save_for_backward(p, t)
         # -(t * log_p + (1 - t) * log_q) = -(log_q + t * (log_p - log_q))
         return arrays.neg(arrays.add(log_q, arrays.mul(t, arrays.sub(log_p, log_q))))
 
     def backward(self, g):
-        p, t, log_p, log_q = self.saved_arrays
+        p, t = self.saved_arrays
         gp = gt = None
         if self.needs_input_grad[0]:
             # PyTorch's floor is the float32 constant 1e-12 (9.99999996e-13), also in float64
             denom = arrays.maximum(arrays.mul(p, arrays.sub(1, p)), float(np.float32(1e-12)))
             gp = arrays.mul(g, arrays.div(arrays.sub(p, t), denom))
         if self.needs_input_grad[1]:
+            log_p, log_q = _clamped_logs(p)
             gt = arrays.mul(g, arrays.sub(log_q, log_p))
         return gp, gt
+
+
+def _clamped_logs(p):
+    """log p and log(1 - p), each at least -100 (PyTorch's clamp)."""
+    return arrays.maximum(arrays.log(p), -100), arrays.maximum(arrays.log(arrays.sub(1, p)), -100)
