@@ -1044,3 +1044,128 @@ def test_setitem_on_non_leaf_overwritten_part_gets_no_gradient():
     np.testing.assert_array_equal(arr(a.grad), [0.0, 2.0, 2.0])
     np.testing.assert_array_equal(arr(v.grad), 1.0)
     np.testing.assert_array_equal(arr(h), [10.0, 4.0, 6.0])
+
+
+# --- in-place ops on views rewrite their base ------------------------------------------------
+
+_VIEW_CHAINS = {
+    "view_t_slice": lambda b: b.view(3, 4).t()[1:],
+    "reshape_permute": lambda b: b.reshape(2, 2, 3).permute(2, 0, 1),
+    "transpose_index": lambda b: b.reshape(3, 4).transpose(0, 1)[2],
+    "slice_of_slice": lambda b: b[2:][::3],
+    "unsqueeze_squeeze": lambda b: b.unsqueeze(0).squeeze(0)[:5],
+}
+
+
+@pytest.mark.parametrize("chain", list(_VIEW_CHAINS))
+@pytest.mark.parametrize("op", ["mul_", "add_", "relu_", "copy_", "setitem"])
+def test_inplace_on_views_rewrites_the_base_as_torch(chain, op):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    values, weights = rng.standard_normal(12), rng.standard_normal(12)
+    results = []
+    for T in (tg, torch):
+        x = T.tensor(values, dtype=T.float64, requires_grad=True)
+        base = x * 1.5
+        v = _VIEW_CHAINS[chain](base)
+        other = T.tensor(rng.standard_normal(tuple(v.shape)), dtype=T.float64, requires_grad=True) \
+            if T is tg else T.tensor(results[0][3], dtype=T.float64, requires_grad=True)
+        if op == "mul_":
+            v.mul_(other)
+        elif op == "add_":
+            v.add_(other * 2)
+        elif op == "relu_":
+            v.relu_()
+        elif op == "copy_":
+            v.copy_(other.sin())
+        else:
+            v[0] = other.flatten()[0] * 3
+        loss = (base * T.tensor(weights, dtype=T.float64)).sum() + (v * v).sum()
+        loss.backward()
+        results.append((base.detach().numpy(), x.grad.numpy(),
+                        None if other.grad is None else other.grad.numpy(), other.detach().numpy()))
+    for ours, theirs in zip(results[0][:3], results[1][:3]):
+        if theirs is None:
+            assert ours is None
+        else:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_inplace_on_an_expanded_view_raises_as_torch():
+    x = f64([1.0, 2.0], requires_grad=True)
+    v = (x * 1).expand(3, 2)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        v.mul_(2)
+
+
+def test_second_derivative_through_an_inplace_view_update():
+    torch = pytest.importorskip("torch")
+    results = []
+    for T in (tg, torch):
+        x = T.tensor([0.5, -1.0, 2.0, 0.3], dtype=T.float64, requires_grad=True)
+        b = x.sin()  # saves x, not b, so b may change in place
+        b.view(2, 2)[0].mul_(x[:2])
+        g, = T.autograd.grad((b ** 2).sum(), x, create_graph=True)
+        h, = T.autograd.grad(g.sum(), x)
+        results.append((g.detach().numpy(), h.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+# --- the rest of the autograd surface ---------------------------------------------------------
+
+def test_inference_mode_as_context_manager_and_decorator():
+    x = f64([1.0, 2.0], requires_grad=True)
+    with tg.inference_mode():
+        assert tg.is_inference_mode_enabled() and not tg.is_grad_enabled()
+        assert not (x * 2).requires_grad
+    assert not tg.is_inference_mode_enabled() and tg.is_grad_enabled()
+    with tg.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @tg.inference_mode
+    def bare():
+        return (x * 2).requires_grad
+
+    @tg.autograd.inference_mode()
+    def called():
+        return (x * 2).requires_grad
+
+    assert bare() is False and called() is False and tg.is_grad_enabled()
+
+
+def test_variable_is_the_legacy_name_of_tensor():
+    x = f64([1.0, 2.0])
+    assert isinstance(x, tg.autograd.Variable)
+    v = tg.autograd.Variable(x * 2, requires_grad=True)
+    assert v.requires_grad and v.is_leaf
+    np.testing.assert_array_equal(arr(v), [2.0, 4.0])
+    with pytest.raises(TypeError, match="has to be a tensor"):
+        tg.autograd.Variable([1.0])
+
+
+def test_detect_anomaly_names_the_op_and_its_forward_line():
+    x = f64([1.0, 0.0], requires_grad=True)
+    y = (tg.log(x) * 0).sum()
+    y.backward()  # off: the NaN just arrives in .grad
+    assert np.isnan(arr(x.grad)[1])
+    with tg.autograd.detect_anomaly():
+        assert tg.autograd.is_anomaly_enabled()
+        y = (tg.log(x) * 0).sum()  # this line is named in the error
+        with pytest.raises(RuntimeError, match=r"(?s)Function 'LogBackward0' returned nan values in its 0th "
+                                                r"output\..*y = \(tg\.log\(x\) \* 0\)\.sum\(\)"):
+            y.backward()
+    assert not tg.autograd.is_anomaly_enabled()
+    with tg.autograd.set_detect_anomaly(True, check_nan=False):
+        (tg.log(x) * 0).sum().backward()  # not checked
+    assert not tg.autograd.is_anomaly_enabled()
+
+
+def test_requires_grad_on_a_view_and_detach_in_place():
+    base = f64([[1.0, 2.0], [3.0, 4.0]])
+    v = base[0].requires_grad_()
+    assert v.requires_grad and v.is_leaf
+    (v * v).sum().backward()
+    np.testing.assert_array_equal(arr(v.grad), [2.0, 4.0])
+    y = f64([1.0, 2.0], requires_grad=True) * 3
+    assert y.detach_() is y and not y.requires_grad and y.grad_fn is None

@@ -133,6 +133,15 @@ def test_graph_mode(output):
     assert "adam_step" in out and "host: " in out  # the explain() listing
 
 
+def test_pinn_poisson(output):
+    out = output("pinn_poisson.py")
+    # u'' = -pi^2 sin(pi x) with u(0) = u(1) = 0 is solved by sin(pi x), peak 1: the network,
+    # trained only on the equation and the boundary, is within 1% of it everywhere.
+    assert value(out, "max |u - sin(pi x)| on 201 points") < 0.01
+    assert abs(value(out, "u(0.5)") - 1) < 0.01
+    assert value(out, "final loss") < 1e-2 * value(out, "step    0 loss")
+
+
 @pytest.mark.parametrize("name", ["sigmoid_neuron.py", "least_squares.py"])
 def test_output_is_deterministic(name, output, tmp_path):
     assert run_example(name, tmp_path) == output(name)

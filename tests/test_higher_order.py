@@ -144,3 +144,26 @@ def test_create_graph_on_cuda_standin(cuda_standin):
     d2 = -2 * t * (1 - t ** 2) * e + 2 * (1 - t ** 2) * e + t * e
     np.testing.assert_allclose(g.detach().cpu().numpy(), d1, **TOL)
     np.testing.assert_allclose(h.cpu().numpy(), d2, **TOL)
+
+
+def test_input_derivatives_of_a_module_train_its_parameters_as_torch():
+    """A physics-informed loss: u''(x) of an nn.Sequential (fused Linear + Tanh), differentiated
+    with respect to the module's Parameters."""
+    results = []
+    for T in (tg, torch):
+        rng = np.random.default_rng(7)
+        m = T.nn.Sequential(T.nn.Linear(1, 5), T.nn.Tanh(), T.nn.Linear(5, 1)).double()
+        with T.no_grad():
+            for p in m.parameters():
+                p.copy_(T.tensor(rng.standard_normal(tuple(p.shape))))
+        x = T.linspace(0, 1, 7, dtype=T.float64).unsqueeze(1).requires_grad_()
+        u = m(x)
+        du, = T.autograd.grad(u, x, T.ones_like(u), create_graph=True)
+        d2u, = T.autograd.grad(du, x, T.ones_like(du), create_graph=True)
+        ((d2u + 1) ** 2).mean().backward()
+        results.append([None if p.grad is None else p.grad.numpy() for p in m.parameters()])
+    for ours, theirs in zip(*results):
+        if theirs is None:  # the last bias does not reach u''
+            assert ours is None
+        else:
+            np.testing.assert_allclose(ours, theirs, **TOL)

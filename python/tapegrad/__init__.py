@@ -11,7 +11,8 @@ from .dtypes import (  # noqa: F401
 )
 from .size import Size  # noqa: F401
 from .tensor import Tensor  # noqa: F401
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
+                       no_grad, set_grad_enabled)
 from . import autograd  # noqa: F401
 from .creation import (  # noqa: F401
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,

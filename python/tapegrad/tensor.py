@@ -19,7 +19,7 @@ from .size import Size
 
 class Tensor:
     __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_version", "_base",
-                 "_view_key", "_retains_grad", "_hooks", "__weakref__")
+                 "_view_of", "_retains_grad", "_hooks", "__weakref__")
 
     # Let numpy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
@@ -39,7 +39,7 @@ class Tensor:
         self.grad_fn = None
         self._version = [0]
         self._base = None
-        self._view_key = None
+        self._view_of = None
         self._retains_grad = False
         self._requires_grad = False
         self._hooks = None  # a leaf's register_hook hooks (autograd.hooks.LeafHooks)
@@ -55,7 +55,7 @@ class Tensor:
         t.grad_fn = None
         t._version = [0]
         t._base = None
-        t._view_key = None  # the basic-index key when this is base[key] of a non-view base
+        t._view_of = None  # (node, parent) when this is a view: what in-place ops on it rewrite
         t._retains_grad = False
         t._requires_grad = False
         t._hooks = None
@@ -204,6 +204,34 @@ class Tensor:
             if value.dtype is not self.dtype:
                 raise RuntimeError(f"assigned grad has data of type {value.dtype}, expected {self.dtype}")
         self._grad = value
+
+    def register_hook(self, hook):
+        """hook(grad) runs on this tensor's gradient each time one is computed, and may return a
+        replacement; returns a handle whose remove() takes it away."""
+        from .utils.hooks import Hooks, LeafHooks
+
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = LeafHooks()
+            return self._hooks.pre.add(hook)
+        if self.grad_fn._hooks is None:
+            self.grad_fn._hooks = Hooks()
+        return self.grad_fn._hooks.add(hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) runs after a gradient has been accumulated into this leaf's .grad (an
+        optimizer step per parameter during backward, for example)."""
+        from .utils.hooks import LeafHooks
+
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._hooks is None:
+            self._hooks = LeafHooks()
+        return self._hooks.post.add(hook)
 
     def retain_grad(self) -> None:
         if not self._requires_grad:
@@ -398,6 +426,30 @@ class Tensor:
             )
         return True
 
+    def _view_function(self, op: str):
+        """The function that makes this view from its base (any array or Tensor of the base's
+        shape): the view ops from the base to here, replayed."""
+        nodes = []
+        t = self
+        while t._base is not None:
+            if t._view_of is None:
+                raise RuntimeError(f"{op}: in-place operation on a view whose making was not recorded")
+            node, t = t._view_of
+            if node.view is None:
+                raise RuntimeError(
+                    f"{op}: unsupported operation: more than one element of the written-to tensor "
+                    "refers to a single memory location. Please clone() the tensor before "
+                    "performing the operation."
+                )
+            nodes.append(node)
+        nodes.reverse()
+
+        def view_of(a):
+            for node in nodes:
+                a = node.view(a)
+            return a
+        return view_of
+
     def _apply_inplace(self, op: str, compute, write, others=()) -> "Tensor":
         """Make self's values compute(self), in place.
 
@@ -417,16 +469,11 @@ class Tensor:
         snapshot.grad_fn, snapshot._requires_grad = self.grad_fn, self._requires_grad
         value = compute(snapshot)
         if self._base is not None:
-            if self._view_key is None:
-                raise RuntimeError(
-                    f"{op}: in-place operation on this view of a tensor that requires grad is not "
-                    "supported (only views made by basic indexing, like x[0] or x[:, 1:], are); "
-                    "apply it out of place instead"
-                )
-            from .ops.index import getitem, setitem
+            from .ops.shape import write_view
 
-            setitem(self._base, self._view_key, value)
-            history = getitem(self._base, self._view_key).grad_fn
+            view_of = self._view_function(op)
+            write_view(self._base, view_of, value)
+            history = view_of(self._base).grad_fn
         else:
             arrays.copy_(value._data, self._data)
             self._version[0] += 1

@@ -36,8 +36,9 @@ def for_array(a):
     dev = DEVICES.get(type(a))
     if dev is not None:
         return dev
-    if isinstance(a, np.ndarray):
-        return cpu
+    for kind, dev in DEVICES.items():  # a subclass (a numpy subclass, a Parameter)
+        if isinstance(a, kind):
+            return dev
     raise TypeError(f"no tapegrad device for arrays of type {type(a).__name__}")
 
 

@@ -12,12 +12,17 @@ from .. import arrays
 from .engine import _accumulate_grad, run_backward
 from .function import Function, FunctionCtx, once_differentiable
 from .node import Node
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (detect_anomaly, enable_grad, inference_mode, is_anomaly_check_nan_enabled,
+                        is_anomaly_enabled, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_detect_anomaly, set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import functional
+from .variable import Variable
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "backward", "grad", "gradcheck", "gradgradcheck", "GradcheckError", "functional",
-           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+           "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "is_anomaly_check_nan_enabled", "Variable", "Node"]
 
 
 def _as_tuple(x):

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from sys import getrefcount
 
+import numpy as np
+
 from .node import Node
-from .grad_mode import _state as _grad_state
+from .grad_mode import _anomaly, _state as _grad_state
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 from .. import arrays
 from ..compile import recorder as _graph
@@ -120,6 +122,8 @@ def _walk(roots, retain_graph, capture, create_graph):
             grads = node.backward(g)
             if not isinstance(grads, tuple):
                 grads = (grads,)
+            if _anomaly.enabled and _anomaly.check_nan:
+                _check_nan(node, grads)
             if not retain_graph:
                 node.release()
         for i, e in enumerate(node.next_edges):
@@ -145,7 +149,24 @@ def _walk(roots, retain_graph, capture, create_graph):
                     _deliver_leaf(e, gi, capture, captured, deferred, create_graph)
     for t, g in deferred.values():
         _finish_leaf(t, g, create_graph)
+    if capture is not None:  # autograd.grad's leaves see their hooks too
+        for key, t in capture.items():
+            if key in captured and t.grad_fn is None and t._hooks is not None and t._hooks.pre:
+                captured[key] = _run_hooks(t._hooks.pre, captured[key], create_graph)
     return captured
+
+
+def _check_nan(node, grads):
+    """Anomaly detection: a gradient with NaN raises, naming the op and where its forward ran."""
+    for i, gi in enumerate(grads):
+        if gi is None:
+            continue
+        values = arrays.to_numpy(gi._data if isinstance(gi, _tensor.Tensor) else gi)
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            where = ("\nTraceback of the forward call that made it:\n" + "".join(node._forward_stack)
+                     if node._forward_stack else "")
+            raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output."
+                               + where)
 
 
 def _pend(pending, node, sender, g):

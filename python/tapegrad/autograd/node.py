@@ -14,9 +14,11 @@ differentiable graph of the backward.
 """
 from __future__ import annotations
 
+import traceback
+
 import numpy as np
 
-from .grad_mode import _state as _grad_state
+from .grad_mode import _anomaly, _state as _grad_state
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 
 
@@ -34,8 +36,12 @@ class Node:
     _saved_sources: tuple = ()
     _retained = None
     _released = False
+    _forward_stack = None  # where forward was called, kept under anomaly detection
     # Tensor.register_hook of this node's output: {handle id: hook}, run on its gradient.
     _hooks = None
+    # view(a): for ops that make views (is_view), the same view of any array or Tensor of the
+    # input's shape; in-place ops on a view rewrite its base through it (None: not writable)
+    view = None
     # A node of several outputs (a custom autograd.Function's) receives one gradient per
     # output, as a list; each output's grad_fn is an _OutputNode that feeds it.
     n_outputs = 1
@@ -81,7 +87,7 @@ class Node:
         sources = self._saved_sources or (None,) * len(self._saved)
         out = []
         for arr, src in zip(self._saved, sources):
-            if arr is None or src.__class__ is Tensor:
+            if arr is None or isinstance(src, Tensor):
                 out.append(src if arr is not None else None)
                 continue
             t = Tensor._wrap(arr)
@@ -137,12 +143,15 @@ class Node:
             node.needs_input_grad = tuple([t._requires_grad for t in tensors])
         else:
             recording = False
+        if _anomaly.enabled:
+            node._forward_stack = traceback.format_stack()[:-2]
         out = node.forward(*arrays, **kwargs)
         result = Tensor._wrap(out)
         if cls.is_view and tensors and _shares_memory(out, arrays[0]):
             base = tensors[0]
             result._version = base._version
             result._base = base if base._base is None else base._base
+            result._view_of = (node, base)
         if not recording:
             return result
         node.next_edges = tuple([(t.grad_fn or t) if t._requires_grad else None for t in tensors])

@@ -43,7 +43,8 @@ class Sequential(Module):
             # epilogue: one kernel call and one graph node instead of two.
             if type(module) is Linear and i + 1 < n:
                 act = _EPILOGUE_ACTIVATIONS.get(type(modules[i + 1]))
-                if act is not None:
+                # (hooks see each module's own call: a hooked pair runs unfused)
+                if act is not None and not module._module_hooks and not modules[i + 1]._module_hooks:
                     input = module.forward_with_activation(input, act)  # noqa: A001
                     i += 2
                     continue

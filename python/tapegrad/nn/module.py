@@ -6,7 +6,8 @@ calls after the normal lookup fails. Traversal (parameters, named_modules, state
 train/eval, dtype conversion and state_dict loading follow PyTorch's names and results, so
 checkpoints keyed "0.weight" or "layers.1.bias" line up with a PyTorch model of the same shape.
 
-__call__ goes straight to forward: there are no hooks, so a call costs one Python frame.
+__call__ goes straight to forward unless the module has hooks (nn/hooks.py), so a call without
+them costs one Python frame.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .. import dtypes as _dt
 from ..autograd.grad_mode import no_grad
 from ..compile import recorder as _graph
 from ..tensor import Tensor
+from . import hooks as _hooks
 from .parameter import Parameter
 
 
@@ -62,6 +64,7 @@ class Module:
     submodules in __init__ (after super().__init__()) and define forward()."""
 
     training: bool
+    _module_hooks = None  # a ModuleHooks once a hook is registered
 
     def __init__(self, *args, **kwargs) -> None:
         if args or kwargs:
@@ -82,7 +85,38 @@ class Module:
             recording = _graph.current()
             if recording is not None:
                 recording.saw_module(self)
+        if self._module_hooks:
+            return _hooks.call(self, self._module_hooks, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # --- hooks (nn/hooks.py) ----------------------------------------------------------------
+    def _hook_registry(self) -> "_hooks.ModuleHooks":
+        if self._module_hooks is None:
+            self.__dict__["_module_hooks"] = _hooks.ModuleHooks()
+        return self._module_hooks
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """hook(module, args) -> None or new args (with_kwargs: hook(module, args, kwargs) ->
+        None or (args, kwargs)), before each forward."""
+        return self._hook_registry().forward_pre.add(hook, prepend, (hook, with_kwargs))
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """hook(module, args, output) -> None or a new output (with_kwargs: hook(module, args,
+        kwargs, output)), after each forward. always_call is accepted; a forward that raises
+        runs no hook."""
+        return self._hook_registry().forward.add(hook, prepend, (hook, with_kwargs))
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
+        """hook(module, grad_output) -> None or new output gradients, when the gradients of
+        the module's outputs are known."""
+        return self._hook_registry().backward_pre.add(hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """hook(module, grad_input, grad_output) -> None or new input gradients, when the
+        gradients of the module's tensor inputs are computed (None for those that do not
+        require grad)."""
+        return self._hook_registry().backward.add(hook, prepend)
 
     # --- registration ---------------------------------------------------------------------
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:

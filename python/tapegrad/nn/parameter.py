@@ -38,7 +38,7 @@ class Parameter(Tensor):
         p.grad_fn = None
         p._version = src._version  # in-place writes through either are seen by autograd
         p._base = None
-        p._view_key = None
+        p._view_of = None
         p._retains_grad = False
         p._hooks = None
         p._requires_grad = False

@@ -72,6 +72,9 @@ class BasicIndex(Node):
     def backward(self, g):
         return arrays.scatter_view(g, self.shape, self.key)
 
+    def view(self, a):
+        return arrays.view_index(a, self.key)
+
 
 def _positions(x, key):
     """C-order flat positions of x[key] in x, on x's device (numpy does the index bookkeeping
@@ -165,10 +168,7 @@ def getitem(x: Tensor, key) -> Tensor:
             if single is not None:
                 return IndexSelect.apply(x, *single)
             return AdvancedIndex.apply(x, nkey)
-        out = BasicIndex.apply(x, nkey)
-        if out._base is x:  # remembered so that in-place ops on the view can rewrite x
-            out._view_key = nkey
-        return out
+        return BasicIndex.apply(x, nkey)
     except IndexError as e:
         raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
 

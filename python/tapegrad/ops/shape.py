@@ -42,11 +42,14 @@ class Reshape(Node):
     is_view = True
 
     def forward(self, x, shape):
-        self.in_shape = x.shape
+        self.in_shape, self.shape = x.shape, shape
         return arrays.reshape(x, shape)
 
     def backward(self, g):
         return arrays.reshape(g, self.in_shape)
+
+    def view(self, a):
+        return arrays.reshape(a, self.shape)
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
@@ -105,11 +108,15 @@ class Permute(Node):
     is_view = True
 
     def forward(self, x, dims):
+        self.dims = dims
         self.inverse = tuple(sorted(range(len(dims)), key=lambda i: dims[i]))
         return arrays.permute(x, dims)
 
     def backward(self, g):
         return arrays.permute(g, self.inverse)
+
+    def view(self, a):
+        return arrays.permute(a, self.dims)
 
 
 def permute(x: Tensor, *dims) -> Tensor:
@@ -368,3 +375,27 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
     if x.ndim == 0:
         raise IndexError("unbind(): dimension specified as 0 but tensor has no dimensions")
     return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+class WriteView(Node):
+    """base with the region that view_of(base) reads replaced by value: how an in-place op on
+    a view rewrites its base. The base's gradient is g off the region, value's the region of g."""
+
+    def forward(self, base, value, view_of):
+        self.view_of, self.like = view_of, base
+        out = arrays.astype(base, base.dtype)
+        arrays.copy_(value, view_of(out))
+        return out
+
+    def backward(self, g):
+        # the region as a mask (a constant, made on the base's device)
+        keep = arrays.full(self.like.shape, 1, self.like.dtype, self.like)
+        arrays.fill_(self.view_of(keep), 0)
+        return arrays.where(arrays.eq(keep, 0), 0, g), arrays.contiguous(self.view_of(g))
+
+
+def write_view(base: Tensor, view_of, value: Tensor) -> None:
+    """base's region view_of(base) = value, in place and recorded (see WriteView)."""
+    base._apply_inplace("copy_", compute=lambda t: WriteView.apply(t, value, view_of),
+                        write=lambda: arrays.copy_(value._data, view_of(base._data)),
+                        others=(value,))
