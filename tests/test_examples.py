@@ -133,6 +133,23 @@ def test_graph_mode(output):
     assert "adam_step" in out and "host: " in out  # the explain() listing
 
 
+def test_custom_function(output, tmp_path):
+    out = output("custom_function.py")
+    assert value(out, "polynomial final loss") < 0.05 * value(out, "polynomial first loss")
+    assert value(out, "network final loss") < 1e-5 * value(out, "network first loss")
+    pytest.importorskip("torch")
+    # The same script under PyTorch prints the same losses (float32: summation order aside).
+    script = (EXAMPLES / "custom_function.py").read_text()
+    assert "import tapegrad as torch\n" in script
+    (tmp_path / "with_torch.py").write_text(script.replace("import tapegrad as torch\n", "import torch\n"))
+    proc = subprocess.run([sys.executable, str(tmp_path / "with_torch.py")], cwd=tmp_path,
+                          env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for label in ("polynomial first loss", "polynomial final loss", "network first loss"):
+        assert value(out, label) == pytest.approx(value(proc.stdout, label), rel=1e-5)
+    assert value(out, "network final loss") == pytest.approx(value(proc.stdout, "network final loss"), rel=1e-2)
+
+
 def test_pinn_poisson(output):
     out = output("pinn_poisson.py")
     # u'' = -pi^2 sin(pi x) with u(0) = u(1) = 0 is solved by sin(pi x), peak 1: the network,

@@ -260,6 +260,9 @@ def test_get_submodule_parameter_buffer():
     assert net.get_buffer("bn.running_mean") is net.bn.running_mean
     with pytest.raises(AttributeError):
         net.get_submodule("blocks.7")
+    extra = nn.Linear(2, 2)
+    net.register_module("extra", extra)  # PyTorch's alias of add_module
+    assert net.get_submodule("extra") is extra and net.get_parameter("extra.bias") is extra.bias
 
 
 def test_buffers_persistent_and_not():
