@@ -49,20 +49,7 @@ def _functions(T):
             (x,) = ctx.saved_tensors
             return T.where(x > 0, gpos, gneg)
 
-    class MyReLU(T.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.clamp(min=0)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            g = grad.clone()
-            g[x < 0] = 0
-            return g
-
-    return LegendreP3, Scale, SplitSigns, MyReLU
+    return LegendreP3, Scale, SplitSigns
 
 
 TG_FNS, TORCH_FNS = _functions(tg), _functions(torch)
@@ -73,7 +60,7 @@ def _both(values, requires_grad=True):
             torch.tensor(values, dtype=torch.float64, requires_grad=requires_grad))
 
 
-@pytest.mark.parametrize("k", range(4))
+@pytest.mark.parametrize("k", range(3))
 def test_forward_and_backward_match_torch(k):
     values = [-1.3, -0.2, 0.4, 2.1]
     outs = []
@@ -318,34 +305,3 @@ def test_custom_function_on_cuda_standin(cuda_standin):
     assert y.is_cuda and x.grad.is_cuda
     xn = np.array([-1.3, 0.4, 2.1])
     np.testing.assert_allclose(x.grad.cpu().numpy(), 1.5 * (5 * xn ** 2 - 1), **TOL)
-
-
-def _fit(T, fns, steps=200):
-    """A Legendre-polynomial fit of sin on [-pi, pi], y = a + b P3(c + d x), and a two-layer
-    net with a custom ReLU, trained with SGD from the same seeded start: the losses."""
-    LegendreP3, _, _, MyReLU = fns
-    rng = np.random.default_rng(0)
-    x = T.tensor(np.linspace(-np.pi, np.pi, 200), dtype=T.float64)
-    y = T.sin(x)
-    a, b, c, d = (T.tensor(v, dtype=T.float64, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3))
-    xs = T.tensor(rng.standard_normal((64, 10)), dtype=T.float64)
-    ys = T.tensor(rng.standard_normal((64, 2)), dtype=T.float64)
-    w1 = T.tensor(rng.standard_normal((10, 16)) * 0.3, dtype=T.float64, requires_grad=True)
-    w2 = T.tensor(rng.standard_normal((16, 2)) * 0.3, dtype=T.float64, requires_grad=True)
-    losses = []
-    for _ in range(steps):
-        poly = ((a + b * LegendreP3.apply(c + d * x) - y) ** 2).sum()
-        net = ((MyReLU.apply(xs @ w1) @ w2 - ys) ** 2).sum()
-        (poly + net).backward()
-        with T.no_grad():
-            for p, lr in ((a, 2e-5), (b, 2e-5), (c, 2e-5), (d, 2e-5), (w1, 1e-3), (w2, 1e-3)):
-                p -= lr * p.grad
-                p.grad = None
-        losses.append((poly.item(), net.item()))
-    return np.array(losses)
-
-
-def test_custom_function_training_matches_torch():
-    ours, theirs = _fit(tg, TG_FNS), _fit(torch, TORCH_FNS)
-    assert ours[-1, 0] < 0.6 * ours[0, 0] and ours[-1, 1] < 0.6 * ours[0, 1]  # both fits learn
-    np.testing.assert_allclose(ours, theirs, rtol=1e-9)
