@@ -142,3 +142,48 @@ def test_train_compiled_and_eager_steps_print_the_same_numbers(tmp_path, capsys,
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
     assert metrics("c") == metrics("e") and len(metrics("c")) == 3
+
+
+def test_eval_of_a_corrupt_or_foreign_file_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    res = _run("eval", "--checkpoint", str(bad), cwd=tmp_path)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("tapegrad eval: error: ")
+    assert "is not a checkpoint of tapegrad train" in res.stderr
+    foreign = tmp_path / "foreign.safetensors"
+    tg.save({"weights": tg.ones(2)}, str(foreign))  # a valid file without a run's config
+    res = _run("eval", "--checkpoint", str(foreign), cwd=tmp_path)
+    assert res.returncode == 2 and "no 'config' entry" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_train_writes_tensorboard_logs_and_the_graph(tmp_path):
+    pytest.importorskip("tensorboardX")
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    pytest.importorskip("graphviz")
+    import shutil
+
+    res = _run("train", "--epochs", "2", "--no-progress", "--tensorboard", "--graph",
+               "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("val_loss")] == [1, 2]
+    if shutil.which("dot"):
+        assert (tmp_path / "run" / "graph.png").read_bytes().startswith(b"\x89PNG")
+    else:
+        assert "graph.png not written: rendering needs Graphviz's `dot` program" in res.stdout
+
+
+def test_progress_bar_stays_hidden_for_quick_epochs():
+    pytest.importorskip("tqdm")
+    import io
+
+    from tapegrad.training import Progress
+
+    stream = io.StringIO()
+    bar = Progress(20, "epoch 1/3", stream=stream)
+    for _ in range(20):
+        bar.update(1, loss=0.5)
+    bar.close()
+    assert stream.getvalue() == ""  # no bar for an epoch far shorter than its 0.5 s delay

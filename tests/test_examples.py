@@ -150,6 +150,20 @@ def test_custom_function(output, tmp_path):
     assert value(out, "network final loss") == pytest.approx(value(proc.stdout, "network final loss"), rel=1e-2)
 
 
+def test_tensorboard_run(output, tmp_path):
+    pytest.importorskip("tensorboardX")
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    out = output("tensorboard_run.py")
+    assert value(out, "validation accuracy") > 0.8
+    # (the example ran in this test's tmp_path: no other test asks for it)
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "runs" / "tensorboard_example"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("loss/val")] == [1, 2, 3, 4, 5]
+    assert acc.Scalars("accuracy/val")[-1].value == pytest.approx(value(out, "validation accuracy"), abs=1e-4)
+    assert any(n.op == "Linear" for n in acc.Graph().node)
+    assert "graph: " in out
+
+
 def test_pinn_poisson(output):
     out = output("pinn_poisson.py")
     # u'' = -pi^2 sin(pi x) with u(0) = u(1) = 0 is solved by sin(pi x), peak 1: the network,

@@ -45,6 +45,7 @@ from . import optim  # noqa: F401
 from . import utils  # noqa: F401
 from . import datasets  # noqa: F401
 from .serialization import load, save  # noqa: F401
+from .utils.dlpack import from_dlpack  # noqa: F401
 from .compile import compile  # noqa: F401,E402 - the function; the module is tapegrad.compile's package
 
 __version__ = "0.1.0"

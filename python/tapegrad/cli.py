@@ -189,8 +189,54 @@ def train(args) -> int:
         json.dump(dict(config, test=test, seconds=round(elapsed, 3)), f, indent=2)
     if not plot_history(history, os.path.join(out, "curves.png")):
         print("curves.png not written: matplotlib is not installed (pip install tapegrad[plot])")
-    print(f"wrote {out}/checkpoint.safetensors, metrics.csv, config.json" + (", curves.png" if os.path.exists(os.path.join(out, "curves.png")) else ""))
+    written = ["checkpoint.safetensors", "metrics.csv", "config.json"]
+    if os.path.exists(os.path.join(out, "curves.png")):
+        written.append("curves.png")
+    if args.tensorboard:
+        written.append(_log_tensorboard(history, os.path.join(out, "tensorboard")))
+    if args.graph:
+        written.append(_draw_graph(model, loss_fn, train_loader, os.path.join(out, "graph")))
+    print(f"wrote {out}/" + ", ".join(w for w in written if w))
     return 0
+
+
+def _log_tensorboard(history, log_dir: str) -> str:
+    """The epoch metrics as TensorBoard scalars (tensorboard --logdir runs)."""
+    try:
+        from tapegrad.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir)
+    except ImportError as e:
+        print(f"tensorboard logs not written: {e}")
+        return ""
+    with writer:
+        for name, values in history.metrics.items():
+            for epoch, value in enumerate(values, start=1):
+                writer.add_scalar(name, value, epoch)
+    return "tensorboard/"
+
+
+def _draw_graph(model, loss_fn, loader, path: str) -> str:
+    """graph.png: the autograd graph of the loss of one training batch (tapegrad.viz)."""
+    from tapegrad.training import model_device
+
+    try:
+        from tapegrad.viz import make_dot
+
+        x, y = next(iter(loader))
+        device = model_device(model)
+        loss = loss_fn(model.to(device)(x.to(device)), y.to(device))
+        make_dot(loss, params=dict(model.named_parameters())).render(path, format="png", cleanup=True)
+    except (ImportError, RuntimeError) as e:
+        print(f"graph.png not written: {e}")
+        return ""
+    return "graph.png"
+
+
+def _usage_error(message: str) -> SystemExit:
+    """A one-line error on stderr and exit status 2, as argparse gives for bad arguments."""
+    print(f"tapegrad eval: error: {message}", file=sys.stderr)
+    return SystemExit(2)
 
 
 def evaluate_checkpoint(args) -> int:
@@ -199,9 +245,13 @@ def evaluate_checkpoint(args) -> int:
     from tapegrad.training import evaluate
 
     if not os.path.exists(args.checkpoint):
-        raise SystemExit(f"tapegrad eval: error: no checkpoint at {args.checkpoint}")
-    saved = tg.load(args.checkpoint)
-    config = saved["config"]
+        raise _usage_error(f"no checkpoint at {args.checkpoint}")
+    try:
+        saved = tg.load(args.checkpoint)
+        config = saved["config"]
+    except (ValueError, KeyError, TypeError) as e:
+        what = f"no 'config' entry ({e})" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise _usage_error(f"{args.checkpoint} is not a checkpoint of tapegrad train: {what}") from None
     task, *parts = _splits(config)
     model = build_model(config["n_in"], config["hidden"], config["n_out"], config["act"], config["dropout"])
     model.load_state_dict(saved["model"])
@@ -278,6 +328,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default runs/<data>)")
     p.add_argument("--data-root", default=None, help="download/cache folder for mnist")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="log the epoch metrics for TensorBoard (<out>/tensorboard; needs tapegrad[tensorboard])")
+    p.add_argument("--graph", action="store_true",
+                   help="draw the model's autograd graph to <out>/graph.png (needs tapegrad[viz] and Graphviz)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="replay each training step with graph mode (tapegrad.compile); "
                         "--no-compile runs it eagerly (default: on for cpu, off for cuda)")

@@ -275,6 +275,17 @@ class Tensor:
             self._data.__array__()  # raises, naming the device and Tensor.cpu()
         return arrays.to_numpy(self._data)
 
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """DLPack export (numpy.from_dlpack(t), torch.from_dlpack(t)): tapegrad.utils.dlpack."""
+        from .utils.dlpack import export
+
+        return export(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self) -> tuple:
+        from .utils.dlpack import dlpack_device
+
+        return dlpack_device(self)
+
     def __array__(self, dtype=None, copy=None):
         if self.is_cuda:
             self._data.__array__()  # raises, naming the device and Tensor.cpu()

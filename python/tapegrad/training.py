@@ -139,7 +139,10 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._bar = tqdm(total=total, desc=desc, leave=False, file=self.stream)
+                # what the epoch log printed comes first; the bar shows only for an epoch that
+                # takes longer than half a second, and leaves no trace when it closes
+                sys.stdout.flush()
+                self._bar = tqdm(total=total, desc=desc, leave=False, file=self.stream, delay=0.5)
 
     def update(self, n: int = 1, **postfix) -> None:
         if self._bar is not None:
@@ -150,6 +153,7 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self.stream.flush()
 
 
 def model_device(model):

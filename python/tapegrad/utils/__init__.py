@@ -1,2 +1,2 @@
 """tapegrad.utils: helpers with PyTorch's names (tapegrad.utils.data: Dataset, DataLoader, ...)."""
-from . import data, hooks  # noqa: F401
+from . import data, dlpack, hooks  # noqa: F401
