@@ -27,6 +27,7 @@ void check_python_signals() {
 }  // namespace
 
 namespace tg {
+void bind_autograd(py::module_& m);
 void bind_runtime(py::module_& m);
 void bind_allocator(py::module_& m);
 void bind_elementwise(py::module_& m);
@@ -57,6 +58,8 @@ PYBIND11_MODULE(_C, m) {
   g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   tg::set_interrupt_hook(&check_python_signals);
   tg::graph::bind(m);
+  py::module_ autograd = m.def_submodule("autograd", "Node.apply and Tensor._wrap (csrc/autograd.cpp)");
+  tg::bind_autograd(autograd);
   py::module_ cpu = m.def_submodule("cpu", "CPU kernels (C++17)");
   tg::bind_runtime(cpu);
   tg::bind_allocator(cpu);

@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from . import _C
 from . import dtypes as _dt
 from .autograd.grad_mode import is_grad_enabled
 from . import arrays
@@ -46,20 +47,11 @@ class Tensor:
         if requires_grad:
             self.requires_grad = True
 
-    @classmethod
-    def _wrap(cls, data) -> "Tensor":
-        """A tensor around a backend array, with no copy and no autograd history."""
-        t = cls.__new__(cls)
-        t._data = data
-        t._grad = None
-        t.grad_fn = None
-        t._version = [0]
-        t._base = None
-        t._view_of = None  # (node, parent) when this is a view: what in-place ops on it rewrite
-        t._retains_grad = False
-        t._requires_grad = False
-        t._hooks = None
-        return t
+    # Tensor._wrap(data): a tensor around a backend array, with no copy and no autograd history
+    # (_data = data, _version = [0], every other slot None or False). In C (csrc/autograd.cpp):
+    # ops make one per result. _view_of is (node, parent) when the tensor is a view: what
+    # in-place ops on it rewrite.
+    _wrap = classmethod(_C.autograd.wrap)
 
     # --- metadata ---------------------------------------------------------------------
     @property
@@ -498,5 +490,8 @@ class Tensor:
         return self
 
 
+from .autograd import node as _node  # noqa: E402
+
+_node.setup(Tensor)
 from .size import Size  # noqa: E402  (re-exported for isinstance checks)
 from . import _tensor_methods  # noqa: E402,F401  (attaches operators and op methods)

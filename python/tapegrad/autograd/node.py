@@ -19,6 +19,7 @@ import traceback
 import numpy as np
 
 from .grad_mode import _anomaly, _state as _grad_state
+from .. import _C
 from .. import tensor as _tensor  # Tensor itself is defined after this module loads
 
 
@@ -117,49 +118,18 @@ class Node:
             self._saved_sources = ()
             self._released = True
 
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        Tensor = _tensor.Tensor
-        node = cls()
-        tensors, arrays = [], []
-        recording = False
-        kind = None  # the array type of the tensor arguments: one device for all of them
-        for a in args:
-            if isinstance(a, Tensor):
-                tensors.append(a)
-                arrays.append(a._data)
-                if a._requires_grad:
-                    recording = True
-                if kind is not type(a._data):
-                    if kind is not None:
-                        _devices_differ(cls, tensors)
-                    kind = type(a._data)
-            else:
-                arrays.append(a)
-        if kind is not None and kind is not np.ndarray and len(tensors) > 1:
-            _one_gpu(cls, tensors)
-        if recording and _grad_state.enabled:
-            # Known before forward, so forward saves only what the wanted gradients need.
-            node.needs_input_grad = tuple([t._requires_grad for t in tensors])
-        else:
-            recording = False
-        if _anomaly.enabled:
-            node._forward_stack = traceback.format_stack()[:-2]
-        out = node.forward(*arrays, **kwargs)
-        result = Tensor._wrap(out)
-        if cls.is_view and tensors and _shares_memory(out, arrays[0]):
-            base = tensors[0]
-            result._version = base._version
-            result._base = base if base._base is None else base._base
-            result._view_of = (node, base)
-        if not recording:
-            return result
-        node.next_edges = tuple([(t.grad_fn or t) if t._requires_grad else None for t in tensors])
-        if node._saved:
-            node._saved_versions, node._saved_sources = _versions_of(node._saved, tensors, result)
-        result._requires_grad = True
-        result.grad_fn = node
-        return result
+    # Node.apply(*args, **kwargs): runs the op and records it (csrc/autograd.cpp, in C because
+    # this bookkeeping cost more than small ops' kernels). Step by step:
+    #  1. each Tensor argument is replaced by its array (all of one device, else RuntimeError);
+    #  2. node = cls(); when grad mode is on and a Tensor argument requires grad, the op is
+    #     recorded, and node.needs_input_grad says which (known before forward, so forward
+    #     saves only what the wanted gradients need);
+    #  3. out = node.forward(*arrays, **kwargs), returned as a new Tensor; an is_view op whose
+    #     output shares the first input's memory links it to its base (_link_view);
+    #  4. recorded: node.next_edges holds, per Tensor argument, its grad_fn (or the tensor
+    #     itself for a leaf, None where no gradient is wanted), the versions of what forward
+    #     saved are noted (_versions_of), and the result requires grad with grad_fn = node.
+    apply = classmethod(_C.autograd.apply)
 
 
 class _OutputNode(Node):
@@ -184,6 +154,27 @@ def _shares_memory(a, b) -> bool:
     if type(a) is not np.ndarray:
         a, b = getattr(a, "meta", a), getattr(b, "meta", b)
     return np.may_share_memory(a, b)
+
+
+def _apply_rare(cls, node, tensors):
+    """The rare steps of apply: operands of two devices raise; under anomaly detection the
+    node keeps the stack of its forward call."""
+    kinds = {type(t._data) for t in tensors}
+    if len(kinds) > 1:
+        _devices_differ(cls, tensors)
+    if kinds and kinds != {np.ndarray} and len(tensors) > 1:
+        _one_gpu(cls, tensors)
+    if _anomaly.enabled:
+        node._forward_stack = traceback.format_stack()[:-1]
+
+
+def _link_view(node, base, first, result):
+    """An is_view op's result that shares its input's memory: a view of the input's base,
+    sharing its version counter, that in-place ops rewrite through (node, base)."""
+    if _shares_memory(result._data, first):
+        result._version = base._version
+        result._base = base if base._base is None else base._base
+        result._view_of = (node, base)
 
 
 def _devices_differ(cls, tensors):
@@ -225,3 +216,9 @@ def _versions_of(saved, tensors, result):
                     src = _OUTPUT
         sources.append(src)
     return tuple(found), tuple(sources)
+
+
+def setup(tensor_type) -> None:
+    """Gives the C side of apply and Tensor._wrap the Tensor type and the helpers above (called
+    by tensor.py once Tensor is defined)."""
+    _C.autograd.setup(tensor_type, _grad_state, _anomaly, _apply_rare, _versions_of, _link_view)
