@@ -275,14 +275,6 @@ def test_a_pickle_disguised_as_a_checkpoint_is_never_executed(tmp_path, protocol
     assert not marker.exists()
 
 
-def test_a_torch_zip_checkpoint_is_rejected(tmp_path):
-    torch = pytest.importorskip("torch")
-    path = tmp_path / "model.pt"
-    torch.save({"w": torch.ones(2)}, path)
-    with pytest.raises(ValueError, match="zip archive"):
-        load(path)
-
-
 # --- atomic replacement ---------------------------------------------------------------------------
 
 # argv: path, n. Imports, says "ready", then overwrites the checkpoint in a loop once told to go.

@@ -1,11 +1,14 @@
-"""Checkpoints: tapegrad.save / tapegrad.load, in the safetensors format and never with pickle.
+"""Checkpoints: tapegrad.save / tapegrad.load, in the safetensors format; load also reads
+PyTorch's torch.save files, through a restricted unpickler (torch_files.py).
 
 save(obj, f) stores nested dicts / lists / tuples of tensors, numpy arrays and plain values
 (int, float, bool, str, None). Each tensor becomes one safetensors entry under a path-like key
 ("model.fc1.weight", "optimizer.state.0.exp_avg"); the rest of the structure is a JSON string
 in the safetensors metadata under "tapegrad.structure". Loading a file therefore runs no code:
 it parses a length, a JSON header and raw little-endian arrays, and a file that is damaged or
-is not a safetensors file (a pickle, a torch.save zip) raises ValueError before anything else.
+is not a safetensors file (a plain pickle, say) raises ValueError before anything else. A
+torch.save zip file is read by an unpickler that resolves only what rebuilds tensors and plain
+values (PyTorch's weights_only rules), so it runs no code either.
 A safetensors file written by another tool loads as a flat dict of tensors.
 
 Writes to a path are atomic: the data goes to a temporary file in the same directory, which
@@ -24,6 +27,7 @@ import tempfile
 import numpy as np
 
 from . import dtypes as _dt
+from . import torch_files
 from .tensor import Tensor
 
 FORMAT = "tapegrad"
@@ -210,15 +214,11 @@ def _parse_header(data: bytes, name: str) -> dict:
         )
     n = int.from_bytes(data[:8], "little")
     if n > size - 8:
-        # Name the usual impostors: their first bytes read as a length far beyond the file.
-        if data.startswith(b"PK\x03\x04"):
-            raise ValueError(
-                f"load: {name} is a zip archive (a PyTorch torch.save checkpoint?), not a safetensors file; "
-                "tapegrad never unpickles files. Convert it with torch and safetensors.torch.save_file."
-            )
+        # Name the usual impostor: its first bytes read as a length far beyond the file.
         if data[0] == 0x80 and 2 <= data[1] <= 5:
             raise ValueError(
-                f"load: {name} looks like a Python pickle, not a safetensors file; tapegrad never unpickles files"
+                f"load: {name} looks like a bare Python pickle, not a safetensors file; tapegrad reads "
+                "pickles only inside torch.save zip files, with a restricted unpickler"
             )
         raise ValueError(
             f"load: {name} is truncated or not a safetensors file: its header claims {n} bytes but only "
@@ -321,6 +321,8 @@ def _load(f):
         # even if another process replaces the file meanwhile.
         with open(os.fspath(f), "rb") as fh:
             data, name = fh.read(), repr(os.fspath(f))
+    if torch_files.is_torch_file(data):
+        return torch_files.load(data, name)
     header = _parse_header(data, name)
     arrays = _call_safetensors(lambda: st.load(data), name)
     metadata = header.get("__metadata__") or {}
