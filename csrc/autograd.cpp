@@ -95,6 +95,32 @@ bool attr_true(PyObject* obj, PyObject* name, int* out) {
   return *out >= 0;
 }
 
+// node.needs_input_grad (per tensor: does it require grad) and node.next_edges (its grad_fn, the
+// tensor itself for a leaf, or None), from one pass over the tensor arguments.
+bool record_edges(PyObject* node, PyObject* tensors) {
+  const Slots& s = g.slot;
+  const Py_ssize_t nt = PyList_GET_SIZE(tensors);
+  PyObject* needs = PyTuple_New(nt);
+  PyObject* edges = PyTuple_New(nt);
+  bool ok = needs != nullptr && edges != nullptr;
+  for (Py_ssize_t i = 0; ok && i < nt; ++i) {
+    PyObject* t = PyList_GET_ITEM(tensors, i);
+    const bool wanted = slot(t, s.requires_grad) == Py_True;
+    PyObject* e = Py_None;
+    if (wanted) {
+      PyObject* fn = slot(t, s.grad_fn);
+      e = fn != Py_None ? fn : t;
+    }
+    PyTuple_SET_ITEM(needs, i, Py_NewRef(wanted ? Py_True : Py_False));
+    PyTuple_SET_ITEM(edges, i, Py_NewRef(e));
+  }
+  ok = ok && PyObject_SetAttr(node, g.s_needs, needs) == 0 &&
+       PyObject_SetAttr(node, g.s_edges, edges) == 0;
+  Py_XDECREF(needs);
+  Py_XDECREF(edges);
+  return ok;
+}
+
 // Node.apply(cls, *args, **kwargs): see node.py.
 PyObject* apply(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
   const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -157,19 +183,8 @@ PyObject* apply(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnam
     if (r == nullptr) goto fail;
     Py_DECREF(r);
   }
-  if (recording) {
-    const Py_ssize_t nt = PyList_GET_SIZE(tensors);
-    PyObject* needs = PyTuple_New(nt);
-    if (needs == nullptr) goto fail;
-    for (Py_ssize_t i = 0; i < nt; ++i) {
-      PyObject* rg = slot(PyList_GET_ITEM(tensors, i), s.requires_grad) == Py_True ? Py_True : Py_False;
-      Py_INCREF(rg);
-      PyTuple_SET_ITEM(needs, i, rg);
-    }
-    const int err = PyObject_SetAttr(node, g.s_needs, needs);
-    Py_DECREF(needs);
-    if (err != 0) goto fail;
-  }
+  // Known before forward, so forward saves only what the wanted gradients need.
+  if (recording && !record_edges(node, tensors)) goto fail;
   forward = PyObject_GetAttr(node, g.s_forward);
   if (forward == nullptr) goto fail;
   out = PyObject_Call(forward, arrays, kwargs);
@@ -186,22 +201,7 @@ PyObject* apply(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwnam
     }
   }
   if (recording) {
-    const Py_ssize_t nt = PyList_GET_SIZE(tensors);
-    PyObject* edges = PyTuple_New(nt);
-    if (edges == nullptr) goto fail;
-    for (Py_ssize_t i = 0; i < nt; ++i) {
-      PyObject* t = PyList_GET_ITEM(tensors, i);
-      PyObject* e = Py_None;
-      if (slot(t, s.requires_grad) == Py_True) {
-        PyObject* fn = slot(t, s.grad_fn);
-        e = fn != Py_None ? fn : t;
-      }
-      Py_INCREF(e);
-      PyTuple_SET_ITEM(edges, i, e);
-    }
-    int err = PyObject_SetAttr(node, g.s_edges, edges);
-    Py_DECREF(edges);
-    if (err != 0) goto fail;
+    int err = 0;
     PyObject* saved = PyObject_GetAttr(node, g.s_saved);
     if (saved == nullptr) goto fail;
     const int any = PyObject_IsTrue(saved);

@@ -225,7 +225,7 @@ def _draw_graph(model, loss_fn, loader, path: str) -> str:
 
         x, y = next(iter(loader))
         device = model_device(model)
-        loss = loss_fn(model.to(device)(x.to(device)), y.to(device))
+        loss = loss_fn(model(x.to(device)), y.to(device))
         make_dot(loss, params=dict(model.named_parameters())).render(path, format="png", cleanup=True)
     except (ImportError, RuntimeError) as e:
         print(f"graph.png not written: {e}")

@@ -27,7 +27,6 @@ import tempfile
 import numpy as np
 
 from . import dtypes as _dt
-from . import torch_files
 from .tensor import Tensor
 
 FORMAT = "tapegrad"
@@ -321,7 +320,9 @@ def _load(f):
         # even if another process replaces the file meanwhile.
         with open(os.fspath(f), "rb") as fh:
             data, name = fh.read(), repr(os.fspath(f))
-    if torch_files.is_torch_file(data):
+    if data[:4] == b"PK\x03\x04":  # a zip archive: a torch.save file (read on first use)
+        from . import torch_files
+
         return torch_files.load(data, name)
     header = _parse_header(data, name)
     arrays = _call_safetensors(lambda: st.load(data), name)

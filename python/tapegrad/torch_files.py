@@ -106,10 +106,6 @@ class _Unpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def is_torch_file(data: bytes) -> bool:
-    return data[:4] == b"PK\x03\x04"
-
-
 def load(data: bytes, name: str):
     """The object a torch.save zip file holds (see the module's docstring)."""
     try:

@@ -461,12 +461,14 @@ def _operands(a, b):
     """a and b as arrays: a Python number becomes a 0-d array of the other operand's dtype, on
     the other operand's device. With a Tensor among them they stay as they are, for the Tensor
     op (which takes numbers and arrays beside a Tensor)."""
-    if DEVICES.get(type(a)) is TENSORS or DEVICES.get(type(b)) is TENSORS:
-        return a, b
     if isinstance(a, _NUMBER):
-        a = (DEVICES.get(type(b)) or for_array(b)).scalar(a, b.dtype, b)
+        dev = DEVICES.get(type(b)) or for_array(b)
+        if dev is not TENSORS:
+            a = dev.scalar(a, b.dtype, b)
     elif isinstance(b, _NUMBER):
-        b = (DEVICES.get(type(a)) or for_array(a)).scalar(b, a.dtype, a)
+        dev = DEVICES.get(type(a)) or for_array(a)
+        if dev is not TENSORS:
+            b = dev.scalar(b, a.dtype, a)
     return a, b
 
 

@@ -106,14 +106,13 @@ T.clamp = lambda x, lo, hi: elementwise.clamp(x, lo, hi)
 
 
 # --- activations ---------------------------------------------------------------------------------
+_ACTIVATIONS = {cls.kind: cls for cls in (
+    activations.Relu, activations.Sigmoid, activations.Tanh, activations.LeakyRelu, activations.Elu,
+    activations.Gelu, activations.GeluTanh, activations.Softplus, activations.Silu)}
+
+
 def _activation(kind, x, alpha, beta):
-    if kind == "none":
-        return x
-    cls = {"relu": activations.Relu, "sigmoid": activations.Sigmoid, "tanh": activations.Tanh,
-           "leaky_relu": activations.LeakyRelu, "elu": activations.Elu, "gelu": activations.Gelu,
-           "gelu_tanh": activations.GeluTanh, "softplus": activations.Softplus,
-           "silu": activations.Silu}[kind]
-    return cls.apply(x, alpha, beta)
+    return x if kind == "none" else _ACTIVATIONS[kind].apply(x, alpha, beta)
 
 
 def _activation_backward(kind, grad, saved, alpha, beta):

@@ -7,8 +7,6 @@ exchanged through numpy's DLPack support.
 """
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from ..tensor import Tensor
@@ -57,13 +55,14 @@ class _Capsule:
         return _capsule_device(self.capsule)
 
 
-class _DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
 def _capsule_device(capsule) -> tuple:
     """The device a "dltensor" capsule's DLTensor lives on: its second field, after the data
-    pointer (the layout every DLPack version shares)."""
+    pointer (the layout every DLPack version shares). ctypes is imported here, on first use."""
+    import ctypes
+
+    class _DLDevice(ctypes.Structure):
+        _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
     get = ctypes.pythonapi.PyCapsule_GetPointer
     get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     ptr = get(capsule, b"dltensor")
