@@ -37,6 +37,7 @@ void bind_matmul(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_random(py::module_& m);
 }  // namespace tg
 
 #ifdef TAPEGRAD_HAS_CUDA
@@ -70,6 +71,7 @@ PYBIND11_MODULE(_C, m) {
   tg::bind_softmax(cpu);
   tg::bind_index(cpu);
   tg::bind_optim(cpu);
+  tg::bind_random(cpu);
 #ifdef TAPEGRAD_HAS_CUDA
   // Present whenever the CUDA code was built; whether a GPU is there is _C.cuda.is_available().
   py::module_ cuda = m.def_submodule("cuda", "CUDA kernels; the same names and arguments as _C.cpu");

@@ -176,3 +176,27 @@ def test_pinn_poisson(output):
 @pytest.mark.parametrize("name", ["sigmoid_neuron.py", "least_squares.py"])
 def test_output_is_deterministic(name, output, tmp_path):
     assert run_example(name, tmp_path) == output(name)
+
+
+def test_seeded_mlp_prints_pytorchs_numbers(output, tmp_path):
+    out = output("seeded_mlp.py")
+    losses = [float(v) for v in re.findall(r"loss: " + _NUMBER, out)]
+    assert len(losses) == 5 and losses[-1] < 0.7 * losses[0]
+    pytest.importorskip("torch")
+    # The same script under PyTorch: same data, weights, dropout masks and batch order, so the
+    # same losses to float32 rounding of the arithmetic, and the same shuffled labels.
+    script = (EXAMPLES / "seeded_mlp.py").read_text()
+    swaps = {"import tapegrad as torch\n": "import torch\n", "from tapegrad import nn\n": "from torch import nn\n",
+             "from tapegrad.utils.data import": "from torch.utils.data import"}
+    for ours, theirs in swaps.items():
+        assert ours in script
+        script = script.replace(ours, theirs)
+    (tmp_path / "with_torch.py").write_text(script)
+    proc = subprocess.run([sys.executable, str(tmp_path / "with_torch.py")], cwd=tmp_path,
+                          env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    theirs = [float(v) for v in re.findall(r"loss: " + _NUMBER, proc.stdout)]
+    assert losses == pytest.approx(theirs, rel=1e-5)
+    assert value(out, "first weight") == value(proc.stdout, "first weight")
+    last = "first batch after training"
+    assert out[out.index(last):] == proc.stdout[proc.stdout.index(last):]

@@ -39,6 +39,7 @@ from .ops.shape import (  # noqa: F401
 )
 from .ops.index import index_select, nonzero  # noqa: F401
 from .ops.softmax import log_softmax, softmax  # noqa: F401
+from .ops.random import bernoulli, multinomial, normal  # noqa: F401
 from .ops import on_tensors as _on_tensors  # noqa: F401 - array ops on Tensors, for create_graph
 from . import nn  # noqa: F401
 from . import optim  # noqa: F401

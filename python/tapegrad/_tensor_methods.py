@@ -8,6 +8,7 @@ from .ops import index
 from .ops import matmul
 from .ops import reduce
 from .ops import shape
+from .ops import random
 from .ops import softmax
 from .tensor import Tensor
 
@@ -87,6 +88,9 @@ _METHODS = {
     "sqrt_": _inplace_unary(elementwise.sqrt, "sqrt_"), "abs_": _inplace_unary(elementwise.abs, "abs_"),
     "relu_": _inplace_unary(activations.relu, "relu_"), "sigmoid_": _inplace_unary(activations.sigmoid, "sigmoid_"),
     "tanh_": _inplace_unary(activations.tanh, "tanh_"), "pow_": _inplace_unary(elementwise.pow, "pow_"),
+    "erfinv_": _inplace_unary(elementwise.FUNCTIONS["erfinv"], "erfinv_"),
+    # sampling in place: x.uniform_(), x.normal_(), x.bernoulli_(p), ...
+    **random.METHODS,
 }
 
 for _name, _fn in _METHODS.items():

@@ -10,9 +10,10 @@ import numpy as np
 
 from . import dtypes as _dt
 from ._checks import int_arg, number_arg, tensor_arg
+from . import _C
 from . import arrays
 from .arrays import for_device, to_device
-from .random import rng
+from .ops.random import host_fill
 from .tensor import Tensor
 
 
@@ -265,7 +266,8 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def _random(kind, op, size, generator, dtype, device, requires_grad):
     """rand ('uniform') and randn ('normal'): on the CPU from `generator` (default: the one
-    tapegrad.manual_seed seeds), on a GPU from that GPU's stream (tapegrad.cuda.manual_seed)."""
+    tapegrad.manual_seed seeds), with PyTorch's values; on a GPU from that GPU's stream
+    (tapegrad.cuda.manual_seed)."""
     dev = _dt.to_device(device, op)
     d = _dtype_or_default(dtype, op)
     if not d.is_floating_point:
@@ -278,9 +280,8 @@ def _random(kind, op, size, generator, dtype, device, requires_grad):
             out = for_device(dev).empty(shape, d.np, dev.index)
             _draw(kind, out)
             return _finish(out, requires_grad, dev)
-        g = rng(generator)
-        arr = g.random(shape, dtype=d.np) if kind == "uniform" else g.standard_normal(shape, dtype=d.np)
-        return _finish(arr, requires_grad)
+        kernel = _C.cpu.random_uniform if kind == "uniform" else _C.cpu.random_normal
+        return _finish(host_fill(shape, d.np, kernel, generator=generator), requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -309,14 +310,14 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         raise TypeError(f"randint(): argument 'size' must be a tuple of ints, not {type(size).__name__}")
     shape = _size(tuple(size), "randint")
     d = _dt.int64 if dtype is None else _dt.to_dtype(dtype, "randint")
-    if not -(2**63) <= low < high <= 2**63:
+    if not -(2**63) <= low < high <= 2**63 - 1:
         raise RuntimeError(f"randint(): low={low} and high={high} do not fit int64")
     with _allocating("randint"):
-        vals = rng(generator).integers(low, high, shape, dtype=np.int64)
-        return _finish(arrays.astype(vals, d.np), requires_grad, dev)
+        vals = host_fill(shape, d.np, _C.cpu.random_integers, low, high, generator=generator)
+        return _finish(vals, requires_grad, dev)
 
 
-def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     dev = _dt.to_device(device, "randperm")
     n = int_arg(n, "randperm", "n")
     if n < 0:
@@ -324,7 +325,8 @@ def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     _size((n,), "randperm")
     d = _dt.int64 if dtype is None else _dt.to_dtype(dtype, "randperm")
     with _allocating("randperm"):
-        return _finish(arrays.astype(rng(generator).permutation(n), d.np), False, dev)
+        perm = host_fill((n,), np.int64, _C.cpu.random_permutation, generator=generator)
+        return _finish(arrays.astype(perm, d.np), requires_grad, dev)
 
 
 def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:

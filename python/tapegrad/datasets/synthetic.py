@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..random import rng as _global_rng
+from ..random import numpy_generator
 from ..tensor import Tensor
 
 # The triangle of `triangle()`: inside means y >= 0.1, 2x - y >= 0.1 and 2x + y <= 1.9, the
@@ -31,7 +31,7 @@ def _check(op: str, n, noise=0.0, classes=2) -> None:
 
 
 def _generator(seed) -> np.random.Generator:
-    return _global_rng() if seed is None else np.random.default_rng(seed)
+    return numpy_generator() if seed is None else np.random.default_rng(seed)
 
 
 def _sizes(n: int, k: int) -> list:

@@ -16,10 +16,10 @@ from ..ops import elementwise
 from ..ops import reduce as reductions
 from ..ops.activations import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
 from ..ops.matmul import linear  # noqa: F401
+from ..ops.random import bernoulli_into
 from ..ops.normalization import batch_norm, layer_norm  # noqa: F401
 from ..ops.softmax import BinaryCrossEntropy, log_softmax, softmax  # noqa: F401
 from ..ops.softmax import cross_entropy as _fused_cross_entropy
-from ..random import rng
 from ..tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -189,27 +189,24 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if p == 1:  # input * 0, as PyTorch: every element dropped, gradients zero
         mask = elementwise.as_operand(0.0, dt, "dropout")
     else:
-        # The draws are a host step: graph mode draws afresh at every replay, advancing the
+        # PyTorch's mask: bernoulli(1 - p) draws divided by (1 - p) in the input's dtype. The
+        # draws are a host step: graph mode draws afresh at every replay, advancing the
         # generator as this call does.
+        keep_p = 1.0 - p
         if input.is_cuda:  # the GPU's own counter-based stream (tapegrad.cuda.manual_seed)
             from ..cuda import _draw
 
             draws = arrays.empty(tuple(input.shape), dt.np, input._data)
             host_step(partial(_draw, "uniform", draws), draws)
+            scale = arrays.scalar(dt.np.type(1) / dt.np.type(keep_p), draws)
+            mask = Tensor._wrap(arrays.where(arrays.lt(draws, keep_p), scale, 0.0))
         else:
-            draws = np.empty(tuple(input.shape), dt.np)
-            host_step(partial(_uniform_, draws), draws)
-        keep = arrays.ge(draws, p)
-        mask = Tensor._wrap(arrays.where(keep, arrays.scalar(1.0 / (1.0 - p), draws), 0.0))
+            keep = np.empty(tuple(input.shape), dt.np)
+            host_step(partial(bernoulli_into, keep, keep_p), keep)
+            mask = Tensor._wrap(arrays.mul(keep, arrays.scalar(dt.np.type(1) / dt.np.type(keep_p), keep)))
     if inplace:
         return input.mul_(mask)
     return elementwise.mul(input, mask)
-
-
-def _uniform_(out) -> None:
-    """Fills the host array `out` with U[0, 1) draws from tapegrad's generator (the numbers
-    rng().random(out.shape) would give)."""
-    rng().random(dtype=out.dtype, out=out)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # noqa: A002

@@ -2,7 +2,7 @@
 
 Each fills its tensor under no_grad (a parameter that requires grad may be initialised) with
 values drawn from tapegrad's seeded generator, so tapegrad.manual_seed makes a model's initial
-weights reproducible. Values are drawn in float64 and rounded to the tensor's dtype on copy."""
+weights reproducible, and the same as PyTorch's under the same seed."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..random import rng
 from ..tensor import Tensor
 
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -71,34 +70,62 @@ def _fill(tensor: Tensor, values) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     _check(tensor, "uniform_")
-    return _fill(tensor, rng(generator).uniform(a, b, tuple(tensor.shape)))
+    with no_grad():
+        return tensor.uniform_(a, b, generator=generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     _check(tensor, "normal_")
-    return _fill(tensor, rng(generator).normal(mean, std, tuple(tensor.shape)))
+    with no_grad():
+        return tensor.normal_(mean, std, generator=generator)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator=None) -> Tensor:
-    """Normal(mean, std) restricted to [a, b], by redrawing the values that fall outside."""
+    """Normal(mean, std) restricted to [a, b], by rejection as PyTorch samples it: when [a, b]
+    holds more than 0.3 of the mass, normal draws with those outside redrawn; otherwise uniform
+    candidates on [a, b], each accepted with probability pdf / pdf at the mode."""
+    from ..creation import empty_like
+    from ..ops.elementwise import where
+
     _check(tensor, "trunc_normal_")
-    if not a < b:
-        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
-    g = rng(generator)
-    n = tensor.numel()
-    out = np.empty(n)
-    # the probability mass inside [a, b] sets how many draws a round needs
-    lo, hi = ((a - mean) / std, (b - mean) / std) if std > 0 else (-math.inf, math.inf)
-    mass = max(0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2))), 1e-12)
-    filled = 0
-    while filled < n:
-        want = n - filled
-        draws = g.normal(mean, std, min(int(want / mass * 1.1) + 16, 10_000_000))
-        kept = draws[(draws >= a) & (draws <= b)][:want]
-        out[filled:filled + kept.size] = kept
-        filled += kept.size
-    return _fill(tensor, out.reshape(tuple(tensor.shape)))
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+
+    def cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    with no_grad():
+        if cdf((b - mean) / std) - cdf((a - mean) / std) > 0.3:
+            # the bounds as the tensor's dtype holds them, so the test matches the stored values
+            lo, hi = (float(np.asarray(v, tensor.dtype.np)) for v in (a, b))
+            result = tensor.normal_(mean, std, generator=generator)
+            while True:
+                outside = (result < lo) | (result > hi)
+                if not bool(outside.any()):
+                    break
+                result = where(outside, empty_like(result).normal_(mean, std, generator=generator),
+                               result)
+        else:
+            mode = max(a, min(mean, b))
+            log_peak = -0.5 * ((mode - mean) / std) ** 2
+
+            def log_ratio(x):  # log(pdf(x) / pdf(mode))
+                return ((x - mean) / std) ** 2 * -0.5 - log_peak
+
+            def reject(x):
+                return empty_like(x).uniform_(generator=generator).log() > log_ratio(x)
+
+            result = tensor.uniform_(a, b, generator=generator).clone()
+            pending = reject(result)
+            while bool(pending.any()):
+                candidates = empty_like(result).uniform_(a, b, generator=generator)
+                result = where(pending, candidates, result)
+                pending = where(pending, reject(candidates), pending)
+        if result is not tensor:
+            tensor.copy_(result)
+    return tensor
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

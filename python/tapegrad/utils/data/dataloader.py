@@ -12,6 +12,7 @@ import numpy as np
 
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset, gather_fn_of
+from ...random import draw_seed
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, index_batches
 
 
@@ -121,6 +122,11 @@ class DataLoader:
         super().__setattr__(name, value)
 
     def __iter__(self):
+        # PyTorch's iterator draws a base seed for its workers from the loader's generator when
+        # it is made (once, with persistent workers). Drawing it here too keeps the generator's
+        # stream, and so the shuffling that follows, where PyTorch's is.
+        if not (self.persistent_workers and "_base_seed" in self.__dict__):
+            self.__dict__["_base_seed"] = draw_seed(self.generator)
         if self._iterable:
             return self._iter_stream()
         if self.batch_sampler is None:

@@ -2,7 +2,8 @@
 
 Sampler, SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler,
 BatchSampler. Random samplers draw from the `generator` they are given, or from the global
-generator that tapegrad.manual_seed seeds, so a seed fixes the order of every epoch.
+generator that tapegrad.manual_seed seeds, so a seed fixes the order of every epoch; they draw
+what PyTorch's samplers draw, in the same order, so a seed gives PyTorch's order too.
 
 The built-in samplers draw a whole epoch of indices as one int64 array (`_epoch`); iterating
 them yields that array's items, and a BatchSampler over one of them can hand the DataLoader
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...random import rng
+from ... import _C
+from ...ops.random import host_fill, multinomial
+from ...random import Generator, draw_seed
 
 
 class Sampler:
@@ -81,16 +84,17 @@ class RandomSampler(_ArraySampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def _epoch(self) -> np.ndarray:
-        n, k, g = len(self.data_source), self.num_samples, rng(self.generator)
+        n, k = len(self.data_source), self.num_samples
         if n == 0:
             raise ValueError(f"RandomSampler: cannot draw {k} samples from an empty dataset")
+        # Without a generator, each epoch seeds a new one from the global stream, as PyTorch's does.
+        g = self.generator if self.generator is not None else Generator().manual_seed(draw_seed())
         if self.replacement:
-            return g.integers(0, n, size=k, dtype=np.int64)
-        whole, rest = divmod(k, n)
-        parts = [g.permutation(n) for _ in range(whole)]
-        if rest:
-            parts.append(g.permutation(n)[:rest])
-        return np.concatenate(parts).astype(np.int64, copy=False)
+            return host_fill((k,), np.int64, _C.cpu.random_integers, 0, n, generator=g)
+        # whole permutations, then the first k % n of one more (drawn even when k % n is 0)
+        parts = [host_fill((n,), np.int64, _C.cpu.random_permutation, generator=g) for _ in range(k // n + 1)]
+        parts[-1] = parts[-1][:k % n]
+        return np.concatenate(parts)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -105,7 +109,7 @@ class SubsetRandomSampler(_ArraySampler):
 
     def _epoch(self) -> np.ndarray:
         idx = np.asarray(self.indices, dtype=np.int64).reshape(-1)
-        return idx[rng(self.generator).permutation(len(idx))]
+        return idx[host_fill((len(idx),), np.int64, _C.cpu.random_permutation, generator=self.generator)]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -134,9 +138,11 @@ class WeightedRandomSampler(_ArraySampler):
         self.generator = generator
 
     def _epoch(self) -> np.ndarray:
-        p = self.weights / self.weights.sum()
-        picks = rng(self.generator).choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
-        return picks.astype(np.int64, copy=False)
+        from ...tensor import Tensor
+
+        picks = multinomial(Tensor._wrap(self.weights), self.num_samples, self.replacement,
+                            generator=self.generator)
+        return picks.numpy()
 
     def __len__(self) -> int:
         return self.num_samples
