@@ -13,7 +13,8 @@ from tapegrad.torch_files import UnsafeCheckpointError
 torch = pytest.importorskip("torch")
 
 
-def test_a_state_dict_of_every_kind_of_value(tmp_path):
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_a_state_dict_of_every_kind_of_value(tmp_path, zip_format):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     extra = {"step": torch.tensor(7), "half": torch.ones(2, dtype=torch.float16) / 3,
@@ -21,7 +22,7 @@ def test_a_state_dict_of_every_kind_of_value(tmp_path):
              "scalar": torch.tensor(1.5, dtype=torch.float64), "view": torch.arange(12.0).reshape(3, 4).t()[1:],
              "param": torch.nn.Parameter(torch.ones(2)), "list": [1, 2.5, "x", None, (3, 4)]}
     path = tmp_path / "ckpt.pt"
-    torch.save({"model": model.state_dict(), "extra": extra}, path)
+    torch.save({"model": model.state_dict(), "extra": extra}, path, _use_new_zipfile_serialization=zip_format)
     got = tg.load(path)
     for k, v in model.state_dict().items():
         assert got["model"][k].dtype is tg.float32
@@ -101,6 +102,25 @@ def test_damaged_files_raise_clear_errors(tmp_path):
         z.writestr("evil/data/0", np.ones(2, np.float32).tobytes())
     with pytest.raises(UnsafeCheckpointError, match="reaches past its storage of 2 elements"):
         tg.load(path)
+
+
+def test_legacy_files_hostile_or_damaged(tmp_path, capsys):
+    from tapegrad.torch_files import LEGACY_MAGIC
+
+    header = LEGACY_MAGIC + pickle.dumps(1001, protocol=2) + pickle.dumps({"little_endian": True}, protocol=2)
+    path = tmp_path / "evil.pt"
+    path.write_bytes(header + pickle.dumps({"w": _Boom()}, protocol=2) + pickle.dumps([], protocol=2))
+    with pytest.raises(UnsafeCheckpointError, match=r"needs the global builtins\.print"):
+        tg.load(path)
+    assert "must never run" not in capsys.readouterr().out
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(5.0)}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    path.write_bytes(data[:-8])  # the last two elements cut off
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        tg.load(path)
+    path.write_bytes(data)
+    assert tg.load(path)["w"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 def test_pytorch_reads_tapegrad_checkpoints_bit_for_bit(tmp_path):

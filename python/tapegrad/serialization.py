@@ -217,7 +217,7 @@ def _parse_header(data: bytes, name: str) -> dict:
         if data[0] == 0x80 and 2 <= data[1] <= 5:
             raise ValueError(
                 f"load: {name} looks like a bare Python pickle, not a safetensors file; tapegrad reads "
-                "pickles only inside torch.save zip files, with a restricted unpickler"
+                "pickles only inside torch.save files, with a restricted unpickler"
             )
         raise ValueError(
             f"load: {name} is truncated or not a safetensors file: its header claims {n} bytes but only "
@@ -311,6 +311,10 @@ def _move(obj, device):
     return obj
 
 
+# The first pickle of a legacy (pre-zip) torch.save file: its magic number, 0x1950a86a20f9469cfc6c.
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+
+
 def _load(f):
     st = _safetensors()
     if hasattr(f, "read"):
@@ -320,8 +324,8 @@ def _load(f):
         # even if another process replaces the file meanwhile.
         with open(os.fspath(f), "rb") as fh:
             data, name = fh.read(), repr(os.fspath(f))
-    if data[:4] == b"PK\x03\x04":  # a zip archive: a torch.save file (read on first use)
-        from . import torch_files
+    if data[:4] == b"PK\x03\x04" or data[:15] == _TORCH_LEGACY_MAGIC:  # a torch.save file
+        from . import torch_files  # (imported on first use)
 
         return torch_files.load(data, name)
     header = _parse_header(data, name)

@@ -1,4 +1,5 @@
-"""Reading files written by torch.save (PyTorch's zip format) without executing anything.
+"""Reading files written by torch.save (PyTorch's zip format, and its legacy format) without
+executing anything.
 
 Such a file is a zip archive: `<name>/data.pkl`, a pickle of the saved object, and one entry
 `<name>/data/<key>` of raw bytes per storage. The pickle is read by a restricted unpickler that
@@ -18,6 +19,8 @@ import pickle
 import zipfile
 
 import numpy as np
+
+from .serialization import _TORCH_LEGACY_MAGIC as LEGACY_MAGIC
 
 
 class UnsafeCheckpointError(ValueError, pickle.UnpicklingError):
@@ -74,12 +77,16 @@ _GLOBALS.update({("torch", name): _StorageType(name) for name in _STORAGES})
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, name: str):
-        super().__init__(io.BytesIO(data))
-        self.archive, self.prefix, self.name = archive, prefix, name
-        self.storages: dict = {}
+    """The restricted unpickler. `storage(kind, key, numel)` gives the array behind a storage
+    persistent id."""
+
+    def __init__(self, stream, name: str, storage):
+        super().__init__(stream)
+        self.name, self.storage = name, storage
 
     def find_class(self, module, name):
+        if module == "__builtin__":  # protocol 2 (the legacy format) names builtins so
+            module = "builtins"
         found = _GLOBALS.get((module, name))
         if found is None:
             raise UnsafeCheckpointError(
@@ -89,25 +96,36 @@ class _Unpickler(pickle.Unpickler):
         return found
 
     def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
+        # zip files: ('storage', type, key, location, numel); the legacy format adds view
+        # metadata: None, or (view key, offset, numel) of a slice of the root storage.
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType) and isinstance(pid[4], int)):
             raise UnsafeCheckpointError(f"load: {self.name}: unexpected persistent id {pid!r:.80}")
-        _, kind, key, _location, numel = pid
-        if key not in self.storages:
-            try:
-                raw = self.archive.read(f"{self.prefix}/data/{key}")
-            except KeyError:
-                raise UnsafeCheckpointError(f"load: {self.name} has no storage {key!r}") from None
-            arr = np.frombuffer(raw, dtype=kind.dtype.newbyteorder("<"))
-            if arr.size < numel:
-                raise UnsafeCheckpointError(f"load: {self.name}: storage {key!r} holds {arr.size} "
-                                            f"elements, not {numel}")
-            self.storages[key] = arr
-        return self.storages[key]
+        root = self.storage(pid[1], pid[2], pid[4])
+        view = pid[5] if len(pid) == 6 else None
+        if view is None:
+            return root
+        if not (isinstance(view, tuple) and len(view) == 3 and all(isinstance(v, int) for v in view[1:])
+                and 0 <= view[1] and view[1] + view[2] <= root.size):
+            raise UnsafeCheckpointError(f"load: {self.name}: a storage view {view!r:.80} outside its storage")
+        return root[view[1]:view[1] + view[2]]
+
+
+def _unpickle(read, name: str):
+    """read(), turning what a damaged or hostile pickle raises into UnsafeCheckpointError."""
+    try:
+        return read()
+    except UnsafeCheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, IndexError, KeyError,
+            AttributeError, RecursionError) as e:
+        raise UnsafeCheckpointError(f"load: {name}: its pickle could not be read ({type(e).__name__}: {e})") from None
 
 
 def load(data: bytes, name: str):
-    """The object a torch.save zip file holds (see the module's docstring)."""
+    """The object a torch.save file holds: the zip format, or the legacy one (see below)."""
+    if data.startswith(LEGACY_MAGIC):
+        return _load_legacy(data, name)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
@@ -119,11 +137,64 @@ def load(data: bytes, name: str):
     byteorder = archive.read(f"{prefix}/byteorder") if f"{prefix}/byteorder" in archive.namelist() else b"little"
     if byteorder.strip() != b"little":
         raise ValueError(f"load: {name} was written on a big-endian machine, which tapegrad does not read")
-    unpickler = _Unpickler(archive.read(pickles[0]), archive, prefix, name)
-    try:
-        return unpickler.load()
-    except UnsafeCheckpointError:
-        raise
-    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, IndexError, KeyError,
-            AttributeError, RecursionError) as e:
-        raise UnsafeCheckpointError(f"load: {name}: its pickle could not be read ({type(e).__name__}: {e})") from None
+    storages: dict = {}
+
+    def storage(kind, key, numel):
+        if key not in storages:
+            try:
+                raw = archive.read(f"{prefix}/data/{key}")
+            except KeyError:
+                raise UnsafeCheckpointError(f"load: {name} has no storage {key!r}") from None
+            arr = np.frombuffer(raw, dtype=kind.dtype.newbyteorder("<"))
+            if arr.size < numel:
+                raise UnsafeCheckpointError(f"load: {name}: storage {key!r} holds {arr.size} "
+                                            f"elements, not {numel}")
+            storages[key] = arr
+        return storages[key]
+
+    return _unpickle(_Unpickler(io.BytesIO(archive.read(pickles[0])), name, storage).load, name)
+
+
+# The legacy format (torch.save(..., _use_new_zipfile_serialization=False)) is one stream of
+# pickles: a magic number, the protocol version (1001), a dict of system facts, the object
+# (storages as persistent ids), then the list of storage keys; after them, each storage's raw
+# data in that order, as an 8-byte little-endian element count and the elements.
+_LEGACY_PROTOCOL = 1001
+
+
+def _load_legacy(data: bytes, name: str):
+    stream = io.BytesIO(data)
+
+    def plain():  # the header pickles and the key list hold plain values only
+        return _unpickle(_Unpickler(stream, name, None).load, name)
+
+    plain()  # the magic number
+    if plain() != _LEGACY_PROTOCOL:
+        raise ValueError(f"load: {name} is a legacy torch.save file of an unknown protocol version")
+    facts = plain()
+    if not isinstance(facts, dict) or facts.get("little_endian") is not True:
+        raise ValueError(f"load: {name} was written on a big-endian machine, which tapegrad does not read")
+    # First pass over the object: which storages it uses (their contents come after it).
+    kinds: dict = {}
+
+    def note(kind, key, numel):
+        kinds[key] = (kind, numel)
+        return np.zeros(numel, kind.dtype)
+
+    start = stream.tell()
+    _unpickle(_Unpickler(stream, name, note).load, name)
+    end = stream.tell()
+    keys = plain()
+    if not isinstance(keys, list) or set(keys) != set(kinds):
+        raise UnsafeCheckpointError(f"load: {name}: its storage list does not match the storages it uses")
+    storages = {}
+    for key in keys:
+        kind, numel = kinds[key]
+        head = stream.read(8)
+        count = int.from_bytes(head, "little", signed=True) if len(head) == 8 else -1
+        raw = stream.read(count * kind.dtype.itemsize) if count >= numel else b""
+        if count < numel or len(raw) != count * kind.dtype.itemsize:
+            raise ValueError(f"load: {name} is truncated or damaged (storage {key!r})")
+        storages[key] = np.frombuffer(raw, dtype=kind.dtype.newbyteorder("<"))
+    # Second pass, with the storages filled.
+    return _unpickle(_Unpickler(io.BytesIO(data[start:end]), name, lambda kind, key, numel: storages[key]).load, name)
