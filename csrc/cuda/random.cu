@@ -1,7 +1,7 @@
 // Random numbers on the GPU: random_uniform and random_normal fill a contiguous float32/float64
 // CUDA array from Philox4x32-10, a counter-based generator (Salmon et al., "Parallel random
 // numbers: as easy as 1, 2, 3", SC'11), and random_bits_needed says how far the caller advances
-// its offset after a call. The CPU has its own generator (csrc/cpu/random.cpp: PyTorch's MT19937 stream).
+// its offset after a call. The CPU has its own stream (csrc/cpu/random.cpp).
 //
 // The stream: Python keeps (seed, offset) per device. Philox's key is the 64-bit seed
 // (low word, high word); its 128-bit counter is (low word, high word, 0, 0) of a 64-bit counter
