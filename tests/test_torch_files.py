@@ -18,6 +18,7 @@ def test_a_state_dict_of_every_kind_of_value(tmp_path, zip_format):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     extra = {"step": torch.tensor(7), "half": torch.ones(2, dtype=torch.float16) / 3,
+             "bf16": torch.tensor([1 / 3, -2.5e30], dtype=torch.bfloat16),
              "mask": torch.tensor([True, False]), "i32": torch.arange(3, dtype=torch.int32),
              "scalar": torch.tensor(1.5, dtype=torch.float64), "view": torch.arange(12.0).reshape(3, 4).t()[1:],
              "param": torch.nn.Parameter(torch.ones(2)), "list": [1, 2.5, "x", None, (3, 4)]}
@@ -31,6 +32,8 @@ def test_a_state_dict_of_every_kind_of_value(tmp_path, zip_format):
     assert e["step"].dtype is tg.int64 and e["step"].shape == () and e["step"].item() == 7
     assert e["half"].dtype is tg.float32  # widened, as for safetensors files
     np.testing.assert_array_equal(e["half"].numpy(), extra["half"].float().numpy())
+    assert e["bf16"].dtype is tg.float32
+    np.testing.assert_array_equal(e["bf16"].numpy(), extra["bf16"].float().numpy())
     assert e["mask"].dtype is tg.bool and e["mask"].tolist() == [True, False]
     assert e["i32"].dtype is tg.int64 and e["i32"].tolist() == [0, 1, 2]
     assert e["scalar"].dtype is tg.float64 and e["scalar"].item() == 1.5

@@ -8,8 +8,8 @@ parameters and storages, OrderedDict and plain Python types. Any other global ra
 UnsafeCheckpointError, which names it, before anything could be called; pickle itself never
 imports a module here.
 
-Tensors come back as tapegrad tensors (float16 and the small integer types are widened to the
-dtype tapegrad holds them in, as tapegrad.load does for safetensors files).
+Tensors come back as tapegrad tensors (float16, bfloat16 and the small integer types are widened
+to the dtype tapegrad holds them in, as tapegrad.load does for safetensors files).
 """
 from __future__ import annotations
 
@@ -32,12 +32,20 @@ _STORAGES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
     "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
     "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "BFloat16Storage": np.uint16,  # the top half of a float32's bits
 }
 
 
 class _StorageType:
     def __init__(self, name):
         self.name, self.dtype = name, np.dtype(_STORAGES[name])
+
+    def decode(self, raw: bytes) -> np.ndarray:
+        """The elements of a storage's little-endian bytes (bfloat16 widened to float32, exactly)."""
+        arr = np.frombuffer(raw, dtype=self.dtype.newbyteorder("<"))
+        if self.name == "BFloat16Storage":
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        return arr
 
 
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, backward_hooks=None,
@@ -145,7 +153,7 @@ def load(data: bytes, name: str):
                 raw = archive.read(f"{prefix}/data/{key}")
             except KeyError:
                 raise UnsafeCheckpointError(f"load: {name} has no storage {key!r}") from None
-            arr = np.frombuffer(raw, dtype=kind.dtype.newbyteorder("<"))
+            arr = kind.decode(raw)
             if arr.size < numel:
                 raise UnsafeCheckpointError(f"load: {name}: storage {key!r} holds {arr.size} "
                                             f"elements, not {numel}")
@@ -179,7 +187,7 @@ def _load_legacy(data: bytes, name: str):
 
     def note(kind, key, numel):
         kinds[key] = (kind, numel)
-        return np.zeros(numel, kind.dtype)
+        return kind.decode(bytes(numel * kind.dtype.itemsize))
 
     start = stream.tell()
     _unpickle(_Unpickler(stream, name, note).load, name)
@@ -195,6 +203,6 @@ def _load_legacy(data: bytes, name: str):
         raw = stream.read(count * kind.dtype.itemsize) if count >= numel else b""
         if count < numel or len(raw) != count * kind.dtype.itemsize:
             raise ValueError(f"load: {name} is truncated or damaged (storage {key!r})")
-        storages[key] = np.frombuffer(raw, dtype=kind.dtype.newbyteorder("<"))
+        storages[key] = kind.decode(raw)
     # Second pass, with the storages filled.
     return _unpickle(_Unpickler(io.BytesIO(data[start:end]), name, lambda kind, key, numel: storages[key]).load, name)
