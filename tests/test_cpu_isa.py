@@ -114,3 +114,17 @@ def test_kernels_agree_with_float64_numpy_on_every_path(path, dtype):
     w.grad = tg.from_numpy(y)
     tg.optim.Adam([w], lr=0.1).step()
     np.testing.assert_allclose(w.detach().numpy(), x64 - 0.1 * y64 / (np.abs(y64) + 1e-8), **tol)
+
+
+def test_randn_blocks_draw_the_same_bits_on_every_path(path):
+    # float32 randn's Box-Muller blocks run on AVX2 lanes or in scalar code: the same operations
+    # (and the same fused multiply-adds), so the same bits, which tests/test_random.py checks
+    # against PyTorch on the default path.
+    before = tg.backends.cpu.isa
+    tg.backends.cpu.isa = "portable"
+    tg.manual_seed(5)
+    reference = tg.randn(1003).numpy()
+    tg.backends.cpu.isa = path
+    tg.manual_seed(5)
+    np.testing.assert_array_equal(tg.randn(1003).numpy(), reference)
+    tg.backends.cpu.isa = before

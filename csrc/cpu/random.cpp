@@ -28,11 +28,14 @@
 //                     (n >= 2^32 / 20: the inside-out shuffle on 64-bit draws)
 #include <pybind11/pybind11.h>
 
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstring>
 #include <mutex>
 
 #include "checks.h"
+#include "cpu/isa.h"
 #include "pyarray.h"
 
 namespace tg {
@@ -81,7 +84,7 @@ void mt_twist(MtState& s) {
   s.next = 0;
 }
 
-inline uint32_t draw32(MtState& s) {
+TG_ALWAYS_INLINE uint32_t draw32(MtState& s) {
   if (--s.left == 0) mt_twist(s);
   uint32_t y = s.words[s.next++];
   y ^= y >> 11;
@@ -91,20 +94,20 @@ inline uint32_t draw32(MtState& s) {
   return y;
 }
 
-inline uint64_t draw64(MtState& s) {
+TG_ALWAYS_INLINE uint64_t draw64(MtState& s) {
   const uint64_t hi = draw32(s);
   return (hi << 32) | draw32(s);
 }
 
-inline float uniform01_f32(MtState& s) {
+TG_ALWAYS_INLINE float uniform01_f32(MtState& s) {
   return static_cast<float>(draw32(s) & 0xffffffu) * (1.0f / 16777216.0f);
 }
-inline double uniform01_f64(MtState& s) {
+TG_ALWAYS_INLINE double uniform01_f64(MtState& s) {
   return static_cast<double>(draw64(s) & ((uint64_t{1} << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
 
 template <class T>
-T uniform01(MtState& s) {
+TG_ALWAYS_INLINE T uniform01(MtState& s) {
   if constexpr (std::is_same_v<T, float>) return uniform01_f32(s);
   else return uniform01_f64(s);
 }
@@ -113,28 +116,27 @@ T uniform01(MtState& s) {
 // Written lane by lane; the operation order, and which products are fused, follow the
 // vectorised Box-Muller of PyTorch's AVX2 CPU kernels, so the values agree bit for bit.
 
-inline float bits_to_float(uint32_t b) {
+TG_ALWAYS_INLINE float bits_to_float(uint32_t b) {
   float f;
   std::memcpy(&f, &b, 4);
   return f;
 }
-inline uint32_t float_to_bits(float f) {
+TG_ALWAYS_INLINE uint32_t float_to_bits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, 4);
   return b;
 }
 
 // log(x) for x in (0, 1] (the only arguments Box-Muller passes).
-float cephes_logf(float x) {
+TG_ALWAYS_INLINE float cephes_logf(float x) {
   const uint32_t xb = float_to_bits(x);
   float e = static_cast<float>(static_cast<int32_t>(xb >> 23) - 0x7f) + 1.0f;
   float m = bits_to_float((xb & ~0x7f800000u) | 0x3f000000u);  // mantissa in [0.5, 1)
-  if (m < 0.707106781186547524f) {
-    e -= 1.0f;
-    m = m - 1.0f + m;
-  } else {
-    m = m - 1.0f;
-  }
+  // below sqrt(1/2): one more halving of the mantissa, as 2m - 1 = (m - 1) + m (branch-free, so
+  // that the block's eight lanes vectorise)
+  const bool small = m < 0.707106781186547524f;
+  e -= small ? 1.0f : 0.0f;
+  m = (m - 1.0f) + (small ? m : 0.0f);
   const float z = m * m;
   float y = 7.0376836292E-2f;
   for (float p : {-1.1514610310E-1f, 1.1676998740E-1f, -1.2420140846E-1f, 1.4249322787E-1f,
@@ -147,7 +149,7 @@ float cephes_logf(float x) {
   return std::fma(e, 0.693359375f, m);
 }
 
-void cephes_sincosf(float x, float* sin_out, float* cos_out) {
+TG_ALWAYS_INLINE void cephes_sincosf(float x, float* sin_out, float* cos_out) {
   uint32_t sign_sin = float_to_bits(x) & 0x80000000u;
   x = std::fabs(x);
   int32_t j = static_cast<int32_t>(x * 1.27323954473516f);  // x * 4 / pi, truncated
@@ -180,7 +182,8 @@ void cephes_sincosf(float x, float* sin_out, float* cos_out) {
 
 // Box-Muller on one block of 16 uniform values, in place.
 template <class T>
-void box_muller_16(T* d, T mean, T stdv) {
+TG_ALWAYS_INLINE void box_muller_16(T* d, T mean, T stdv) {
+#pragma GCC ivdep
   for (int j = 0; j < 8; ++j) {
     const T u1 = T(1) - d[j];
     const T u2 = d[j + 8];
@@ -201,13 +204,92 @@ void box_muller_16(T* d, T mean, T stdv) {
 }
 
 template <class T>
-void normal_blocks(MtState& s, T* d, int64_t n, T mean, T stdv) {
+TG_ALWAYS_INLINE void normal_blocks(MtState& s, T* d, int64_t n, T mean, T stdv) {
   for (int64_t i = 0; i < n; ++i) d[i] = uniform01<T>(s);
   for (int64_t i = 0; i + 16 <= n; i += 16) box_muller_16(d + i, mean, stdv);
   if (n % 16 != 0) {
     T* tail = d + n - 16;
     for (int i = 0; i < 16; ++i) tail[i] = uniform01<T>(s);
     box_muller_16(tail, mean, stdv);
+  }
+}
+
+// The float32 Box-Muller of a block on eight AVX2 lanes: cephes_logf and cephes_sincosf above,
+// operation for operation, so the same bits as the scalar code.
+TG_ALWAYS_INLINE TG_TARGET_AVX2 __m256 log_avx2(__m256 x) {
+  const __m256i xb = _mm256_castps_si256(x);
+  __m256 e = _mm256_add_ps(
+      _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xb, 23), _mm256_set1_epi32(0x7f))),
+      _mm256_set1_ps(1.0f));
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(xb, _mm256_set1_epi32(~0x7f800000)),
+                                                 _mm256_set1_epi32(0x3f000000)));
+  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OS);
+  e = _mm256_sub_ps(e, _mm256_and_ps(small, _mm256_set1_ps(1.0f)));
+  m = _mm256_add_ps(_mm256_sub_ps(m, _mm256_set1_ps(1.0f)), _mm256_and_ps(small, m));
+  const __m256 z = _mm256_mul_ps(m, m);
+  __m256 y = _mm256_set1_ps(7.0376836292E-2f);
+  for (float p : {-1.1514610310E-1f, 1.1676998740E-1f, -1.2420140846E-1f, 1.4249322787E-1f,
+                  -1.6668057665E-1f, 2.0000714765E-1f, -2.4999993993E-1f, 3.3333331174E-1f})
+    y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(p));
+  y = _mm256_mul_ps(y, m);
+  y = _mm256_fmadd_ps(y, z, _mm256_mul_ps(e, _mm256_set1_ps(-2.12194440E-4f)));
+  y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5f), y);
+  m = _mm256_add_ps(m, y);
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), m);
+}
+
+TG_ALWAYS_INLINE TG_TARGET_AVX2 void sincos_avx2(__m256 x, __m256* sin_out, __m256* cos_out) {
+  const __m256i sign_mask = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  __m256i sign_sin = _mm256_and_si256(_mm256_castps_si256(x), sign_mask);
+  x = _mm256_castsi256_ps(_mm256_andnot_si256(sign_mask, _mm256_castps_si256(x)));
+  __m256i j = _mm256_cvttps_epi32(_mm256_mul_ps(x, _mm256_set1_ps(1.27323954473516f)));
+  j = _mm256_and_si256(_mm256_add_epi32(j, _mm256_set1_epi32(1)), _mm256_set1_epi32(~1));
+  const __m256 y = _mm256_cvtepi32_ps(j);
+  const __m256i swap_sign = _mm256_slli_epi32(_mm256_and_si256(j, _mm256_set1_epi32(4)), 29);
+  const __m256 cos_poly_is_cos = _mm256_castsi256_ps(
+      _mm256_cmpeq_epi32(_mm256_and_si256(j, _mm256_set1_epi32(2)), _mm256_setzero_si256()));
+  x = _mm256_fmadd_ps(y, _mm256_set1_ps(-0.78515625f), x);
+  x = _mm256_fmadd_ps(y, _mm256_set1_ps(-2.4187564849853515625e-4f), x);
+  x = _mm256_fmadd_ps(y, _mm256_set1_ps(-3.77489497744594108e-8f), x);
+  const __m256i sign_cos = _mm256_slli_epi32(
+      _mm256_andnot_si256(_mm256_sub_epi32(j, _mm256_set1_epi32(2)), _mm256_set1_epi32(4)), 29);
+  sign_sin = _mm256_xor_si256(sign_sin, swap_sign);
+  const __m256 z = _mm256_mul_ps(x, x);
+  __m256 c = _mm256_set1_ps(2.443315711809948E-005f);
+  c = _mm256_fmadd_ps(c, z, _mm256_set1_ps(-1.388731625493765E-003f));
+  c = _mm256_fmadd_ps(c, z, _mm256_set1_ps(4.166664568298827E-002f));
+  c = _mm256_mul_ps(c, z);
+  c = _mm256_fmsub_ps(c, z, _mm256_mul_ps(z, _mm256_set1_ps(0.5f)));
+  c = _mm256_add_ps(c, _mm256_set1_ps(1.0f));
+  __m256 sn = _mm256_set1_ps(-1.9515295891E-4f);
+  sn = _mm256_fmadd_ps(sn, z, _mm256_set1_ps(8.3321608736E-3f));
+  sn = _mm256_fmadd_ps(sn, z, _mm256_set1_ps(-1.6666654611E-1f));
+  sn = _mm256_mul_ps(sn, z);
+  sn = _mm256_fmadd_ps(sn, x, x);
+  const __m256 sv = _mm256_blendv_ps(c, sn, cos_poly_is_cos);
+  const __m256 cv = _mm256_blendv_ps(sn, c, cos_poly_is_cos);
+  *sin_out = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(sv), sign_sin));
+  *cos_out = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(cv), sign_cos));
+}
+
+TG_ALWAYS_INLINE TG_TARGET_AVX2 void box_muller_16_avx2(float* d, __m256 mean, __m256 stdv) {
+  const __m256 u1 = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_loadu_ps(d));
+  const __m256 u2 = _mm256_loadu_ps(d + 8);
+  const __m256 radius = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), log_avx2(u1)));
+  __m256 sn, cs;
+  sincos_avx2(_mm256_mul_ps(_mm256_set1_ps(static_cast<float>(2.0 * M_PI)), u2), &sn, &cs);
+  _mm256_storeu_ps(d, _mm256_fmadd_ps(_mm256_mul_ps(radius, cs), stdv, mean));
+  _mm256_storeu_ps(d + 8, _mm256_fmadd_ps(_mm256_mul_ps(radius, sn), stdv, mean));
+}
+
+TG_NOINLINE TG_TARGET_AVX2 void normal_blocks_f32_avx2(MtState& s, float* d, int64_t n, float mean, float stdv) {
+  const __m256 m = _mm256_set1_ps(mean), sd = _mm256_set1_ps(stdv);
+  for (int64_t i = 0; i < n; ++i) d[i] = uniform01_f32(s);
+  for (int64_t i = 0; i + 16 <= n; i += 16) box_muller_16_avx2(d + i, m, sd);
+  if (n % 16 != 0) {
+    float* tail = d + n - 16;
+    for (int i = 0; i < 16; ++i) tail[i] = uniform01_f32(s);
+    box_muller_16_avx2(tail, m, sd);
   }
 }
 
@@ -272,7 +354,8 @@ void normal_fill(MtState& s, const ArrayView& out, double mean, double stdv, boo
   const int64_t n = out.numel();
   if (blocks && n >= 16) {
     if (out.dtype == DType::f32)
-      normal_blocks<float>(s, out.ptr<float>(), n, static_cast<float>(mean), static_cast<float>(stdv));
+      (use_avx2() ? normal_blocks_f32_avx2 : normal_blocks<float>)(s, out.ptr<float>(), n, static_cast<float>(mean),
+                                                                   static_cast<float>(stdv));
     else
       normal_blocks<double>(s, out.ptr<double>(), n, mean, stdv);
     return;
