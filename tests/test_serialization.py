@@ -139,6 +139,25 @@ def test_the_file_is_plain_safetensors(tmp_path):
     assert got["u"].dtype == tg.int64 and got["d"].dtype == tg.float64
 
 
+def test_checkpoints_carry_their_format_version(tmp_path):
+    from safetensors import safe_open
+
+    save({"w": tg.ones(2)}, tmp_path / "ckpt.st")
+    with safe_open(tmp_path / "ckpt.st", framework="numpy") as f:
+        meta = f.metadata()
+    assert meta["format"] == "tapegrad" and meta["tapegrad.version"] == "1"
+    assert meta["tapegrad.written_by"] == tg.__version__
+    # a file of a later format is refused by name, not misread
+    structure = meta["tapegrad.structure"]
+    for version, message in [("2", "of format 2, written by 9.9.9; this tapegrad reads formats up to 1"),
+                             ("x", "format version 'x' is not a number")]:
+        safetensors_numpy.save_file({"w": np.ones(2, np.float32)}, tmp_path / "later.st",
+                                    metadata={"format": "tapegrad", "tapegrad.version": version,
+                                              "tapegrad.written_by": "9.9.9", "tapegrad.structure": structure})
+        with pytest.raises(ValueError, match=message):
+            load(tmp_path / "later.st")
+
+
 def test_map_location(tmp_path):
     save({"a": tg.ones(2)}, tmp_path / "m.st")
     for loc in (None, "cpu", tg.device("cpu"), {"cuda:0": "cpu"}):

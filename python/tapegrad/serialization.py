@@ -30,7 +30,12 @@ from . import dtypes as _dt
 from .tensor import Tensor
 
 FORMAT = "tapegrad"
-FORMAT_VERSION = "1"
+# The checkpoint format's version, in the metadata under "tapegrad.version" (the key predates
+# the package writing its own version beside it, under "tapegrad.written_by"). A reader refuses
+# a newer format than its own with a clear error; a format change that older readers could
+# misread raises it (see CHANGELOG.md).
+FORMAT_VERSION = 1
+_FORMAT_KEY = "tapegrad.version"
 _STRUCTURE = "tapegrad.structure"
 _MAX_HEADER = 100 * 1024 * 1024  # the limit the safetensors library itself enforces
 
@@ -279,7 +284,10 @@ def save(obj, f) -> None:
     st = _safetensors()
     enc = _Encoder()
     structure = json.dumps(enc.encode(obj), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    metadata = {"format": FORMAT, "tapegrad.version": FORMAT_VERSION, _STRUCTURE: structure}
+    from . import __version__
+
+    metadata = {"format": FORMAT, _FORMAT_KEY: str(FORMAT_VERSION), "tapegrad.written_by": __version__,
+                _STRUCTURE: structure}
     if hasattr(f, "write"):
         f.write(st.save(enc.arrays, metadata=metadata))
         return
@@ -332,6 +340,7 @@ def _load(f):
     arrays = _call_safetensors(lambda: st.load(data), name)
     metadata = header.get("__metadata__") or {}
     dec = _Decoder(arrays, name)
+    _check_format_version(metadata, name)
     if _STRUCTURE not in metadata:
         # A plain safetensors file: its tensors, in the order of their data.
         keys = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
@@ -344,6 +353,18 @@ def _load(f):
         return dec.decode(structure)
     except RecursionError:
         raise dec.bad("nested too deeply") from None
+
+
+def _check_format_version(metadata: dict, name) -> None:
+    if metadata.get("format") != FORMAT or _FORMAT_KEY not in metadata:
+        return  # a plain safetensors file
+    version = metadata[_FORMAT_KEY]
+    if not version.isdigit():
+        raise ValueError(f"load: {name}: its checkpoint format version {version!r} is not a number")
+    if int(version) > FORMAT_VERSION:
+        writer = metadata.get("tapegrad.written_by", "a newer tapegrad")
+        raise ValueError(f"load: {name} is a tapegrad checkpoint of format {version}, written by {writer}; "
+                         f"this tapegrad reads formats up to {FORMAT_VERSION}: upgrade tapegrad to read it")
 
 
 def _call_safetensors(fn, name):
