@@ -53,13 +53,31 @@ def test_train_default_digits_accuracy_and_outputs(tmp_path):
     assert res.returncode == 0, res.stderr
     acc = float(re.search(r"test accuracy (\d\.\d+)", res.stdout).group(1))
     assert acc >= 0.97 and elapsed < 60
-    for name in ("checkpoint.safetensors", "metrics.csv", "config.json"):
-        assert (tmp_path / "run" / name).exists()
+    for name in ("checkpoint.safetensors", "metrics.csv", "config.json", "curves.png"):
+        assert (tmp_path / "run" / name).exists(), name  # (curves.png: matplotlib is in the test extra)
+    assert (tmp_path / "run" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc") and len(rows) >= 3
     ev = _run("eval", "--checkpoint", str(tmp_path / "run" / "checkpoint.safetensors"), cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr
     assert f"test accuracy {acc:.4f}" in ev.stdout
+
+
+def test_curves_count_whole_epochs_and_mark_the_restored_one():
+    pytest.importorskip("matplotlib")
+    from tapegrad.training import History, history_figure
+
+    h = History()
+    for e in range(7):
+        h.log(train_loss=1.0 / (e + 1), val_loss=0.5 + abs(e - 3) * 0.1, train_acc=0.1 * e, val_acc=0.05 * e)
+    fig = history_figure(h, best_epoch=4)
+    for ax in fig.axes:
+        ax.figure.canvas.draw()
+        ticks = [t for t in ax.get_xticks() if 1 <= t <= 7]
+        assert ticks and all(float(t).is_integer() for t in ticks)  # whole epochs only
+        marks = [line for line in ax.get_lines() if line.get_label() == "best epoch (4, restored)"]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [4, 4]
+        assert [line.get_label() for line in ax.get_lines()][:2] in (["train_loss", "val_loss"], ["train_acc", "val_acc"])
 
 
 @pytest.mark.parametrize("data", ["spirals", "moons", "sensors"])

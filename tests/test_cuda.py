@@ -11,10 +11,13 @@ import pytest
 import tapegrad as tg
 from tapegrad import _C, nn
 
-# What exists only on the CPU: the thread pool, the build report, the instruction-set switch and
-# the allocator of CPU arrays (CUDA arrays have their own, in arrays/cuda.py).
+# What exists only on the CPU: the thread pool, the build report, the instruction-set switch,
+# the allocator of CPU arrays (CUDA arrays have their own, in arrays/cuda.py) and PyTorch's
+# MT19937 stream (a GPU draws from its own Philox stream: _C.cuda.random_uniform / _normal).
 CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "set_isa", "get_isa", "empty",
-            "owns_memory", "cached_memory", "release_cached_memory"}
+            "owns_memory", "cached_memory", "release_cached_memory", "random_state_words", "random_seed",
+            "random_integers", "random_bits", "random_permutation", "random_bernoulli",
+            "random_bernoulli_each", "random_exponential"}
 
 
 def _public(module):
@@ -58,9 +61,37 @@ def test_without_a_gpu_cuda_is_absent_and_says_so():
 
 def test_show_config_reports_cuda_and_cublas(capsys):
     text = tg.show_config()
-    assert "CUDA:" in text
+    assert "CUDA: TAPEGRAD_CUDA=" in text  # what the build switch did
     if _C.has_cuda:
-        assert "cuBLAS:" in text
+        assert "cuBLASLt:" in text
+
+
+@pytest.mark.skipif(not _C.has_cuda, reason="built without a CUDA compiler")
+def test_the_module_links_no_cublas_and_imports_without_it():
+    """cuBLASLt is loaded at the first GEMM, so _C needs no cuBLAS library to load: it is not
+    among the libraries the dynamic loader must find."""
+    import shutil
+    import subprocess
+
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) is not installed")
+    dynamic = subprocess.run(["readelf", "-d", _C.__file__], capture_output=True, text=True, check=True).stdout
+    needed = [line for line in dynamic.splitlines() if "(NEEDED)" in line]
+    assert needed and not any("cublas" in line or "libcudart" in line for line in needed), needed
+    soname = _C.cuda.cublaslt_soname()
+    if soname is None:
+        return  # built without cuBLASLt support: the tiled kernels serve every GEMM
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    from_pip = sorted(p for root in (spec.submodule_search_locations if spec else [])
+                      for p in glob.glob(f"{root}/*/lib/{soname}"))
+    path = _C.cuda.cublaslt_path()
+    if from_pip:  # PyPI's nvidia-cublas is installed: that is where the library comes from
+        assert path == from_pip[0]
+    else:  # a toolkit's library on the loader's path, or none (tiled kernels)
+        assert path is None or soname in path
 
 
 def test_out_of_memory_error_is_a_runtime_error():

@@ -19,7 +19,24 @@ namespace tg {
 
 namespace {
 
-using namespace ops;
+// The names of ops/elementwise.h this file uses. Declared one by one: a using-directive here
+// would reach every file compiled after this one in the same unity translation unit
+// (CMakeLists.txt), making their tg::detail ambiguous with ops::detail.
+using ops::BOp;
+using ops::COp;
+using ops::IntRule;
+using ops::UOp;
+using ops::clamp1;
+using ops::clamp_bounds;
+using ops::fill_bits;
+using ops::int_rule;
+using ops::is_heavy;
+using ops::parse_binary;
+using ops::parse_compare;
+using ops::parse_unary;
+using ops::with_binary;
+using ops::with_compare;
+using ops::with_unary;
 
 // The inner function StridedLoop hands each run to: operand pointers, run length, byte strides.
 using Inner = void (*)(char**, int64_t, const int64_t*);

@@ -346,6 +346,7 @@ void bind_runtime(py::module_& m) {
     d["cxx_flags"] = TAPEGRAD_BUILD_FLAGS;
     d["cxx_standard"] = 17;
     d["simd"] = kIsaNames[int(widest_supported())];  // what this CPU runs
+    d["cuda_build"] = TAPEGRAD_CUDA_DECISION;        // what TAPEGRAD_CUDA did at build time
     return d;
   });
   m.def(

@@ -8,8 +8,9 @@
 // accumulating an 8x8 (float, 128x128 block tiles) or 4x4 (small float products, and double)
 // register tile, with bias, activation and accumulate applied in the epilogue; K is split
 // across blocks when the output alone cannot fill the GPU. With TAPEGRAD_HAS_CUBLAS, GEMMs with
-// K > 0 go to cuBLASLt (the bias fused into its epilogue, activations in a second pass); a
-// problem cuBLASLt has no algorithm for falls back to the tiled kernel. Activations (forward in
+// K > 0 go to cuBLASLt (the bias fused into its epilogue, activations in a second pass) when its
+// library can be loaded at run time (see load_cublaslt); a problem cuBLASLt has no algorithm
+// for, or a machine without the library, falls back to the tiled kernel. Activations (forward in
 // the epilogue, derivatives in linear_backward) are ops/activations.h's, one kernel
 // instantiation per kind.
 #include <cmath>
@@ -21,6 +22,7 @@
 
 #ifdef TAPEGRAD_HAS_CUBLAS
 #include <cublasLt.h>
+#include <dlfcn.h>
 #endif
 
 #include "bind/matmul.h"
@@ -434,9 +436,76 @@ ArrayView view3(const T* p, int64_t nb, int64_t r, int64_t c, int64_t sb, int64_
 
 #ifdef TAPEGRAD_HAS_CUBLAS
 
+// cuBLASLt is not linked: the module loads it at its first GEMM, so that `import tapegrad` and
+// everything on the CPU work where no cuBLAS library exists, and a wheel finds the library
+// where the user has it. Candidates, in order: the path the Python side found (PyPI's
+// nvidia-cublas package, set_cublaslt_path), the system's loader path (libcublasLt.so.<major>,
+// LD_LIBRARY_PATH and ldconfig), and the toolkit directory of the build machine (a local build).
+#define TG_CUBLASLT_FUNCTIONS(X)                                                          \
+  X(cublasLtGetStatusName) X(cublasLtGetStatusString) X(cublasLtCreate)                   \
+  X(cublasLtMatmulDescCreate) X(cublasLtMatmulDescDestroy) X(cublasLtMatmulDescSetAttribute) \
+  X(cublasLtMatrixLayoutCreate) X(cublasLtMatrixLayoutDestroy)                            \
+  X(cublasLtMatrixLayoutSetAttribute) X(cublasLtMatmulPreferenceCreate)                   \
+  X(cublasLtMatmulPreferenceDestroy) X(cublasLtMatmulPreferenceSetAttribute)              \
+  X(cublasLtMatmulAlgoGetHeuristic) X(cublasLtMatmul)
+
+struct LtLib {
+#define TG_LT_FIELD(name) decltype(&::name) name = nullptr;
+  TG_CUBLASLT_FUNCTIONS(TG_LT_FIELD)
+#undef TG_LT_FIELD
+  std::string path;  // where it was loaded from
+};
+
+#define TG_STR2(x) #x
+#define TG_STR(x) TG_STR2(x)
+
+// The library of the cuBLAS major version whose header the build used.
+constexpr const char* kCublasLtSoname = "libcublasLt.so." TG_STR(CUBLAS_VER_MAJOR);
+
+std::mutex g_lt_mutex;
+std::string g_lt_hint;  // set_cublaslt_path
+
+// The library, or nullptr when none of the candidates loads (looked for once).
+const LtLib* load_cublaslt() {
+  static std::once_flag once;
+  static LtLib lib;
+  static bool found = false;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    {
+      std::lock_guard<std::mutex> lock(g_lt_mutex);
+      if (!g_lt_hint.empty()) candidates.push_back(g_lt_hint);
+    }
+    candidates.push_back(kCublasLtSoname);
+#ifdef TAPEGRAD_CUBLASLT_BUILD_PATH
+    candidates.push_back(TAPEGRAD_CUBLASLT_BUILD_PATH);
+#endif
+    for (const std::string& c : candidates) {
+      void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!h) continue;
+      bool all = true;
+#define TG_LT_LOAD(name) \
+  lib.name = reinterpret_cast<decltype(&::name)>(dlsym(h, #name)); \
+  all = all && lib.name != nullptr;
+      TG_CUBLASLT_FUNCTIONS(TG_LT_LOAD)
+#undef TG_LT_LOAD
+      if (all) {
+        lib.path = c;
+        found = true;
+        return;
+      }
+      dlclose(h);
+    }
+  });
+  return found ? &lib : nullptr;
+}
+
+// The loaded library (callers have checked load_cublaslt() first).
+const LtLib& lt() { return *load_cublaslt(); }
+
 [[noreturn]] void throw_cublas_error(cublasStatus_t s, const char* expr) {
-  const std::string msg = detail::cat("cuBLAS call ", expr, " failed: ", cublasLtGetStatusName(s),
-                                      " (", cublasLtGetStatusString(s), ")");
+  const std::string msg = detail::cat("cuBLAS call ", expr, " failed: ", lt().cublasLtGetStatusName(s),
+                                      " (", lt().cublasLtGetStatusString(s), ")");
   if (s == CUBLAS_STATUS_ALLOC_FAILED) throw OutOfMemory(msg);
   throw std::runtime_error(msg);
 }
@@ -465,24 +534,24 @@ cublasLtHandle_t lt_handle(int device) {
   static std::vector<cublasLtHandle_t> handles;
   std::lock_guard<std::mutex> lock(mu);
   if (device >= static_cast<int>(handles.size())) handles.resize(device + 1, nullptr);
-  if (!handles[device]) CUBLAS_CHECK(cublasLtCreate(&handles[device]));
+  if (!handles[device]) CUBLAS_CHECK(lt().cublasLtCreate(&handles[device]));
   return handles[device];
 }
 
 // Owners of cuBLASLt descriptors, destroyed on every path out (exceptions included).
-template <class H, cublasStatus_t (*Destroy)(H)>
+template <class H, auto LtLib::*Destroy>
 struct LtObject {
   H h = nullptr;
   LtObject() = default;
   LtObject(const LtObject&) = delete;
   LtObject& operator=(const LtObject&) = delete;
   ~LtObject() {
-    if (h) Destroy(h);
+    if (h) (lt().*Destroy)(h);
   }
 };
-using LtMatmulDesc = LtObject<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
-using LtLayout = LtObject<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
-using LtPreference = LtObject<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
+using LtMatmulDesc = LtObject<cublasLtMatmulDesc_t, &LtLib::cublasLtMatmulDescDestroy>;
+using LtLayout = LtObject<cublasLtMatrixLayout_t, &LtLib::cublasLtMatrixLayoutDestroy>;
+using LtPreference = LtObject<cublasLtMatmulPreference_t, &LtLib::cublasLtMatmulPreferenceDestroy>;
 
 // True when the r x c matrix with element (i, j) at i*rs + j*cs is row-major with a valid
 // leading dimension (returned in ld): unit column stride, ld >= c. Strides of size-1 dims are
@@ -555,12 +624,12 @@ template <class T>
 cublasLtMatrixLayout_t lt_layout(LtLayout& l, uint64_t rows, uint64_t cols, int64_t ld,
                                  int64_t batch, int64_t batch_stride) {
   constexpr cudaDataType_t dt = std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l.h, dt, rows, cols, ld));
+  CUBLAS_CHECK(lt().cublasLtMatrixLayoutCreate(&l.h, dt, rows, cols, ld));
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
-    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l.h, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+    CUBLAS_CHECK(lt().cublasLtMatrixLayoutSetAttribute(l.h, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
                                                   sizeof(count)));
-    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(
+    CUBLAS_CHECK(lt().cublasLtMatrixLayoutSetAttribute(
         l.h, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &batch_stride, sizeof(batch_stride)));
   }
   return l.h;
@@ -580,15 +649,15 @@ bool lt_run(const GemmArgs<T>& P, const LtOperand& la, const LtOperand& lb, int6
   const cublasLtHandle_t handle = lt_handle(device);
 
   LtMatmulDesc desc;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.h, ct, dt));
+  CUBLAS_CHECK(lt().cublasLtMatmulDescCreate(&desc.h, ct, dt));
   const int32_t ta = la.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = lb.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   const uint32_t epi_v = static_cast<uint32_t>(epi);
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi_v, sizeof(epi_v)));
+  CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi_v, sizeof(epi_v)));
   if (bias) {
     const void* bp = bias;
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
+    CUBLAS_CHECK(lt().cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
   }
 
   LtLayout al, bl, cl;
@@ -621,16 +690,16 @@ bool lt_run(const GemmArgs<T>& P, const LtOperand& la, const LtOperand& lb, int6
   }
   if (!cached) {
     LtPreference pref;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.h));
+    CUBLAS_CHECK(lt().cublasLtMatmulPreferenceCreate(&pref.h));
     const uint64_t ws = kLtMaxWorkspace;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
+    CUBLAS_CHECK(lt().cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    CUBLAS_CHECK(lt().cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
+    CUBLAS_CHECK(lt().cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
+    CUBLAS_CHECK(lt().cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)));
+    CUBLAS_CHECK(lt().cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
     cublasLtMatmulHeuristicResult_t result{};
     int returned = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, desc.h, al.h, bl.h, cl.h, cl.h,
+    const cublasStatus_t st = lt().cublasLtMatmulAlgoGetHeuristic(handle, desc.h, al.h, bl.h, cl.h, cl.h,
                                                              pref.h, 1, &result, &returned);
     // NOT_SUPPORTED: no algorithm for this configuration; INVALID_VALUE: a layout cuBLASLt
     // rejects. Both leave the product to the tiled kernel rather than fail the call.
@@ -653,7 +722,7 @@ bool lt_run(const GemmArgs<T>& P, const LtOperand& la, const LtOperand& lb, int6
     ws_ptr = workspace->ptr();
   }
   const T alpha = T(1), beta = P.accumulate ? T(1) : T(0);
-  CUBLAS_CHECK(cublasLtMatmul(handle, desc.h, &alpha, la.ptr, al.h, lb.ptr, bl.h, &beta, P.c, cl.h,
+  CUBLAS_CHECK(lt().cublasLtMatmul(handle, desc.h, &alpha, la.ptr, al.h, lb.ptr, bl.h, &beta, P.c, cl.h,
                               P.c, cl.h, &choice.algo, ws_ptr, choice.workspace, stream()));
   return true;
 }
@@ -736,7 +805,7 @@ void gemm(const GemmArgs<T>& P, int device) {
   if (P.M == 0 || P.N == 0 || P.batch == 0) return;
   if (P.K == 0 && P.accumulate) return;
 #ifdef TAPEGRAD_HAS_CUBLAS
-  if (P.K > 0 && !cublas_disabled() && lt_gemm(P, device)) return;
+  if (P.K > 0 && !cublas_disabled() && load_cublaslt() != nullptr && lt_gemm(P, device)) return;
 #endif
   tiled_gemm(P, device);
 }
@@ -853,6 +922,42 @@ void Cuda::linear_backward(const LinearGrads& g, const std::string& act_name) {
   });
 }
 
-void bind_matmul(py::module_& m) { bind::matmul<Cuda>(m); }
+void bind_matmul(py::module_& m) {
+  bind::matmul<Cuda>(m);
+  m.def(
+      "set_cublaslt_path",
+      [](const std::string& path) {
+#ifdef TAPEGRAD_HAS_CUBLAS
+        std::lock_guard<std::mutex> lock(g_lt_mutex);
+        g_lt_hint = path;
+#else
+        (void)path;
+#endif
+      },
+      py::arg("path"),
+      "The cuBLASLt library to try first (PyPI's nvidia-cublas), before the loader's search path; "
+      "read at the first GEMM.");
+  m.def(
+      "cublaslt_soname",
+      []() -> py::object {
+#ifdef TAPEGRAD_HAS_CUBLAS
+        return py::str(kCublasLtSoname);
+#else
+        return py::none();
+#endif
+      },
+      "The cuBLASLt library file this build loads (libcublasLt.so.<major>), or None without "
+      "cuBLASLt support.");
+  m.def(
+      "cublaslt_path",
+      []() -> py::object {
+#ifdef TAPEGRAD_HAS_CUBLAS
+        if (const LtLib* lib = load_cublaslt()) return py::str(lib->path);
+#endif
+        return py::none();
+      },
+      "Where cuBLASLt was loaded from (loading it now if it was not yet), or None: GEMMs then "
+      "use the tiled kernels.");
+}
 
 }  // namespace tg::cuda

@@ -170,6 +170,30 @@ int device_count() {
   return n;
 }
 
+// A kernel that does nothing: whether the driver finds machine code or PTX of it for a device
+// tells whether this build's kernels can run there at all (a build without the GPU's
+// architecture, say sm_80 code on a T4, is seen but unusable).
+__global__ void probe_kernel() {}
+
+bool kernels_load_on_every_device() {
+  static const bool ok = [] {
+    const int n = device_count();
+    if (n == 0) return false;
+    int current = 0;
+    if (cudaGetDevice(&current) != cudaSuccess) return false;
+    bool all = true;
+    for (int d = 0; d < n && all; ++d) {
+      cudaFuncAttributes attr;
+      all = cudaSetDevice(d) == cudaSuccess &&
+            cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(&probe_kernel)) == cudaSuccess;
+    }
+    (void)cudaGetLastError();
+    (void)cudaSetDevice(current);
+    return all;
+  }();
+  return ok;
+}
+
 bool allow_tf32() { return g_allow_tf32.load(std::memory_order_relaxed); }
 
 Block::Block(int64_t nbytes, int device) : nbytes_(nbytes), device_(device) {
@@ -497,7 +521,9 @@ void bind_runtime(py::module_& m) {
     host_copy(const_cast<void*>(dst.data()), s.data, nbytes, cudaMemcpyDeviceToHost, device);
   }, py::arg("src"), py::arg("dst"), "Copy a contiguous CUDA array into a numpy array.");
 
-  m.def("is_available", [] { return device_count() > 0; }, "True when a CUDA GPU can be used.");
+  m.def("is_available", [] { return kernels_load_on_every_device(); },
+        "True when a CUDA GPU is there and this build's kernels can run on it (its architecture "
+        "or compatible PTX was compiled in).");
   m.def("device_count", &device_count, "Number of CUDA devices (0 without driver or GPU).");
   m.def("synchronize", [](int device) {
     if (device == -1 && device_count() > 0) CUDA_CHECK(cudaGetDevice(&device));

@@ -93,19 +93,27 @@ def show_config() -> str:
         f"  CPU kernels: {backends.cpu.isa} (this CPU runs up to {info['simd']}; "
         f"{backends.ISA_ENV} chooses another)",
         f"  threads: {get_num_threads()}",
-    ] + _cuda_config_lines()
+    ] + _cuda_config_lines(info["cuda_build"])
     text = "\n".join(lines)
     print(text)
     return text
 
 
-def _cuda_config_lines() -> list:
+def _cublaslt_line(built: bool) -> str:
+    if not built:
+        return "not built in (tiled GEMM kernels of our own)"
+    path = _C.cuda.cublaslt_path()
+    return f"loaded from {path}" if path else "not found (tiled GEMM kernels of our own)"
+
+
+def _cuda_config_lines(decision: str) -> list:
+    """decision: what the build switch TAPEGRAD_CUDA did ("TAPEGRAD_CUDA=AUTO: not built (...)")."""
     if not _C.has_cuda:
-        return ["  CUDA: not built (no CUDA compiler was found at build time)"]
+        return [f"  CUDA: {decision}"]
     info = _C.cuda.build_info()
     lines = [
-        f"  CUDA: built with nvcc {info['cuda_version']} for {info['archs']}",
-        f"  cuBLAS: {'yes' if info['cublas'] else 'no (tiled GEMM kernels of our own)'}",
+        f"  CUDA: {decision}, with nvcc {info['cuda_version']}",
+        f"  cuBLASLt: {_cublaslt_line(info['cublas'])}",
     ]
     if cuda.is_available():
         names = ", ".join(f"cuda:{i} {cuda.get_device_name(i)}" for i in range(cuda.device_count()))

@@ -187,7 +187,8 @@ def train(args) -> int:
     history.to_csv(os.path.join(out, "metrics.csv"))
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(dict(config, test=test, seconds=round(elapsed, 3)), f, indent=2)
-    if not plot_history(history, os.path.join(out, "curves.png")):
+    best = stopper.best_epoch if stopper is not None and stopper.best_epoch >= 1 else None
+    if not plot_history(history, os.path.join(out, "curves.png"), best_epoch=best):
         print("curves.png not written: matplotlib is not installed (pip install tapegrad[plot])")
     written = ["checkpoint.safetensors", "metrics.csv", "config.json"]
     if os.path.exists(os.path.join(out, "curves.png")):

@@ -16,6 +16,32 @@ class OutOfMemoryError(RuntimeError):
     allocations succeed."""
 
 
+def _point_at_pip_cublas() -> None:
+    """Tells the CUDA module where PyPI's cuBLAS package keeps cuBLASLt, when one is installed
+    (nvidia-cublas-cu12 lays it out as nvidia/cublas/lib, nvidia-cublas for CUDA 13 as
+    nvidia/cu13/lib): the module loads the library at its first GEMM, trying this path first."""
+    import glob
+    import importlib.util
+    import os
+
+    k = _arrays.kernels
+    soname = k.cublaslt_soname() if k is not None else None
+    if soname is None:
+        return
+    try:
+        spec = importlib.util.find_spec("nvidia")
+    except (ImportError, ValueError):
+        return
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        found = sorted(glob.glob(os.path.join(root, "*", "lib", soname)))
+        if found:
+            k.set_cublaslt_path(found[0])
+            return
+
+
+_point_at_pip_cublas()
+
+
 def _k():
     k = _arrays.kernels
     if k is None:

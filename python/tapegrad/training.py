@@ -252,8 +252,9 @@ def fit(model, optimizer, loss_fn, train_loader, val_loader=None, epochs: int = 
     return history
 
 
-def plot_history(history: History, path) -> bool:
-    """Loss (and accuracy) curves to a PNG; False (nothing written) without matplotlib."""
+def plot_history(history: History, path, best_epoch: int | None = None) -> bool:
+    """Loss (and accuracy) curves against whole epochs to a PNG, with best_epoch (the one whose
+    weights early stopping restored) marked; False (nothing written) without matplotlib."""
     try:
         import matplotlib
 
@@ -261,23 +262,33 @@ def plot_history(history: History, path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    has_acc = any(k.endswith("_acc") for k in history.metrics)
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 4), squeeze=False)
-    epochs = range(1, len(history) + 1)
-    for k in ("train_loss", "val_loss"):
-        if k in history:
-            axes[0][0].plot(epochs, history[k], label=k)
-    axes[0][0].set_xlabel("epoch")
-    axes[0][0].set_ylabel("loss")
-    axes[0][0].legend()
-    if has_acc:
-        for k in ("train_acc", "val_acc"):
-            if k in history:
-                axes[0][1].plot(epochs, history[k], label=k)
-        axes[0][1].set_xlabel("epoch")
-        axes[0][1].set_ylabel("accuracy")
-        axes[0][1].legend()
-    fig.tight_layout()
+    fig = history_figure(history, best_epoch)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+def history_figure(history: History, best_epoch: int | None = None):
+    """The matplotlib Figure that plot_history saves."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    has_acc = any(k.endswith("_acc") for k in history.metrics)
+    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 4), squeeze=False)
+    epochs = range(1, len(history) + 1)
+    panels = [(axes[0][0], ("train_loss", "val_loss"), "loss")]
+    if has_acc:
+        panels.append((axes[0][1], ("train_acc", "val_acc"), "accuracy"))
+    for ax, keys, label in panels:
+        for k in keys:
+            if k in history:
+                ax.plot(epochs, history[k], label=k)
+        if best_epoch is not None and 1 <= best_epoch <= len(history):
+            ax.axvline(best_epoch, color="gray", linestyle="--", linewidth=1,
+                       label=f"best epoch ({best_epoch}, restored)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.tight_layout()
+    return fig
