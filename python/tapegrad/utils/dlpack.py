@@ -85,7 +85,9 @@ def from_dlpack(ext):
         name = _DEVICE_NAMES.get(int(device_type), f"DLPack device type {int(device_type)}")
         raise BufferError(f"from_dlpack: the data is on {name}:{index}; tapegrad imports CPU memory "
                           "through DLPack (copy it to the CPU first)")
-    arr = np.from_dlpack(ext)
+    # A numpy array is taken as it is: the same memory, and writable (numpy before 2.0 marks
+    # what its from_dlpack imports read-only, so a tensor of it could not be written to).
+    arr = ext if isinstance(ext, np.ndarray) else np.from_dlpack(ext)
     if arr.dtype not in (np.float32, np.float64, np.int64, np.bool_):
         raise TypeError(f"from_dlpack: tapegrad tensors are float32, float64, int64 or bool; the data "
                         f"is {arr.dtype} (convert it first, e.g. with .to(float32) in its library)")
