@@ -36,6 +36,7 @@ QUICK_CASES = {
     "mul 2048x2048 * (2048,) broadcast", "max 2048x2048 over dim 1 (values, indices)",
     "sigmoid backward 4M (_C.cpu direct)", "relu fwd+bwd 4M (autograd)", "softmax-CE fwd+bwd 128x10",
     "a + b 4x4, requires_grad", "nn.Linear fwd 16->16, batch 12", "Adam step, 784-256-256-10 MLP params (235k)",
+    "randn 1M float32",
 }
 
 
@@ -257,6 +258,24 @@ def overhead_cases(rng) -> list:
     return out
 
 
+def random_cases(rng) -> list:
+    """Sampling with PyTorch's CPU streams (MT19937 and PyTorch's transforms) against PyTorch's
+    own kernels and numpy's default generator (PCG64, another stream)."""
+    n = 1 << 20
+    g = np.random.default_rng(0)
+    x = tg.ones(n)
+    px = torch.ones(n) if torch else None
+    return [
+        Case("rand 1M float32", "us", None, lambda: tg.rand(n), lambda: g.random(n, dtype=np.float32),
+             (lambda: torch.rand(n)) if torch else None),
+        Case("randn 1M float32", "us", None, lambda: tg.randn(n), lambda: g.standard_normal(n, dtype=np.float32),
+             (lambda: torch.randn(n)) if torch else None),
+        Case("dropout 1M p=0.5 (mask and scale)", "us", None, lambda: F.dropout(x, 0.5),
+             lambda: (g.random(n, dtype=np.float32) >= 0.5) * np.float32(2.0),
+             (lambda: torch.nn.functional.dropout(px, 0.5)) if torch else None),
+    ]
+
+
 class NumpyAdam:
     """torch.optim.Adam's update written with in-place numpy operations."""
 
@@ -311,7 +330,8 @@ def main() -> None:
 
     args, settings = parse_args(__doc__.split("\n")[0], add_arguments)
     rng = np.random.default_rng(0)
-    cases = gemm_cases(rng) + elementwise_cases(rng) + cross_entropy_cases(rng) + overhead_cases(rng)
+    cases = (gemm_cases(rng) + elementwise_cases(rng) + cross_entropy_cases(rng) + overhead_cases(rng)
+             + random_cases(rng))
     if settings.quick:
         cases = [c for c in cases if c.name in QUICK_CASES]
     if args.only:

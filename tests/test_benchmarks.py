@@ -20,6 +20,7 @@ KERNEL_CASES = [
     "mul 2048x2048 * (2048,) broadcast", "max 2048x2048 over dim 1 (values, indices)",
     "sigmoid backward 4M (_C.cpu direct)", "relu fwd+bwd 4M (autograd)", "softmax-CE fwd+bwd 128x10",
     "a + b 4x4, requires_grad", "nn.Linear fwd 16->16, batch 12", "Adam step, 784-256-256-10 MLP params (235k)",
+    "randn 1M float32",
 ]
 MLP_MODELS = ["2-16-16-2", "784-256-256-10", "tiny 4-8-1 regression (MSE)"]
 

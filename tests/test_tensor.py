@@ -207,3 +207,32 @@ def test_setitem_variants():
     x[tg.tensor([2, 2]), tg.tensor([0, 3])] = 5.0
     x[x == 0] = -1.0
     assert x.tolist() == [[1, 1, 1, 1], [-1, 2, 3, -1], [5, -1, -1, 5]]
+
+
+def test_isclose_allclose_equal():
+    a = np.array([1.0, 1.0 + 1e-6, 1.0 + 1e-3, np.inf, -np.inf, np.nan, 0.0, 1e-9], np.float32)
+    b = np.array([1.0, 1.0, 1.0, np.inf, np.inf, np.nan, 1e-8, 0.0], np.float32)
+    ta, tb = tg.tensor(a), tg.tensor(b)
+    for kwargs in [{}, {"equal_nan": True}, {"rtol": 1e-2, "atol": 0.0}, {"rtol": 0.0, "atol": 0.0}]:
+        ref = np.isclose(a, b, **kwargs)  # numpy's formula is PyTorch's: |a - b| <= atol + rtol |b|
+        assert tg.isclose(ta, tb, **kwargs).tolist() == ref.tolist()
+        assert ta.isclose(tb, **kwargs).dtype is tg.bool
+    assert tg.allclose(ta[:2], tb[:2]) is True and tg.allclose(ta, tb) is False
+    assert ta.allclose(ta, equal_nan=True) is True
+    assert tg.equal(ta[:3], ta[:3].clone()) is True and tg.equal(ta, ta) is False  # NaN != NaN
+    assert tg.equal(ta[:2], ta[:3]) is False
+    ints = tg.tensor([1, 2, 3])
+    assert tg.isclose(ints, tg.tensor([1, 2, 4])).tolist() == [True, True, False]
+    with pytest.raises(RuntimeError, match="same dtype, but got float32 and int64"):
+        tg.isclose(ta[:3], ints)
+    with pytest.raises(TypeError, match="argument 'other' must be Tensor"):
+        tg.allclose(ta, 1.0)
+
+
+def test_new_factories_take_dtype_and_device_from_the_tensor():
+    x = tg.ones(2, dtype=tg.float64)
+    for made in (x.new_zeros(3), x.new_ones((2, 2)), x.new_empty(4), x.new_full((2,), 7.0), x.new_tensor([1, 2])):
+        assert made.dtype is tg.float64 and made.device == x.device and not made.requires_grad
+    assert x.new_full((2,), 7.0).tolist() == [7.0, 7.0] and x.new_zeros(2, 3).shape == (2, 3)
+    assert x.new_ones(2, dtype=tg.int64).dtype is tg.int64
+    assert x.new_zeros(2, requires_grad=True).requires_grad

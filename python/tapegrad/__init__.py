@@ -21,8 +21,8 @@ from .creation import (  # noqa: F401
 from .random import Generator, default_generator, initial_seed, manual_seed, seed  # noqa: F401
 from .random import get_rng_state, set_rng_state  # noqa: F401
 from .ops.elementwise import (  # noqa: F401
-    clamp, clip, eq, ge, gt, isfinite, isinf, isnan, le, logical_and, logical_not, logical_or,
-    logical_xor, lt, ne, where,
+    allclose, clamp, clip, eq, equal, ge, gt, isclose, isfinite, isinf, isnan, le, logical_and,
+    logical_not, logical_or, logical_xor, lt, ne, where,
 )
 from .ops.elementwise import FUNCTIONS as _ELEMENTWISE
 globals().update(_ELEMENTWISE)  # tapegrad.exp, tapegrad.add, ...: one per row of the op tables

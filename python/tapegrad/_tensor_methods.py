@@ -58,6 +58,7 @@ _METHODS = {
     "clamp": elementwise.clamp, "clip": elementwise.clamp,
     "where": lambda self, condition, other: elementwise.where(condition, self, other),
     "eq": elementwise.eq, "ne": elementwise.ne, "lt": elementwise.lt, "le": elementwise.le, "gt": elementwise.gt, "ge": elementwise.ge,
+    "isclose": elementwise.isclose, "allclose": elementwise.allclose, "equal": elementwise.equal,
     "logical_and": elementwise.logical_and, "logical_or": elementwise.logical_or, "logical_xor": elementwise.logical_xor,
     "logical_not": elementwise.logical_not, "isnan": elementwise.isnan, "isinf": elementwise.isinf, "isfinite": elementwise.isfinite,
     # activations
@@ -124,6 +125,21 @@ def copy_(self, src, non_blocking=False):
         raise TypeError(f"copy_: expected a Tensor source, got {type(src).__name__}")
     return elementwise.inplace_binary(elementwise.Overwrite, self, src, "copy_", cast_other=False)
 
+
+def _new(factory):
+    """Tensor.new_zeros and friends: a new tensor with this one's dtype and device unless told."""
+    def method(self, *args, dtype=None, device=None, requires_grad=False, **kwargs):
+        from . import creation
+
+        return getattr(creation, factory)(*args, dtype=self.dtype if dtype is None else dtype,
+                                          device=self.device if device is None else device,
+                                          requires_grad=requires_grad, **kwargs)
+    method.__name__ = f"new_{factory}" if factory != "tensor" else "new_tensor"
+    return method
+
+
+for _factory in ("empty", "zeros", "ones", "full", "tensor"):
+    setattr(Tensor, f"new_{_factory}", _new(_factory))
 
 Tensor.zero_ = zero_
 Tensor.fill_ = fill_

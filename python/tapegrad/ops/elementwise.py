@@ -588,6 +588,42 @@ def isfinite(x):
     return compare("lt", abs(x.detach()), float("inf"))
 
 
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):  # noqa: A002
+    """Elementwise |input - other| <= atol + rtol * |other| (PyTorch's formula, in the inputs'
+    dtype). Equal values, infinities included, are always close; NaNs only to each other and
+    only with equal_nan."""
+    tensor_arg(input, "isclose")
+    tensor_arg(other, "isclose", "other")
+    if input.dtype is not other.dtype:
+        raise RuntimeError(f"isclose(): expected both inputs to have same dtype, but got "
+                           f"{input.dtype.name} and {other.dtype.name}")
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose(): rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
+    a, b = input.detach(), other.detach()
+    close = eq(a, b)
+    if not a.dtype.is_floating_point:
+        if rtol == 0 and atol == 0:
+            return close
+        a, b = cast(a, _dt.get_default_dtype()), cast(b, _dt.get_default_dtype())
+    if equal_nan:
+        close = logical_or(close, logical_and(isnan(a), isnan(b)))
+    error = abs(sub(a, b))
+    allowed = add(abs(mul(b, rtol)), atol)
+    return logical_or(close, logical_and(isfinite(error), le(error, allowed)))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:  # noqa: A002
+    """True when every element of input is close to other's (isclose)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def equal(input, other) -> bool:  # noqa: A002
+    """True when the two tensors have the same shape and the same values."""
+    tensor_arg(input, "equal")
+    tensor_arg(other, "equal", "other")
+    return tuple(input.shape) == tuple(other.shape) and bool(eq(input.detach(), other.detach()).all())
+
+
 # --- in-place --------------------------------------------------------------------------------
 
 class Overwrite(Node):
