@@ -12,6 +12,9 @@
 #              (TAPEGRAD_CUDA_GRAPHS=0), and under compute-sanitizer memcheck
 #   train      the main job on cuda and on cpu
 #   bench      the GPU training benchmark against PyTorch
+#   wheel      a wheel for other machines (TAPEGRAD_CUDA=ON, the default architecture list),
+#              installed into a fresh environment and run on the GPU from there, with the
+#              libraries it loads listed (cuBLASLt found at run time, nothing CUDA linked)
 #
 #   scripts/gpu_check.sh [--dry-run] [STEP...]   on a machine with an NVIDIA GPU, nvcc and
 #                                                PyTorch with CUDA; --dry-run lists what would run
@@ -23,7 +26,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_STEPS=(build tests memcheck racecheck graphs train bench)
+ALL_STEPS=(build tests memcheck racecheck graphs train bench wheel)
 usage() {
   echo "usage: scripts/gpu_check.sh [--dry-run] [STEP...]; steps: ${ALL_STEPS[*]} (none: all)"
 }
@@ -34,7 +37,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=1 ;;
     -h|--help) usage; exit 0 ;;
-    build|tests|memcheck|racecheck|graphs|train|bench) steps+=("$arg") ;;
+    build|tests|memcheck|racecheck|graphs|train|bench|wheel) steps+=("$arg") ;;
     *) echo "gpu_check.sh: unknown step '$arg'" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -83,6 +86,16 @@ sanitize() {  # sanitize NAME COMMAND...: as run, but a machine that refuses the
   fi
 }
 
+wheel_run() (  # wheel_run WHEELHOUSE VENV: the wheel in a fresh environment, a GEMM on the GPU
+  set -e  # (a subshell: neither this nor the cd reaches the other steps)
+  python -m venv --system-site-packages "$2"
+  . "$2/bin/activate"
+  python -m pip install --no-deps --force-reinstall "$1"/tapegrad-*.whl
+  cd /tmp
+  python -c 'import tapegrad as tg; tg.show_config(); x = tg.randn(512, 512, device="cuda"); print("gemm", (x @ x).sum().item())'
+  readelf -d "$(python -c 'import tapegrad._C as c; print(c.__file__)')" | grep NEEDED
+)
+
 RACE_TESTS="cuda and not standin and (sum or mean or prod or amax or amin or max or min or argm \
 or var or std or norm or logsumexp or softmax or cross_entropy or matmul or linear or gemm)"
 
@@ -112,6 +125,10 @@ for s in "${steps[@]}"; do
       run train-cpu python -m tapegrad train --device cpu --no-progress --out "$OUT/run-cpu" ;;
     bench)
       run bench-mlp python benchmarks/bench_mlp.py --device cuda ;;
+    wheel)
+      run wheel-build env TAPEGRAD_CUDA=ON python -m pip wheel --no-build-isolation --no-deps \
+        -w "$OUT/wheelhouse" .
+      run wheel-run wheel_run "$OUT/wheelhouse" "$OUT/wheel-venv" ;;
   esac
 done
 if [ "$dry_run" = 0 ]; then

@@ -26,7 +26,7 @@ def test_no_step_names_run_every_step_in_order():
     assert res.returncode == 0, res.stderr
     assert planned(res.stdout) == ["build", "info", "tests", "memcheck", "racecheck", "graphs",
                                    "graphs-off", "graphs-memcheck", "train-cuda", "train-cpu",
-                                   "bench-mlp"]
+                                   "bench-mlp", "wheel-build", "wheel-run"]
 
 
 def test_named_steps_run_alone():
