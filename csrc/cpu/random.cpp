@@ -337,16 +337,28 @@ void for_dtype(DType d, Body&& body) {
   }
 }
 
+template <class T>
+TG_ALWAYS_INLINE void uniform_body(MtState& s, T* d, int64_t n, T lo, T span) {
+  for (int64_t i = 0; i < n; ++i) d[i] = std::fma(uniform01<T>(s), span, lo);
+}
+// With FMA instructions where the CPU has them (the same bits; no libm call per element).
+template <class T>
+TG_NOINLINE TG_TARGET_AVX2 void uniform_avx2(MtState& s, T* d, int64_t n, T lo, T span) {
+  uniform_body<T>(s, d, n, lo, span);
+}
+template <class T>
+TG_NOINLINE void uniform_portable(MtState& s, T* d, int64_t n, T lo, T span) {
+  uniform_body<T>(s, d, n, lo, span);
+}
+
 void uniform_fill(MtState& s, const ArrayView& out, double from, double to) {
   const int64_t n = out.numel();
+  const bool avx2 = use_avx2();
   if (out.dtype == DType::f32) {
     const float lo = static_cast<float>(from), span = static_cast<float>(to) - lo;
-    float* d = out.ptr<float>();
-    for (int64_t i = 0; i < n; ++i) d[i] = std::fma(uniform01_f32(s), span, lo);
+    (avx2 ? uniform_avx2<float> : uniform_portable<float>)(s, out.ptr<float>(), n, lo, span);
   } else {
-    const double span = to - from;
-    double* d = out.ptr<double>();
-    for (int64_t i = 0; i < n; ++i) d[i] = std::fma(uniform01_f64(s), span, from);
+    (avx2 ? uniform_avx2<double> : uniform_portable<double>)(s, out.ptr<double>(), n, from, to - from);
   }
 }
 
