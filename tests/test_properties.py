@@ -113,8 +113,10 @@ def group_size(shape, axes) -> int:
 # --- elementwise binary ops ---------------------------------------------------------------------
 
 DIFFERENTIABLE = [op for op in BINARY if op.partials is not None]
-# Not elementwise ops of two tensors, though their signatures take two arguments.
-_NOT_BINARY_OPS = {"cast"}
+# Not elementwise ops of two tensors, though their signatures take two arguments; and the
+# tolerance comparisons, which need both operands of one dtype where this table mixes them
+# (tests/test_tensor.py::test_isclose_allclose_equal checks them against numpy and PyTorch).
+_NOT_BINARY_OPS = {"cast", "isclose", "allclose", "equal"}
 
 
 def test_binary_table_covers_the_api():

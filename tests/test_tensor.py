@@ -223,6 +223,14 @@ def test_isclose_allclose_equal():
     assert tg.equal(ta[:2], ta[:3]) is False
     ints = tg.tensor([1, 2, 3])
     assert tg.isclose(ints, tg.tensor([1, 2, 4])).tolist() == [True, True, False]
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        for kwargs in [{}, {"equal_nan": True}, {"rtol": 1e-2, "atol": 0.0}]:
+            assert (tg.isclose(ta, tb, **kwargs).tolist()
+                    == torch.isclose(torch.from_numpy(a), torch.from_numpy(b), **kwargs).tolist())
     with pytest.raises(RuntimeError, match="same dtype, but got float32 and int64"):
         tg.isclose(ta[:3], ints)
     with pytest.raises(TypeError, match="argument 'other' must be Tensor"):
