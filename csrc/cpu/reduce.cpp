@@ -143,20 +143,29 @@ TG_ALWAYS_INLINE vec_t<T> vtree8(const T* const* r, int64_t j) {
          ((vload(r[4] + j) + vload(r[5] + j)) + (vload(r[6] + j) + vload(r[7] + j)));
 }
 
-// float32: each block of 256 values is summed in float as a depth-3 tree over 8 rows of 32
-// lanes and a depth-2 fold (full SIMD width, at most 5 roundings per value), then added to 8
-// double lanes. So the error does not grow with n the way a float running sum's does.
+// The sum of the 4 vectors at q (a row of 4 * kLanes values, read in address order).
+template <class T>
+TG_ALWAYS_INLINE vec_t<T> vrow4(const T* q) {
+  constexpr int L = kLanes<T>;
+  return (vload(q) + vload(q + L)) + (vload(q + 2 * L) + vload(q + 3 * L));
+}
+// A block of 8 rows of 4 vectors (1 KiB), summed as a depth-2 tree per row and a depth-3 tree
+// over the rows. Reading each row's two cache lines in order lets the hardware prefetcher keep
+// up: a tree whose leaves strided through the block read 20% slower from L3 on AMD Zen 4.
+template <class T>
+TG_ALWAYS_INLINE vec_t<T> vblock32(const T* q) {
+  constexpr int R = 4 * kLanes<T>;
+  return ((vrow4(q) + vrow4(q + R)) + (vrow4(q + 2 * R) + vrow4(q + 3 * R))) +
+         ((vrow4(q + 4 * R) + vrow4(q + 5 * R)) + (vrow4(q + 6 * R) + vrow4(q + 7 * R)));
+}
+
+// float32: each block of 256 values is summed in float (vblock32: at most 5 roundings per
+// value, at full SIMD width), then added to 8 double lanes. So the error does not grow with n
+// the way a float running sum's does.
 TG_ALWAYS_INLINE double sum_contig(const float* p, int64_t n) {
   f64x4 lo = {}, hi = {};
   int64_t i = 0;
-  for (; i + 256 <= n; i += 256) {
-    f32x8 t[4];
-    for (int k = 0; k < 4; ++k) {
-      const float* q = p + i + 8 * k;
-      t[k] = vtree8(q, 32);
-    }
-    widen_add(lo, hi, (t[0] + t[1]) + (t[2] + t[3]));
-  }
+  for (; i + 256 <= n; i += 256) widen_add(lo, hi, vblock32(p + i));
   for (; i + 64 <= n; i += 64) widen_add(lo, hi, vtree8(p + i, 8));  // shorter: one 8-vector tree
   for (; i + 8 <= n; i += 8) widen_add(lo, hi, vload(p + i));
   double tail = 0.0;
@@ -165,20 +174,19 @@ TG_ALWAYS_INLINE double sum_contig(const float* p, int64_t n) {
   return ((s[0] + s[2]) + (s[1] + s[3])) + tail;
 }
 
+// float64: blocks of 128 values as float32's blocks of 256, into two accumulators that take
+// turns (one add's latency is not hidden by one block's loads).
 TG_ALWAYS_INLINE double sum_contig(const double* p, int64_t n) {
-  f64x4 d[4] = {};
+  f64x4 d[2] = {};
   int64_t i = 0;
-  for (; i + 128 <= n; i += 128) {
-    for (int k = 0; k < 4; ++k) {
-      const double* q = p + i + 4 * k;
-      d[k] += vtree8(q, 16);
-    }
+  for (; i + 256 <= n; i += 256) {
+    d[0] += vblock32(p + i);
+    d[1] += vblock32(p + i + 128);
   }
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 4; ++k) d[k] += vload(p + i + 4 * k);
+  for (; i + 16 <= n; i += 16) d[0] += vrow4(p + i);
   double tail = 0.0;
   for (; i < n; ++i) tail += p[i];
-  const f64x4 s = (d[0] + d[1]) + (d[2] + d[3]);
+  const f64x4 s = d[0] + d[1];
   return ((s[0] + s[2]) + (s[1] + s[3])) + tail;
 }
 
