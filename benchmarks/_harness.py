@@ -141,7 +141,7 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} logical cores"
+    return f"{cpu}, {os.cpu_count()} logical cores, caches per core {tg._cache_text()}"
 
 
 def commit() -> str:

@@ -409,6 +409,16 @@ void set_cpu_isa(CpuIsa isa);   // throws when this CPU cannot run isa
 inline bool use_avx2() { return cpu_isa() >= CpuIsa::avx2; }
 inline bool use_avx512() { return cpu_isa() >= CpuIsa::avx512; }
 
+// The data caches one core sees, in bytes: L1d and L2 its own, l3 its share of the last level
+// (the cache's size over the CPUs that share it). Read from Linux's /sys at first use, else
+// from sysconf; sizes it cannot read keep the defaults below. The GEMM blocking derives from
+// them (csrc/cpu/matmul.cpp); set_cpu_caches overrides them, for tests and tuning.
+struct CpuCaches {
+  int64_t l1d = 32 << 10, l2 = 1 << 20, l3 = 2 << 20;
+};
+CpuCaches cpu_caches();
+void set_cpu_caches(const CpuCaches& c);  // throws unless every size is positive
+
 // ---------------------------------------------------------------------------------------------
 // Element types as kernels handle them. bool is handled as bytes, and read as `!= 0` wherever
 // its value matters, so a numpy bool holding a byte other than 0/1 cannot cause undefined

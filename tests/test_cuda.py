@@ -17,7 +17,7 @@ from tapegrad import _C, nn
 CPU_ONLY = {"get_num_threads", "set_num_threads", "build_info", "set_isa", "get_isa", "empty",
             "owns_memory", "cached_memory", "release_cached_memory", "random_state_words", "random_seed",
             "random_integers", "random_bits", "random_permutation", "random_bernoulli",
-            "random_bernoulli_each", "random_exponential"}
+            "random_bernoulli_each", "random_exponential", "cache_sizes", "set_cache_sizes"}
 
 
 def _public(module):

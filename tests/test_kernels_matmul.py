@@ -228,6 +228,49 @@ def test_threaded_sizes_are_deterministic(isa):
         np.testing.assert_array_equal(run(a, b), first)
 
 
+def test_cache_sizes_are_read_and_can_be_set():
+    caches = K.cache_sizes()
+    assert set(caches) == {"l1d", "l2", "l3"}
+    assert all(isinstance(v, int) and v >= 4096 for v in caches.values()), caches
+    try:
+        K.set_cache_sizes(l1d=16 << 10, l2=256 << 10, l3=1 << 20)
+        assert K.cache_sizes() == {"l1d": 16 << 10, "l2": 256 << 10, "l3": 1 << 20}
+        with pytest.raises(ValueError, match="every size must be positive.*l2=0"):
+            K.set_cache_sizes(l1d=32 << 10, l2=0, l3=1 << 20)
+        assert K.cache_sizes()["l2"] == 256 << 10
+    finally:
+        K.set_cache_sizes(**caches)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_do_not_depend_on_the_cache_sizes(isa, dtype):
+    # The GEMM's MC x NC blocking follows the cache sizes (tiny caches: one micro-tile per
+    # block; huge ones: the whole product in one block), its k-blocks do not: the results are
+    # the same bit for bit, at 1 and 2 threads, with and without bias and activation.
+    if isa == "cuda":
+        pytest.skip("the cache blocking is the CPU's")
+    rng = np.random.default_rng(14)
+    caches, threads = K.cache_sizes(), K.get_num_threads()
+    cases = [((500, 600), (600, 700), "n", "t"), ((333, 1100), (1100, 70), "t", "n"),
+             ((2000, 64), (64, 16), "n", "t")]
+    try:
+        for (sa, sb, la, lb), nthreads in itertools.product(cases, (1, 2)):
+            K.set_num_threads(nthreads)
+            a, b = operand(rng, sa, dtype, la), operand(rng, sb, dtype, lb)
+            bias = rng.standard_normal(sb[1]).astype(dtype)
+            results = []
+            for sizes in [caches, dict(l1d=1024, l2=1024, l3=1024), dict(l1d=1 << 30, l2=1 << 30, l3=1 << 30)]:
+                K.set_cache_sizes(**sizes)
+                results.append((run(a, b), run(a, b, bias, "gelu")))
+            check(results[0][0], a, b)
+            for plain, fused in results[1:]:
+                np.testing.assert_array_equal(plain, results[0][0], err_msg=f"{sa}x{sb} {nthreads}")
+                np.testing.assert_array_equal(fused, results[0][1], err_msg=f"{sa}x{sb} {nthreads}")
+    finally:
+        K.set_cache_sizes(**caches)
+        K.set_num_threads(threads)
+
+
 # --- batched -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)

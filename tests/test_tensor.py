@@ -18,6 +18,8 @@ def test_show_config(capsys):
     assert "CUDA: " in text and "threads:" in text and "CPU kernels:" in text
     assert "-march=native" not in text
     assert capsys.readouterr().out.strip() == text
+    caches = tg._C.cpu.cache_sizes()
+    assert f"L1d {caches['l1d'] >> 10} KiB" in text, text
 
 
 def test_threads_setting():

@@ -266,15 +266,16 @@ TG_ALWAYS_INLINE void gemm_small_body(const Problem<T>& P, T* packed_b) {
 // B read in place), then applies the epilogue.
 // Every tile goes through the full MR x NR computation, edge tiles included (packing pads with
 // zeros), so an element's sum does not depend on where tile or thread boundaries fall.
-// A kernel type also carries its cache blocking, in elements: a KC x NR sliver of B stays in
-// L1/L2 while the microkernel sweeps an MC x KC block of A held in L2; a KC x NC panel of B is
-// shared by all the MC blocks.
+// A kernel type also carries its k-blocking, KC: the microkernel sweeps an MC x KC block of A
+// held in L2 with a KC x NR sliver of B, and a KC x NC panel of B is shared by all the MC
+// blocks. MC and NC come from the caches of the machine at hand (cache_blocking below).
 
 template <class T_, int MR_, int NR_>
 struct GenericKernel {
   using T = T_;
   static constexpr int MR = MR_, NR = NR_;
-  static constexpr int64_t KC = 256, MC = 96, NC = 4096 * 4 / sizeof(T);
+  static constexpr int64_t KC = 256;
+  static constexpr bool one_sliver_panels = false;
   static constexpr bool simd_pack = false;
   static constexpr bool reads_a_in_place = false;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
@@ -436,7 +437,8 @@ template <class T_>
 struct Avx2Kernel {
   using T = T_;
   static constexpr int MR = 6, NR = 2 * 32 / sizeof(T);
-  static constexpr int64_t KC = 256, MC = 144, NC = 3072 * 4 / sizeof(T);
+  static constexpr int64_t KC = 256;
+  static constexpr bool one_sliver_panels = false;
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = false;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
@@ -451,7 +453,8 @@ template <class T_>
 struct Avx512Kernel {
   using T = T_;
   static constexpr int MR = 12, NR = 2 * 64 / sizeof(T);
-  static constexpr int64_t KC = 512, MC = 96, NC = 3072 * 4 / sizeof(T);
+  static constexpr int64_t KC = 512;
+  static constexpr bool one_sliver_panels = false;
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = false;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
@@ -472,7 +475,8 @@ struct NarrowKernel {
   using T = T_;
   using Wide = std::conditional_t<Avx512, Avx512Kernel<T>, Avx2Kernel<T>>;
   static constexpr int MR = Avx512 ? 24 : 12, NR = (Avx512 ? 64 : 32) / sizeof(T);
-  static constexpr int64_t KC = Wide::KC, MC = 144, NC = NR;
+  static constexpr int64_t KC = Wide::KC;
+  static constexpr bool one_sliver_panels = true;  // a panel of B is one NR-wide sliver
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = true;
   static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
@@ -662,14 +666,31 @@ thread_local PackBuffer t_pack_a, t_pack_b;
 thread_local PackBuffer t_linear_gz, t_linear_sums;
 
 // The blocked product over rows [m0, m1) and columns [n0, n1) of C, on the calling thread.
+// The cache blocking of kernel KT on this machine, MC rows of A and NC columns of B: an MC x KC
+// block of A fills about a quarter of L2 (the rest holds the B slivers streaming through and
+// C's tiles), a KC x NC panel of B about half of this core's share of L3. The k-blocks, KC, are
+// fixed per kernel instead: they decide where partial sums are added, so they must not vary
+// from machine to machine. MC and NC only decide the order in which tiles are computed, and
+// results do not depend on them (tests/test_kernels_matmul.py).
+template <class KT>
+std::pair<int64_t, int64_t> cache_blocking() {
+  constexpr int64_t MR = KT::MR, NR = KT::NR;
+  constexpr int64_t panel_row = KT::KC * int64_t(sizeof(typename KT::T));  // bytes per row of A
+  const CpuCaches caches = cpu_caches();
+  const int64_t mc = std::clamp<int64_t>(caches.l2 / 4 / panel_row / MR, 1, 64) * MR;
+  const int64_t nc = KT::one_sliver_panels
+                         ? NR
+                         : std::clamp<int64_t>(caches.l3 / 2 / panel_row / NR, 1, 512) * NR;
+  return {mc, nc};
+}
+
 template <class KT>
 void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_t n0,
                 int64_t n1) {
   using T = typename KT::T;
   constexpr int MR = KT::MR, NR = KT::NR;
   constexpr int64_t KC = KT::KC;
-  constexpr int64_t MC = KT::MC / MR * MR;
-  constexpr int64_t NC = KT::NC / NR * NR;
+  const auto [MC, NC] = cache_blocking<KT>();
   // Equal k-blocks, so a K just above KC does not leave a thin last block.
   const int64_t kb = (P.K + KC - 1) / KC, kstep = (P.K + kb - 1) / kb;
   const int64_t mc_max = std::min(MC, (m1 - m0 + MR - 1) / MR * MR);
@@ -677,8 +698,10 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
   T* pa = static_cast<T*>(t_pack_a.get(sizeof(T) * mc_max * kstep));
   T* pb = static_cast<T*>(t_pack_b.get(sizeof(T) * nc_max * kstep));
   // A row-major B is read in place rather than copied first when each of its slivers is used
-  // once (a single sliver of A rows), or when all of it fits in L1 whatever its row stride.
-  const bool direct_b = P.sbn == 1 && (m1 - m0 <= MR || P.K * (n1 - n0) * int64_t(sizeof(T)) <= 16384);
+  // once (a single sliver of A rows), or when all of it fits in half of L1 whatever its row
+  // stride.
+  const bool direct_b = P.sbn == 1 && (m1 - m0 <= MR || P.K * (n1 - n0) * int64_t(sizeof(T)) <=
+                                                            cpu_caches().l1d / 2);
   const bool direct_a = KT::reads_a_in_place && P.sak == 1;
 
   for (int64_t jc = n0; jc < n1; jc += NC) {

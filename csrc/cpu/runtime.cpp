@@ -4,11 +4,14 @@
 #include <pthread.h>
 
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -69,6 +72,103 @@ void set_cpu_isa(CpuIsa isa) {
   TG_CHECK(cpu_supports(isa), "set_isa: this CPU cannot run the '", kIsaNames[int(isa)],
            "' kernels (it supports: ", kIsaNames[int(widest_supported())], " and narrower)");
   g_forced_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+namespace {
+
+// The number in a /sys file such as ".../index2/size" ("1024K") or ".../level" ("2"); -1 when
+// the file is missing or holds something else.
+int64_t read_sys_size(const std::string& path) {
+  std::ifstream f(path);
+  int64_t v = -1;
+  std::string unit;
+  if (!(f >> v) || v < 0) return -1;
+  f >> unit;
+  if (unit == "K") v <<= 10;
+  if (unit == "M") v <<= 20;
+  return v;
+}
+
+// How many CPUs a "0-1,4,6-7" list names.
+int64_t count_cpu_list(const std::string& path) {
+  std::ifstream f(path);
+  std::string list;
+  if (!(f >> list)) return 1;
+  int64_t n = 0;
+  std::istringstream parts(list);
+  for (std::string part; std::getline(parts, part, ',');) {
+    const size_t dash = part.find('-');
+    try {
+      n += dash == std::string::npos ? 1 : std::stoll(part.substr(dash + 1)) - std::stoll(part) + 1;
+    } catch (const std::exception&) {
+      return 1;
+    }
+  }
+  return n > 0 ? n : 1;
+}
+
+CpuCaches detect_cpu_caches() {
+  CpuCaches c;
+  bool l1 = false, l2 = false, l3 = false;
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream type_file(dir + "type");
+    std::string type;
+    if (!(type_file >> type)) break;
+    if (type == "Instruction") continue;
+    const int64_t level = read_sys_size(dir + "level"), size = read_sys_size(dir + "size");
+    if (size <= 0) continue;
+    if (level == 1) {
+      c.l1d = size;
+      l1 = true;
+    } else if (level == 2) {
+      c.l2 = size;
+      l2 = true;
+    } else if (level == 3) {
+      c.l3 = size / count_cpu_list(dir + "shared_cpu_list");
+      l3 = true;
+    }
+  }
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+  // glibc reads these from CPUID; the L3 figure is the whole cache, shared by all cores
+  const long ncpu = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  if (const long v = sysconf(_SC_LEVEL1_DCACHE_SIZE); !l1 && v > 0) c.l1d = v;
+  if (const long v = sysconf(_SC_LEVEL2_CACHE_SIZE); !l2 && v > 0) c.l2 = v;
+  if (const long v = sysconf(_SC_LEVEL3_CACHE_SIZE); !l3 && v > 0) c.l3 = std::max(v / ncpu, c.l2);
+#else
+  (void)l1, (void)l2, (void)l3;
+#endif
+  return c;
+}
+
+// 0 until detected (at the first cpu_caches()) or set; atomics, as every GEMM reads them
+std::atomic<int64_t> g_l1d{0}, g_l2{0}, g_l3{0};
+
+}  // namespace
+
+CpuCaches cpu_caches() {
+  static const bool detected = [] {
+    const CpuCaches c = detect_cpu_caches();
+    int64_t unset = 0;
+    g_l1d.compare_exchange_strong(unset, c.l1d);
+    unset = 0;
+    g_l2.compare_exchange_strong(unset, c.l2);
+    unset = 0;
+    g_l3.compare_exchange_strong(unset, c.l3);
+    return true;
+  }();
+  (void)detected;
+  return CpuCaches{g_l1d.load(std::memory_order_relaxed), g_l2.load(std::memory_order_relaxed),
+                   g_l3.load(std::memory_order_relaxed)};
+}
+
+void set_cpu_caches(const CpuCaches& c) {
+  TG_CHECK(c.l1d > 0 && c.l2 > 0 && c.l3 > 0, "set_cache_sizes: every size must be positive, got l1d=",
+           c.l1d, ", l2=", c.l2, ", l3=", c.l3);
+  cpu_caches();  // detection first, so that it cannot overwrite these later
+  g_l1d.store(c.l1d);
+  g_l2.store(c.l2);
+  g_l3.store(c.l3);
 }
 
 namespace {
@@ -363,6 +463,24 @@ void bind_runtime(py::module_& m) {
       py::arg("name"),
       "Run the CPU kernels compiled for `name` (portable, avx2, avx512; auto: the widest this "
       "CPU supports) from now on.");
+  m.def(
+      "cache_sizes",
+      [] {
+        const CpuCaches c = cpu_caches();
+        py::dict d;
+        d["l1d"] = c.l1d;
+        d["l2"] = c.l2;
+        d["l3"] = c.l3;
+        return d;
+      },
+      "The data cache sizes in bytes one core sees (l3: its share), from which the GEMM blocking "
+      "derives.");
+  m.def(
+      "set_cache_sizes",
+      [](int64_t l1d, int64_t l2, int64_t l3) { set_cpu_caches(CpuCaches{l1d, l2, l3}); },
+      py::arg("l1d"), py::arg("l2"), py::arg("l3"),
+      "Use these cache sizes (bytes) for the GEMM blocking from now on: for tests and tuning. "
+      "The results do not depend on them.");
   m.def("get_isa", [] { return std::string(kIsaNames[int(cpu_isa())]); },
         "The CPU code path the kernels run: portable, avx2 or avx512.");
 }

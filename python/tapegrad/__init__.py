@@ -83,6 +83,14 @@ def set_num_threads(n: int) -> None:
     _C.cpu.set_num_threads(int(n))
 
 
+def _cache_text() -> str:
+    """The cache sizes the GEMM blocking derives from, e.g. 'L1d 32 KiB, L2 1 MiB, L3 share 16 MiB'."""
+    def size(n):
+        return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n >> 10} KiB"
+    c = _C.cpu.cache_sizes()
+    return f"L1d {size(c['l1d'])}, L2 {size(c['l2'])}, L3 share {size(c['l3'])}"
+
+
 def show_config() -> str:
     """The build: version, compiler and flags, SIMD level chosen at run time, threads, CUDA."""
     info = _C.cpu.build_info()
@@ -93,6 +101,7 @@ def show_config() -> str:
         f"  CPU kernels: {backends.cpu.isa} (this CPU runs up to {info['simd']}; "
         f"{backends.ISA_ENV} chooses another)",
         f"  threads: {get_num_threads()}",
+        "  caches per core: " + _cache_text(),
     ] + _cuda_config_lines(info["cuda_build"])
     text = "\n".join(lines)
     print(text)
