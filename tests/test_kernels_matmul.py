@@ -271,6 +271,34 @@ def test_results_do_not_depend_on_the_cache_sizes(isa, dtype):
         K.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_operands_read_in_place_match_packed_ones(isa, dtype):
+    # Operands whose k-steps are at most 256 bytes apart are read in place, not packed: a
+    # column-major A (the weight gradient's gz.T) and a row-major B. Each element is the same
+    # chain of operations either way, so the results equal those of contiguous copies that are
+    # packed, bit for bit: row counts that leave an edge sliver, several k-blocks, 1 and 2 threads.
+    if isa == "cuda":
+        pytest.skip("packing is the CPU's")
+    rng = np.random.default_rng(15)
+    threads = K.get_num_threads()
+    try:
+        for nthreads, (m, k, n) in itertools.product((1, 2), [(64, 4096, 64), (50, 1500, 40), (13, 700, 64)]):
+            K.set_num_threads(nthreads)
+            a_cols = rng.standard_normal((k, m)).astype(dtype).T  # column-major, k-steps m apart
+            b_rows = rng.standard_normal((k, n)).astype(dtype)    # row-major, k-steps n apart
+            a_packed = np.asfortranarray(rng.standard_normal((m, 8 * k)).astype(dtype))[:, ::8]
+            a_packed[...] = a_cols  # the same values, k-steps too far apart to be read in place
+            b_packed = np.ascontiguousarray(np.repeat(b_rows, 4, axis=1))[:, ::4]
+            bias = rng.standard_normal(n).astype(dtype)
+            for act in ("none", "relu"):
+                direct = run(a_cols, b_rows, bias, act)
+                check(direct, a_cols, b_rows, bias, act)
+                np.testing.assert_array_equal(direct, run(a_packed, b_packed, bias, act),
+                                              err_msg=f"{m}x{k}x{n} {act} {nthreads}")
+    finally:
+        K.set_num_threads(threads)
+
+
 # --- batched -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)

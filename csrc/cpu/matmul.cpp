@@ -278,11 +278,11 @@ struct GenericKernel {
   static constexpr bool one_sliver_panels = false;
   static constexpr bool simd_pack = false;
   static constexpr bool reads_a_in_place = false;
-  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
-                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+  static void tile(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
+                   int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
     alignas(64) T acc[MR * NR] = {};
     for (int64_t p = 0; p < kc; ++p) {
-      const T* a = A + p * MR;
+      const T* a = A + p * lda;
       const T* b = B + p * ldb;
       for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR; ++j) acc[i * NR + j] += a[i] * b[j];
@@ -347,8 +347,9 @@ TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind
 }
 
 // The ISA kernels below share this body; only the vector width and the target differ, and where
-// A comes from: row i of step p at A[p * MR + i] in a packed sliver (A_ROW(i) = i, A_STEP = MR),
-// or at A[i * lda + p] read in place from a row-major A (A_ROW(i) = i * lda, A_STEP = 1).
+// A comes from: row i of step p at A[p * lda + i], in a packed sliver (lda = MR) or read in place
+// from a column-major A (A_ROW(i) = i, A_STEP = lda), or at A[i * lda + p] read in place from a
+// row-major A (A_ROW(i) = i * lda, A_STEP = 1).
 // MR rows by NV vectors: MR*NV accumulators, NV loads of B and MR broadcasts of A per step.
 #define TG_TILE_BODY(LOADU, SET1, ACT_ROWS, W, A_ROW, A_STEP)                                      \
   using V = decltype(SET1(T(0)));                                                            \
@@ -395,15 +396,16 @@ TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind
 #define TG_PACKED_ROW(i) (i)
 #define TG_DIRECT_ROW(i) ((i) * lda)
 template <class T, int MR, int NV>
-TG_TARGET_AVX2 void tile_avx2(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
+TG_TARGET_AVX2 void tile_avx2(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
                               int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-  TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)), TG_PACKED_ROW, MR)
+  TG_TILE_BODY(loadu_256, set1_256, act_rows_avx2, int(32 / sizeof(T)), TG_PACKED_ROW, lda)
 }
 
 template <class T, int MR, int NV>
-TG_TARGET_AVX512 void tile_avx512(int64_t kc, const T* A, const T* B, int64_t ldb, T* c,
-                                  int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-  TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)), TG_PACKED_ROW, MR)
+TG_TARGET_AVX512 void tile_avx512(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb,
+                                  T* c, int64_t rsc, int64_t csc, int mr, int nr,
+                                  const Epilogue<T>& e) {
+  TG_TILE_BODY(loadu_512, set1_512, act_rows_avx512, int(64 / sizeof(T)), TG_PACKED_ROW, lda)
 }
 
 template <class T, int MR, int NV>
@@ -441,9 +443,9 @@ struct Avx2Kernel {
   static constexpr bool one_sliver_panels = false;
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = false;
-  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
-                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    tile_avx2<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  static void tile(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
+                   int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_avx2<T, MR, 2>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
   }
   static void small(const Problem<T>& P, T* packed_b) { small_avx2(P, packed_b); }
 };
@@ -457,9 +459,9 @@ struct Avx512Kernel {
   static constexpr bool one_sliver_panels = false;
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = false;
-  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
-                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    tile_avx512<T, MR, 2>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  static void tile(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
+                   int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    tile_avx512<T, MR, 2>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
   }
   static void small(const Problem<T>& P, T* packed_b) { small_avx512(P, packed_b); }
 };
@@ -479,10 +481,10 @@ struct NarrowKernel {
   static constexpr bool one_sliver_panels = true;  // a panel of B is one NR-wide sliver
   static constexpr bool simd_pack = true;
   static constexpr bool reads_a_in_place = true;
-  static void tile(int64_t kc, const T* A, const T* B, int64_t ldb, T* c, int64_t rsc,
-                   int64_t csc, int mr, int nr, const Epilogue<T>& e) {
-    if constexpr (Avx512) tile_avx512<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
-    else tile_avx2<T, MR, 1>(kc, A, B, ldb, c, rsc, csc, mr, nr, e);
+  static void tile(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
+                   int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
+    if constexpr (Avx512) tile_avx512<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
+    else tile_avx2<T, MR, 1>(kc, A, lda, B, ldb, c, rsc, csc, mr, nr, e);
   }
   static void tile_direct_a(int64_t kc, const T* A, int64_t lda, const T* B, int64_t ldb, T* c,
                             int64_t rsc, int64_t csc, int mr, int nr, const Epilogue<T>& e) {
@@ -684,6 +686,11 @@ std::pair<int64_t, int64_t> cache_blocking() {
   return {mc, nc};
 }
 
+// The largest step between an operand's k-steps (bytes) at which the GEMM reads its slivers
+// in place rather than packing them: the KC steps of one sliver then span at most KC / 16 pages,
+// which the first-level TLB holds, and packing would only copy what is already dense.
+constexpr int64_t kInPlaceStride = 256;
+
 template <class KT>
 void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_t n0,
                 int64_t n1) {
@@ -701,8 +708,14 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
   // once (a single sliver of A rows), or when all of it fits in half of L1 whatever its row
   // stride.
   const bool direct_b = P.sbn == 1 && (m1 - m0 <= MR || P.K * (n1 - n0) * int64_t(sizeof(T)) <=
-                                                            cpu_caches().l1d / 2);
+                                                            cpu_caches().l1d / 2 ||
+                                       P.sbk * int64_t(sizeof(T)) <= kInPlaceStride);
   const bool direct_a = KT::reads_a_in_place && P.sak == 1;
+  // A column-major A (a transposed view: the weight gradient's gz.T) with short columns is
+  // read in place by the wide kernels as well: its MR rows at step p are already contiguous,
+  // as a packed sliver's are, only further apart.
+  const bool in_place_a = !KT::reads_a_in_place && P.sam == 1 &&
+                          P.sak * int64_t(sizeof(T)) <= kInPlaceStride;
 
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
@@ -715,7 +728,7 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
         check_interrupt();  // an MC x KC x NC block: a few milliseconds at most
         const int64_t mc = std::min(MC, m1 - ic);
         const T* ablock = P.a + ic * P.sam + pc * P.sak;
-        if (!direct_a) pack_a<MR, KT::simd_pack>(mc, kc, ablock, P.sam, P.sak, pa);
+        if (!direct_a && !in_place_a) pack_a<MR, KT::simd_pack>(mc, kc, ablock, P.sam, P.sak, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           const T* col_bias = last && P.bias && !P.bias_on_rows ? P.bias + jc + jr : nullptr;
@@ -741,11 +754,20 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
               }
               if (direct_a) {  // the edge sliver, packed with zero rows
                 pack_a<MR, KT::simd_pack>(mr, kc, ablock + ir * P.sam, P.sam, P.sak, pa);
-                KT::tile(kc, pa, bs, ldb, c, P.scm, P.scn, mr, nr, e);
+                KT::tile(kc, pa, MR, bs, ldb, c, P.scm, P.scn, mr, nr, e);
                 continue;
               }
             }
-            KT::tile(kc, pa + ir * kc, bs, ldb, c, P.scm, P.scn, mr, nr, e);
+            if (in_place_a && mr == MR) {
+              KT::tile(kc, ablock + ir, P.sak, bs, ldb, c, P.scm, P.scn, mr, nr, e);
+              continue;
+            }
+            if (in_place_a) {  // the edge sliver, packed with zero rows
+              pack_a<MR, KT::simd_pack>(mr, kc, ablock + ir, P.sam, P.sak, pa);
+              KT::tile(kc, pa, MR, bs, ldb, c, P.scm, P.scn, mr, nr, e);
+              continue;
+            }
+            KT::tile(kc, pa + ir * kc, MR, bs, ldb, c, P.scm, P.scn, mr, nr, e);
           }
         }
       }
