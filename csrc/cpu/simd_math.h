@@ -55,16 +55,54 @@ struct Vec {
     for (int l = 0; l < W; ++l) v[l] = c;  // not type{} + c, which turns -0 into +0
     return v;
   }
-  // the first m < W elements of p, the other lanes `fill`
+  // the first m < W elements of p, the other lanes `fill`. AVX2 and AVX-512 vectors use the
+  // masked loads and stores (which touch no memory in the masked-off lanes): a vector loaded
+  // from W scalars just stored stalls for the failed store forwarding, which the short rows
+  // of a 10-class cross-entropy paid on every row.
   static TG_ALWAYS_INLINE type load_part(const T* p, int64_t m, T fill) {
+#if defined(__x86_64__) || defined(__i386__)
+    if constexpr (B == 64 && std::is_same_v<T, float>)
+      return __builtin_ia32_loadups512_mask(p, splat(fill), static_cast<uint16_t>((1u << m) - 1));
+    if constexpr (B == 64 && std::is_same_v<T, double>)
+      return __builtin_ia32_loadupd512_mask(p, splat(fill), static_cast<uint8_t>((1u << m) - 1));
+    if constexpr (B == 32 && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+      const auto mask = lane_mask(m);
+      type v;
+      if constexpr (std::is_same_v<T, float>)
+        v = __builtin_ia32_maskloadps256(reinterpret_cast<const type*>(p), mask);
+      else
+        v = __builtin_ia32_maskloadpd256(reinterpret_cast<const type*>(p), mask);
+      return mask != 0 ? v : splat(fill);
+    }
+#endif
     T t[W];
     for (int l = 0; l < W; ++l) t[l] = l < m ? p[l] : fill;
     return load(t);
   }
   static TG_ALWAYS_INLINE void store_part(T* p, const type& v, int64_t m) {
+#if defined(__x86_64__) || defined(__i386__)
+    if constexpr (B == 64 && std::is_same_v<T, float>)
+      return __builtin_ia32_storeups512_mask(p, v, static_cast<uint16_t>((1u << m) - 1));
+    if constexpr (B == 64 && std::is_same_v<T, double>)
+      return __builtin_ia32_storeupd512_mask(p, v, static_cast<uint8_t>((1u << m) - 1));
+    if constexpr (B == 32 && std::is_same_v<T, float>)
+      return __builtin_ia32_maskstoreps256(reinterpret_cast<type*>(p), lane_mask(m), v);
+    if constexpr (B == 32 && std::is_same_v<T, double>)
+      return __builtin_ia32_maskstorepd256(reinterpret_cast<type*>(p), lane_mask(m), v);
+#endif
     T t[W];
     store(t, v);
     for (int l = 0; l < m; ++l) p[l] = t[l];
+  }
+
+ private:
+  // -1 in the lanes below m, in integers as wide as T
+  static TG_ALWAYS_INLINE auto lane_mask(int64_t m) {
+    using I = std::conditional_t<sizeof(T) == 4, int, long long>;  // the builtins' lane types
+    typedef I IV __attribute__((vector_size(B)));
+    IV idx;
+    for (int l = 0; l < W; ++l) idx[l] = l;
+    return reinterpret_cast<IV>(idx < static_cast<I>(m));  // a comparison gives `long` lanes
   }
 };
 
