@@ -112,6 +112,18 @@ def check(out, a, b, bias=None, act="none", before=None, scale=16.0):
     )
 
 
+def thread_counts(*counts):
+    """Sets each thread count in turn for the body of a for loop; the count before comes back
+    after the loop, or when it raises."""
+    before = K.get_num_threads()
+    try:
+        for n in counts:
+            K.set_num_threads(n)
+            yield n
+    finally:
+        K.set_num_threads(before)
+
+
 def run(a, b, bias=None, act="none", out=None):
     if out is None:
         out = np.full(a.shape[:-1] + b.shape[-1:], np.nan, dtype=a.dtype)
@@ -200,11 +212,8 @@ def test_narrow_products_match_the_wide_kernel(isa, dtype):
     if isa == "cuda":
         pytest.skip("the narrow kernel is the CPU's")
     rng = np.random.default_rng(13)
-    threads = K.get_num_threads()
-    try:
-        for nthreads, (m, k, n, la) in itertools.product(
-                (1, 2), [(4096, 64, 16, "n"), (1000, 70, 10, "n"), (999, 600, 8, "t"), (50, 700, 3, "n")]):
-            K.set_num_threads(nthreads)
+    for _ in thread_counts(1, 2):
+        for m, k, n, la in [(4096, 64, 16, "n"), (1000, 70, 10, "n"), (999, 600, 8, "t"), (50, 700, 3, "n")]:
             a = operand(rng, (m, k), dtype, la)
             wide_b = operand(rng, (k, 64), dtype, "t")
             bias = rng.standard_normal(64).astype(dtype)
@@ -213,8 +222,6 @@ def test_narrow_products_match_the_wide_kernel(isa, dtype):
                 narrow = run(a, wide_b[:, :n], bias[:n], act)
                 check(narrow, a, wide_b[:, :n], bias[:n], act)
                 np.testing.assert_array_equal(narrow, wide[:, :n], err_msg=f"{act} {m}x{k}x{n} {la}")
-    finally:
-        K.set_num_threads(threads)
 
 
 def test_threaded_sizes_are_deterministic(isa):
@@ -250,25 +257,24 @@ def test_results_do_not_depend_on_the_cache_sizes(isa, dtype):
     if isa == "cuda":
         pytest.skip("the cache blocking is the CPU's")
     rng = np.random.default_rng(14)
-    caches, threads = K.cache_sizes(), K.get_num_threads()
+    caches = K.cache_sizes()
     cases = [((500, 600), (600, 700), "n", "t"), ((333, 1100), (1100, 70), "t", "n"),
              ((2000, 64), (64, 16), "n", "t")]
     try:
-        for (sa, sb, la, lb), nthreads in itertools.product(cases, (1, 2)):
-            K.set_num_threads(nthreads)
-            a, b = operand(rng, sa, dtype, la), operand(rng, sb, dtype, lb)
-            bias = rng.standard_normal(sb[1]).astype(dtype)
-            results = []
-            for sizes in [caches, dict(l1d=1024, l2=1024, l3=1024), dict(l1d=1 << 30, l2=1 << 30, l3=1 << 30)]:
-                K.set_cache_sizes(**sizes)
-                results.append((run(a, b), run(a, b, bias, "gelu")))
-            check(results[0][0], a, b)
-            for plain, fused in results[1:]:
-                np.testing.assert_array_equal(plain, results[0][0], err_msg=f"{sa}x{sb} {nthreads}")
-                np.testing.assert_array_equal(fused, results[0][1], err_msg=f"{sa}x{sb} {nthreads}")
+        for nthreads in thread_counts(1, 2):
+            for sa, sb, la, lb in cases:
+                a, b = operand(rng, sa, dtype, la), operand(rng, sb, dtype, lb)
+                bias = rng.standard_normal(sb[1]).astype(dtype)
+                results = []
+                for sizes in [caches, dict(l1d=1024, l2=1024, l3=1024), dict(l1d=1 << 30, l2=1 << 30, l3=1 << 30)]:
+                    K.set_cache_sizes(**sizes)
+                    results.append((run(a, b), run(a, b, bias, "gelu")))
+                check(results[0][0], a, b)
+                for plain, fused in results[1:]:
+                    np.testing.assert_array_equal(plain, results[0][0], err_msg=f"{sa}x{sb} {nthreads}")
+                    np.testing.assert_array_equal(fused, results[0][1], err_msg=f"{sa}x{sb} {nthreads}")
     finally:
         K.set_cache_sizes(**caches)
-        K.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -280,10 +286,8 @@ def test_operands_read_in_place_match_packed_ones(isa, dtype):
     if isa == "cuda":
         pytest.skip("packing is the CPU's")
     rng = np.random.default_rng(15)
-    threads = K.get_num_threads()
-    try:
-        for nthreads, (m, k, n) in itertools.product((1, 2), [(64, 4096, 64), (50, 1500, 40), (13, 700, 64)]):
-            K.set_num_threads(nthreads)
+    for nthreads in thread_counts(1, 2):
+        for m, k, n in [(64, 4096, 64), (50, 1500, 40), (13, 700, 64)]:
             a_cols = rng.standard_normal((k, m)).astype(dtype).T  # column-major, k-steps m apart
             b_rows = rng.standard_normal((k, n)).astype(dtype)    # row-major, k-steps n apart
             a_packed = np.asfortranarray(rng.standard_normal((m, 8 * k)).astype(dtype))[:, ::8]
@@ -295,8 +299,6 @@ def test_operands_read_in_place_match_packed_ones(isa, dtype):
                 check(direct, a_cols, b_rows, bias, act)
                 np.testing.assert_array_equal(direct, run(a_packed, b_packed, bias, act),
                                               err_msg=f"{m}x{k}x{n} {act} {nthreads}")
-    finally:
-        K.set_num_threads(threads)
 
 
 # --- batched -----------------------------------------------------------------------------------
