@@ -49,6 +49,36 @@ def test_add_hparams(tmp_path):
     assert acc.Scalars("hparam/accuracy")[0].value == pytest.approx(0.9)
 
 
+def test_add_hparams_with_discrete_domains(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    domains = {"optimizer": ["adam", "sgd"], "layers": [2, 3, 4], "bias": [True, False]}
+    with SummaryWriter(tmp_path) as w:
+        w.add_hparams({"optimizer": "adam", "layers": 3, "bias": True, "lr": 0.1},
+                      {"hparam/loss": 0.25}, hparam_domain_discrete=domains, run_name="run2",
+                      global_step=7)
+    acc = _read(tmp_path / "run2")
+    assert [(e.step, e.value) for e in acc.Scalars("hparam/loss")] == [(7, 0.25)]
+    content = acc.PluginTagToContent("hparams")["_hparams_/experiment"]
+    infos = {i.name: i for i in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
+    assert [v.string_value for v in infos["optimizer"].domain_discrete.values] == ["adam", "sgd"]
+    assert [v.number_value for v in infos["layers"].domain_discrete.values] == [2, 3, 4]
+    assert [v.bool_value for v in infos["bias"].domain_discrete.values] == [True, False]
+    assert not infos["lr"].HasField("domain_discrete")
+
+
+@pytest.mark.parametrize("domains, error, match", [
+    (["adam"], TypeError, "must be a dict"),
+    ({"momentum": [0.9]}, ValueError, "'momentum', which hparam_dict does not have"),
+    ({"optimizer": "adam"}, TypeError, "must be a non-empty list"),
+    ({"layers": [2, "3"]}, TypeError, "holds '3', not of the type of its value 3"),
+])
+def test_add_hparams_rejects_bad_domains(tmp_path, domains, error, match):
+    with SummaryWriter(tmp_path) as w, pytest.raises(error, match=match):
+        w.add_hparams({"optimizer": "adam", "layers": 3}, {"hparam/loss": 0.25},
+                      hparam_domain_discrete=domains)
+
+
 def test_add_graph_names_ops_and_parameters(tmp_path):
     tg.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))

@@ -77,11 +77,29 @@ class SummaryWriter:
     def add_hparams(self, hparam_dict, metric_dict, hparam_domain_discrete=None, run_name=None,
                     global_step=None):
         """The hyperparameters and their metrics, in the run `run_name` (a time stamp by
-        default) under log_dir. hparam_domain_discrete is accepted; TensorBoard then infers the
-        domains from the values."""
-        self._writer.add_hparams({k: _value(v) for k, v in hparam_dict.items()},
-                                 {k: _value(v) for k, v in metric_dict.items()},
-                                 name=run_name, global_step=global_step)
+        default) under log_dir. hparam_domain_discrete ({name: [values]}) gives the values a
+        hyperparameter can take, which TensorBoard's HParams tab lists; without it TensorBoard
+        infers them from the runs."""
+        if not isinstance(hparam_dict, dict) or not isinstance(metric_dict, dict):
+            raise TypeError("add_hparams: hparam_dict and metric_dict must be dicts, got "
+                            f"{type(hparam_dict).__name__} and {type(metric_dict).__name__}")
+        hparams = {k: _value(v) for k, v in hparam_dict.items()}
+        metrics = {k: _value(v) for k, v in metric_dict.items()}
+        if hparam_domain_discrete is None:
+            self._writer.add_hparams(hparams, metrics, name=run_name, global_step=global_step)
+            return
+        _check_domains(hparams, hparam_domain_discrete)
+        from tensorboardX.summary import hparams as hparams_summaries
+
+        experiment, start, end = hparams_summaries(hparams, metrics)
+        _add_domains(experiment, hparam_domain_discrete)
+        # as tensorboardX's add_hparams: a run of its own with the three summaries and the metrics
+        run = os.path.join(self.log_dir, run_name or str(datetime.now().timestamp()))
+        with _tensorboardx().SummaryWriter(logdir=run) as w:
+            for summary in (experiment, start, end):
+                w.file_writer.add_summary(summary)
+            for k, v in metrics.items():
+                w.add_scalar(k, v, global_step)
 
     def add_graph(self, model, input_to_model=None, verbose=False, use_strict_trace=True):
         """The graph of model(*input_to_model): one node per op of its autograd graph, the
@@ -104,6 +122,46 @@ class SummaryWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _check_domains(hparams: dict, domains) -> None:
+    """hparam_domain_discrete as PyTorch takes it: {name of a hyperparameter: a list of values
+    of its type}."""
+    if not isinstance(domains, dict):
+        raise TypeError(f"add_hparams: hparam_domain_discrete must be a dict, got {type(domains).__name__}")
+    for name, values in domains.items():
+        if name not in hparams:
+            raise ValueError(f"add_hparams: hparam_domain_discrete names {name!r}, which hparam_dict "
+                             f"does not have (it has {sorted(hparams)})")
+        if not isinstance(values, list) or not values:
+            raise TypeError(f"add_hparams: the domain of {name!r} must be a non-empty list, got {values!r}")
+        kind = bool if isinstance(hparams[name], bool) else str if isinstance(hparams[name], str) else (int, float)
+        for v in values:
+            if not isinstance(v, kind) or (kind == (int, float) and isinstance(v, bool)):
+                raise TypeError(f"add_hparams: the domain of {name!r} holds {v!r}, not of the type of "
+                                f"its value {hparams[name]!r}")
+
+
+def _add_domains(experiment, domains: dict) -> None:
+    """Writes the discrete domains into the experiment summary's HParamInfos (its plugin data,
+    an HParamsPluginData message of tensorboardX's own protos)."""
+    from google.protobuf import struct_pb2
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+    meta = experiment.value[0].metadata
+    data = HParamsPluginData.FromString(meta.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        values = domains.get(info.name)
+        if values is None:
+            continue
+        for v in values:
+            if isinstance(v, bool):
+                info.domain_discrete.values.append(struct_pb2.Value(bool_value=v))
+            elif isinstance(v, str):
+                info.domain_discrete.values.append(struct_pb2.Value(string_value=v))
+            else:
+                info.domain_discrete.values.append(struct_pb2.Value(number_value=float(v)))
+    meta.plugin_data.content = data.SerializeToString()
 
 
 def graph_def(model, inputs):
