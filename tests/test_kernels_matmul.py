@@ -250,6 +250,29 @@ def test_cache_sizes_are_read_and_can_be_set():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_activation_equals_the_activation_kernel(isa, dtype):
+    # The epilogue applies the activation kernels' own functions (activation_functors.h), so
+    # act(a @ b + bias) fused into the product equals the activation kernel run on the product's
+    # output, bit for bit: full and edge tiles, the unpacked small path, the narrow kernel,
+    # strided C, a product computed transposed (few rows), and K = 0.
+    if isa == "cuda":
+        pytest.skip("the CPU's epilogue")
+    rng = np.random.default_rng(16)
+    cases = [(100, 70, 90), (5, 6, 7), (300, 40, 10), (3, 500, 200), (40, 0, 30)]
+    for (m, k, n), act in itertools.product(cases, [a for a in ACTS if a != "none"]):
+        a = operand(rng, (m, k), dtype, "n") * 3
+        b = operand(rng, (k, n), dtype, "t")
+        bias = rng.standard_normal(n).astype(dtype)
+        fused = run(a, b, bias, act)
+        plain = run(a, b, bias, "none")
+        K.activation(act, plain, plain, 0.0, 0.0)
+        np.testing.assert_array_equal(fused, plain, err_msg=f"{m}x{k}x{n} {act}")
+        strided = np.full((m, 2 * n), np.nan, dtype)[:, ::2]
+        K.matmul(a, b, strided, bias, act)
+        np.testing.assert_array_equal(strided, plain, err_msg=f"{m}x{k}x{n} {act} strided C")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_results_do_not_depend_on_the_cache_sizes(isa, dtype):
     # The GEMM's MC x NC blocking follows the cache sizes (tiny caches: one micro-tile per
     # block; huge ones: the whole product in one block), its k-blocks do not: the results are

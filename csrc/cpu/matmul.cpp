@@ -20,6 +20,7 @@
 #include "bind/matmul.h"
 #include "common.h"
 #include "isa.h"
+#include "activation_functors.h"
 #include "ops/activations.h"
 #include "pyarray.h"
 
@@ -27,121 +28,56 @@ namespace tg {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Activations of the fused epilogue: ops/activations.h's kinds, with float32 forms here.
+// Activations of the fused epilogue: the functors of activation_functors.h, which the activation
+// kernels use too, so that a fused activation gives the bits of the unfused one. They run over
+// contiguous rows in vectors of B bytes, the ISA of the caller.
 using ops::ActKind;
 
-// float32 activations as straight-line arithmetic: no libm calls and selects instead of
-// branches, so a loop over a tile row vectorises in whatever ISA it is compiled for. Accuracy
-// is a few ulp; the polynomial coefficients are least-squares fits on the stated ranges.
-TG_ALWAYS_INLINE float f32_from_bits(int32_t i) { return __builtin_bit_cast(float, i); }
-TG_ALWAYS_INLINE int32_t f32_bits(float x) { return __builtin_bit_cast(int32_t, x); }
-
-// c ? a : b through bit masks. A plain ?: lets GCC sink the arithmetic of a and b into
-// branches, and under -ftrapping-math it then will not if-convert them back (nothing
-// vectorises below AVX-512, which has masked arithmetic).
-TG_ALWAYS_INLINE float select_f32(bool c, float a, float b) {
-  const int32_t m = -int32_t(c);
-  return f32_from_bits((f32_bits(a) & m) | (f32_bits(b) & ~m));
+template <int B, class T, class F>
+TG_ALWAYS_INLINE void act_rows_with(const F& f, T* c, int64_t rsc, int mr, int nr) {
+  for (int i = 0; i < mr; ++i) act::forward_run<B>(f, c + i * rsc, c + i * rsc, nr);
 }
 
-// exp(x) = 2^n * e^r with n = round(x / ln 2), |r| <= ln(2) / 2. Below -87.3 (where 2^n would
-// leave the normal range) it returns 0 and above 88.3 infinity, so callers can rely on
-// exp(-1000) == 0 and exp(1000) == inf; NaN fails every comparison and so propagates.
-TG_ALWAYS_INLINE float exp_f32(float x) {
-  float xc = select_f32(x < -87.3f, -87.3f, x);
-  xc = select_f32(xc > 88.3f, 88.3f, xc);
-  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float t = xc * 1.44269504f + shifter;
-  const float n = t - shifter;
-  const int32_t ni = f32_bits(t) - f32_bits(shifter);
-  // ln 2 in two parts; the first has 16 significant bits, so n * part is exact.
-  const float r = (xc - n * 0.693145751953125f) - n * 1.42860682e-6f;
-  const float p =
-      1.0f + r +
-      r * r * (0.49999989f + r * (0.16666518f + r * (0.04166953f + r * (0.00836892f + r * 0.00137514f))));
-  // In unsigned arithmetic: a NaN x reaches here with an out-of-range ni (and p NaN already),
-  // and shifting it as a signed int would be undefined.
-  float y = p * f32_from_bits(static_cast<int32_t>(static_cast<uint32_t>(ni + 127) << 23));
-  y = select_f32(x > 88.3f, __builtin_huge_valf(), y);
-  return select_f32(x < -87.3f, 0.0f, y);
-}
-
-// 1 / (1 + e^-x) has no cancellation anywhere and saturates to exactly 0 and 1.
-TG_ALWAYS_INLINE float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
-
-// An odd polynomial near 0, where 1 - 2 / (e^2|x| + 1) would cancel; that form elsewhere.
-TG_ALWAYS_INLINE float tanh_f32(float x) {
-  const float ax = std::fabs(x), x2 = x * x;
-  const float small =
-      x + x * x2 * (-0.33333285f + x2 * (0.13331513f + x2 * (-0.05374466f + x2 * (0.02065314f + x2 * -0.00571898f))));
-  const float big = 1.0f - 2.0f / (exp_f32(2.0f * ax) + 1.0f);
-  const float big_signed = f32_from_bits(f32_bits(big) | (f32_bits(x) & int32_t(0x80000000)));
-  return select_f32(ax < 0.625f, small, big_signed);
-}
-
-// x * Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2, and erfc(z) = t exp(-z^2 + G(t)) for z >= 0,
-// t = 1 / (1 + z / 2), G a degree-9 polynomial (relative error 5e-8 on [0, 10]). Using erfc on
-// both sides keeps the small tail of negative x accurate, where 1 + erf(z) would cancel.
-TG_ALWAYS_INLINE float gelu_f32(float x) {
-  const float z = std::fabs(x) * 0.70710678f;
-  const float t = 1.0f / (1.0f + 0.5f * z);
-  const float g =
-      -1.265448f + t * (0.99863278f + t * (0.38664041f + t * (0.0346028f + t * (0.00126759f +
-      t * (-0.08028043f + t * (-0.6962519f + t * (1.15673376f + t * (-0.68082718f + t * 0.14493021f))))))));
-  const float half_erfc = 0.5f * t * exp_f32(g - z * z);
-  return x * select_f32(x < 0.0f, half_erfc, 1.0f - half_erfc);
-}
-
-// 0.5 x (1 + tanh(u)) == x * sigmoid(2u), which does not cancel for negative x.
-TG_ALWAYS_INLINE float gelu_tanh_f32(float x) {
-  const float u = 0.79788456f * (x + 0.044715f * x * x * x);
-  return x / (1.0f + exp_f32(-2.0f * u));
-}
-
-// ops::act_fwd, but for the float32 forms above and branch-free float64 forms of sigmoid and
-// gelu_tanh: act_fwd's sigmoid picks its result by the sign of x, which scalar host code does
-// with a branch that the signs of a GEMM's output mispredict half the time.
-template <ActKind A, class T>
-TG_ALWAYS_INLINE T act_apply(T v) {
-  constexpr bool f32 = std::is_same_v<T, float>;
-  if constexpr (f32 && A == ActKind::gelu) {
-    return gelu_f32(v);
-  } else if constexpr (f32 && A == ActKind::gelu_tanh) {
-    return gelu_tanh_f32(v);
-  } else if constexpr (f32 && A == ActKind::sigmoid) {
-    return sigmoid_f32(v);
-  } else if constexpr (f32 && A == ActKind::tanh) {
-    return tanh_f32(v);
-  } else if constexpr (A == ActKind::sigmoid) {
-    return T(1) / (T(1) + std::exp(-v));  // saturates to exactly 0 and 1
-  } else if constexpr (A == ActKind::gelu_tanh) {
-    const T u = T(ops::kActBeta) * (v + T(ops::kActKappa) * v * v * v);
-    return v / (T(1) + std::exp(T(-2) * u));
-  } else {
-    return ops::act_fwd<A>(v);
-  }
-}
-
-// Applies act in place to an mr x nr tile with unit column stride. Always inlined (no lambdas)
-// so that inside an ISA-specific kernel the loops vectorise for that ISA.
-template <ActKind A, class T>
-TG_ALWAYS_INLINE void act_rows_t(T* c, int64_t rsc, int mr, int nr) {
-  for (int i = 0; i < mr; ++i) {
-    T* row = c + i * rsc;
-    for (int j = 0; j < nr; ++j) row[j] = act_apply<A>(row[j]);
+// act over mr rows of nr contiguous values, rows rsc apart, for the kinds the epilogue takes
+// (ops/activations.h). A switch, not a lambda: a lambda would not take the ISA of an AVX2 or
+// AVX-512 caller.
+template <int B, class T>
+TG_ALWAYS_INLINE void act_rows(T* c, int64_t rsc, int mr, int nr, ActKind kind) {
+  switch (kind) {
+#define TG_CASE(name, is_activation, epilogue)                                              \
+  case ActKind::name:                                                                       \
+    if constexpr (epilogue && ActKind::name != ActKind::none)                               \
+      act_rows_with<B>(act::functor_for<ActKind::name, T>(0.0, 0.0), c, rsc, mr, nr);       \
+    return;
+    TG_ACT_KINDS(TG_CASE)
+#undef TG_CASE
   }
 }
 
 template <class T>
-TG_ALWAYS_INLINE void act_rows(T* c, int64_t rsc, int mr, int nr, ActKind act) {
-  switch (act) {
-    case ActKind::relu: act_rows_t<ActKind::relu>(c, rsc, mr, nr); break;
-    case ActKind::gelu: act_rows_t<ActKind::gelu>(c, rsc, mr, nr); break;
-    case ActKind::gelu_tanh: act_rows_t<ActKind::gelu_tanh>(c, rsc, mr, nr); break;
-    case ActKind::sigmoid: act_rows_t<ActKind::sigmoid>(c, rsc, mr, nr); break;
-    case ActKind::tanh: act_rows_t<ActKind::tanh>(c, rsc, mr, nr); break;
-    default: break;  // none, and kinds the epilogue does not take
-  }
+void act_rows_generic(T* c, int64_t rsc, int mr, int nr, ActKind act) {
+  act_rows<16>(c, rsc, mr, nr, act);
+}
+#if defined(__x86_64__) || defined(__i386__)
+template <class T>
+TG_TARGET_AVX2 void act_rows_avx2(T* c, int64_t rsc, int mr, int nr, ActKind act) {
+  act_rows<32>(c, rsc, mr, nr, act);
+}
+template <class T>
+TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind act) {
+  act_rows<64>(c, rsc, mr, nr, act);
+}
+#endif
+
+// act_rows in the vectors of the CPU path that runs (for code compiled for no ISA of its own;
+// every path computes the same values, as the activation kernels' paths do).
+template <class T>
+void act_rows_any(T* c, int64_t rsc, int mr, int nr, ActKind act) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (use_avx512()) return act_rows_avx512(c, rsc, mr, nr, act);
+  if (use_avx2()) return act_rows_avx2(c, rsc, mr, nr, act);
+#endif
+  act_rows_generic(c, rsc, mr, nr, act);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,23 +116,23 @@ struct Epilogue {
   ActKind act;            // ActKind::none when not the last k-block
 };
 
-// The general store: a tile computed into `acc` (row-major, leading dimension ld) goes to C
-// through any strides, for edge tiles and non-unit column strides.
+// The general store: a tile computed into `acc` (row-major, leading dimension ld; the
+// epilogue is applied in it) goes to C through any strides, for edge tiles and non-unit column
+// strides.
 template <class T>
-void store_tile(const T* acc, int ld, T* c, int64_t rsc, int64_t csc, int mr, int nr,
+void store_tile(T* acc, int ld, T* c, int64_t rsc, int64_t csc, int mr, int nr,
                 const Epilogue<T>& e) {
-  ops::with_epilogue_act(e.act, [&](auto A) {
-    for (int i = 0; i < mr; ++i) {
-      for (int j = 0; j < nr; ++j) {
-        T v = acc[i * ld + j];
-        T* cp = c + i * rsc + j * csc;
-        if (e.load_c) v += *cp;
-        if (e.bias) v += e.bias[j];
-        if (e.row_bias) v += e.row_bias[i];
-        *cp = act_apply<decltype(A)::value>(v);
-      }
+  for (int i = 0; i < mr; ++i) {
+    for (int j = 0; j < nr; ++j) {
+      T& v = acc[i * ld + j];
+      if (e.load_c) v += c[i * rsc + j * csc];
+      if (e.bias) v += e.bias[j];
+      if (e.row_bias) v += e.row_bias[i];
     }
-  });
+  }
+  act_rows_any(acc, ld, mr, nr, e.act);
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) c[i * rsc + j * csc] = acc[i * ld + j];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +190,7 @@ TG_ALWAYS_INLINE void gemm_small_body(const Problem<T>& P, T* packed_b) {
         for (int j = 0; j < w; ++j) acc[j] += col_bias[j0 + j];
       if (row_bias)
         for (int j = 0; j < w; ++j) acc[j] += row_bias[i];
-      act_rows(acc, 0, 1, w, P.act);
+      act_rows<W * int(sizeof(T))>(acc, 0, 1, w, P.act);
       for (int j = 0; j < w; ++j) c[j * P.scn] = acc[j];
     }
   }
@@ -334,16 +270,6 @@ TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512 relu(__m512 v) {
 TG_TARGET_AVX512 TG_ALWAYS_INLINE __m512d relu(__m512d v) {
   return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), v,
                               _mm512_setzero_pd());
-}
-
-// The activation of a whole tile, vectorised for each ISA.
-template <class T>
-TG_TARGET_AVX2 void act_rows_avx2(T* c, int64_t rsc, int mr, int nr, ActKind act) {
-  act_rows(c, rsc, mr, nr, act);
-}
-template <class T>
-TG_TARGET_AVX512 void act_rows_avx512(T* c, int64_t rsc, int mr, int nr, ActKind act) {
-  act_rows(c, rsc, mr, nr, act);
 }
 
 // The ISA kernels below share this body; only the vector width and the target differ, and where
@@ -779,12 +705,13 @@ void gemm_block(const Problem<typename KT::T>& P, int64_t m0, int64_t m1, int64_
 template <class T>
 void gemm_empty_k(const Problem<T>& P) {
   if (P.accumulate) return;
-  ops::with_epilogue_act(P.act, [&](auto A) {
-    for (int64_t j = 0; j < P.N; ++j) {
-      const T v = act_apply<decltype(A)::value>(P.bias ? P.bias[j] : T(0));
-      for (int64_t i = 0; i < P.M; ++i) P.c[i * P.scm + j * P.scn] = v;
-    }
-  });
+  std::vector<T> row(P.N, T(0));
+  if (P.bias && !P.bias_on_rows) std::copy(P.bias, P.bias + P.N, row.begin());
+  for (int64_t i = 0; i < P.M; ++i) {
+    if (P.bias && P.bias_on_rows) std::fill(row.begin(), row.end(), P.bias[i]);
+    if (i == 0 || (P.bias && P.bias_on_rows)) act_rows_any(row.data(), 0, 1, int(P.N), P.act);
+    for (int64_t j = 0; j < P.N; ++j) P.c[i * P.scm + j * P.scn] = row[j];
+  }
 }
 
 // Work (M*N*K multiply-adds) below which a product runs on one thread: waking the pool costs
