@@ -223,7 +223,8 @@ class Optimizer:
             # group's lr of the moment.
             recording.add_lr_refresh(group, hypers, updated)
         for ((kernels, key), (counts, lists)), hyper in zip(buckets.items(), hypers):
-            steps = None if None in counts else counts
+            # `is`, not `in`: `in` compares each step count (a 0-d array) with == elementwise
+            steps = None if any(c is None for c in counts) else counts
             call(kernels, key, hyper, steps, *lists)
         for src, dst in writeback:
             arrays.copy_(src, dst)
