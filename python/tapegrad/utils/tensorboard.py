@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from datetime import datetime
 
 import numpy as np
@@ -85,16 +86,14 @@ class SummaryWriter:
                             f"{type(hparam_dict).__name__} and {type(metric_dict).__name__}")
         hparams = {k: _value(v) for k, v in hparam_dict.items()}
         metrics = {k: _value(v) for k, v in metric_dict.items()}
-        if hparam_domain_discrete is None:
-            self._writer.add_hparams(hparams, metrics, name=run_name, global_step=global_step)
-            return
-        _check_domains(hparams, hparam_domain_discrete)
         from tensorboardX.summary import hparams as hparams_summaries
 
         experiment, start, end = hparams_summaries(hparams, metrics)
-        _add_domains(experiment, hparam_domain_discrete)
+        if hparam_domain_discrete is not None:
+            _check_domains(hparams, hparam_domain_discrete)
+            _add_domains(experiment, hparam_domain_discrete)
         # as tensorboardX's add_hparams: a run of its own with the three summaries and the metrics
-        run = os.path.join(self.log_dir, run_name or str(datetime.now().timestamp()))
+        run = os.path.join(self.log_dir, run_name or str(time.time()))
         with _tensorboardx().SummaryWriter(logdir=run) as w:
             for summary in (experiment, start, end):
                 w.file_writer.add_summary(summary)
