@@ -96,6 +96,11 @@ def _softplus(x, beta=1.0, threshold=20.0):
     return np.where(bx > threshold, x, np.logaddexp(0, bx) / beta)
 
 
+def _prelu(x, w):
+    w = w.reshape((-1,) + (1,) * (x.ndim - 2)) if x.ndim >= 2 else w.reshape((1,) * x.ndim)
+    return np.where(x > 0, x, w * x)
+
+
 def _logsumexp(x, axis, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
@@ -228,6 +233,36 @@ OPS = [
     Op("softplus_beta", lambda a: F.softplus(a, beta=2.0, threshold=3.0),
        lambda a: _softplus(a, 2.0, 3.0), unary_samples(lo=-3, hi=3)),
     Op("silu", F.silu, lambda a: a / (1 + np.exp(-a)), unary_samples()),
+    # composites (kinks kept `away` from the samples: gradcheck differences across a kink)
+    Op("hardtanh", lambda a: F.hardtanh(a, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7),
+       [sample(floats(*s, lo=-2, hi=2)) for s in UNARY_SHAPES]),
+    Op("relu6", lambda a: F.relu6(a * 4), lambda a: np.clip(a * 4, 0, 6), unary_samples(away=0.05)),
+    Op("hardsigmoid", lambda a: F.hardsigmoid(a * 2), lambda a: np.clip(a * 2 + 3, 0, 6) / 6, unary_samples()),
+    Op("hardswish", lambda a: F.hardswish(a * 2), lambda a: a * 2 * np.clip(a * 2 + 3, 0, 6) / 6, unary_samples()),
+    Op("softsign", F.softsign, lambda a: a / (1 + np.abs(a)), unary_samples(away=0.05)),
+    Op("tanhshrink", F.tanhshrink, lambda a: a - np.tanh(a), unary_samples()),
+    Op("logsigmoid", F.logsigmoid, lambda a: -np.logaddexp(0, -a), unary_samples(lo=-30, hi=30)),
+    Op("mish", F.mish, lambda a: a * np.tanh(np.logaddexp(0, a)), unary_samples(lo=-5, hi=5)),
+    Op("selu", F.selu, lambda a: 1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(a)),
+       unary_samples(away=0.05)),
+    Op("celu", lambda a: F.celu(a, 0.7), lambda a: np.where(a > 0, a, 0.7 * np.expm1(a / 0.7)),
+       unary_samples(away=0.05)),
+    Op("threshold", lambda a: F.threshold(a, 0.3, -2.0), lambda a: np.where(a > 0.3, a, -2.0),
+       [sample(floats(*s, lo=0.5, hi=2.0)) for s in UNARY_SHAPES[:3]] + [sample(floats(3, 5, away=0.05))]),
+    Op("softshrink", F.softshrink, lambda a: np.where(a > 0.5, a - 0.5, np.where(a < -0.5, a + 0.5, 0)),
+       unary_samples(lo=-0.45, hi=0.45) + [sample(floats(4, 3, lo=0.55, hi=2)), sample(floats(5, lo=-2, hi=-0.55))]),
+    Op("hardshrink", F.hardshrink, lambda a: np.where(np.abs(a) > 0.5, a, 0),
+       unary_samples(lo=-0.45, hi=0.45) + [sample(floats(4, 3, lo=0.55, hi=2)), sample(floats(5, lo=-2, hi=-0.55))]),
+    Op("glu", F.glu, lambda a: a[..., :a.shape[-1] // 2] / (1 + np.exp(-a[..., a.shape[-1] // 2:])),
+       [sample(floats(4)), sample(floats(3, 6)), sample(floats(2, 3, 2)), sample(floats(0, 4))]),
+    Op("glu_dim0", lambda a: F.glu(a, 0), lambda a: a[:a.shape[0] // 2] / (1 + np.exp(-a[a.shape[0] // 2:])),
+       [sample(floats(4, 3)), sample(floats(2, 1, 2))]),
+    Op("prelu", F.prelu, _prelu,
+       [sample(floats(3, 4, away=0.05), floats(4)), sample(floats(2, 3, 5, away=0.05), floats(3)),
+        sample(floats(2, 3, away=0.05), floats(1)), sample(floats(5, away=0.05), floats(1)),
+        sample(floats(away=0.05), floats(1))]),
+    Op("softmin", lambda a: F.softmin(a, dim=-1),
+       lambda a: np.exp(-a - _logsumexp(-a, -1, keepdims=True)), [sample(floats(3, 5)), sample(floats(2, 3, 4))]),
     # --- reductions --------------------------------------------------------------------------
     Op("sum", lambda a: a.sum(), np.sum, unary_samples()),
     Op("sum_dim1_keep", lambda a: a.sum(1, keepdim=True), lambda a: a.sum(1, keepdims=True),

@@ -494,6 +494,30 @@ REPR_BUILDERS = [
     lambda nn_: nn_.Tanh(),
     lambda nn_: nn_.Softplus(),
     lambda nn_: nn_.Softplus(beta=2, threshold=10),
+    lambda nn_: nn_.ReLU6(),
+    lambda nn_: nn_.ReLU6(inplace=True),
+    lambda nn_: nn_.Hardtanh(),
+    lambda nn_: nn_.Hardtanh(-2.0, 3, inplace=True),
+    lambda nn_: nn_.Hardsigmoid(),
+    lambda nn_: nn_.Hardswish(inplace=True),
+    lambda nn_: nn_.Mish(),
+    lambda nn_: nn_.SELU(),
+    lambda nn_: nn_.SELU(inplace=True),
+    lambda nn_: nn_.CELU(),
+    lambda nn_: nn_.CELU(0.5, inplace=True),
+    lambda nn_: nn_.GLU(),
+    lambda nn_: nn_.GLU(dim=1),
+    lambda nn_: nn_.LogSigmoid(),
+    lambda nn_: nn_.Softsign(),
+    lambda nn_: nn_.Tanhshrink(),
+    lambda nn_: nn_.Softshrink(),
+    lambda nn_: nn_.Softshrink(0.3),
+    lambda nn_: nn_.Hardshrink(lambd=0.25),
+    lambda nn_: nn_.Threshold(0.1, 20),
+    lambda nn_: nn_.Threshold(0.1, 20.0, inplace=True),
+    lambda nn_: nn_.PReLU(),
+    lambda nn_: nn_.PReLU(3, init=0.1),
+    lambda nn_: nn_.Softmin(1),
     lambda nn_: nn_.Softmax(),
     lambda nn_: nn_.Softmax(dim=-1),
     lambda nn_: nn_.LogSoftmax(1),
@@ -1342,3 +1366,63 @@ def test_pytorch_style_script_runs():
     assert ns["loss"].item() < 0.6 * ns["first"]
     assert ns["acc"] > 0.9
     assert ns["same"]
+
+
+ACTIVATION_MODULES = [
+    ("ReLU6", (), {}), ("Hardtanh", (-0.5, 0.5), {}), ("Hardsigmoid", (), {}), ("Hardswish", (), {}),
+    ("Mish", (), {}), ("SELU", (), {}), ("CELU", (0.7,), {}), ("GLU", (), {"dim": 1}),
+    ("LogSigmoid", (), {}), ("Softsign", (), {}), ("Tanhshrink", (), {}), ("Softshrink", (0.3,), {}),
+    ("Hardshrink", (), {"lambd": 0.3}), ("Threshold", (0.1, -1.0), {}), ("Softmin", (1,), {}),
+    ("PReLU", (), {}), ("PReLU", (4,), {"init": 0.1}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", ACTIVATION_MODULES, ids=[m[0] + str(i) for i, m in enumerate(ACTIVATION_MODULES)])
+def test_activation_modules_match_torch(torch, name, args, kwargs):
+    x = np.random.default_rng(5).standard_normal((3, 4, 2)) * 3
+    outs = []
+    for T in (tg, torch):
+        m = getattr(T.nn, name)(*args, **kwargs).double()
+        xt = T.tensor(x, requires_grad=True)
+        y = m(xt)
+        y.backward(T.ones_like(y) * 0.5)
+        outs.append((y.detach().numpy(), xt.grad.numpy(),
+                     {k: p.grad.numpy() for k, p in m.named_parameters()}))
+    (y, gx, gp), (ty, tgx, tgp) = outs
+    np.testing.assert_allclose(y, ty, rtol=1e-12, atol=1e-14)
+    # PyTorch's float64 backward of hardsigmoid multiplies by 1/6 rounded to float32, and that of
+    # celu by 1/alpha rounded to float32 (|x| 3e-8 off exp(x / alpha), which tapegrad's is to 1 ulp)
+    rtol = {"Hardsigmoid": 1e-7, "CELU": 1e-6}.get(name, 1e-12)
+    np.testing.assert_allclose(gx, tgx, rtol=rtol, atol=1e-14)
+    assert gp.keys() == tgp.keys()
+    for k in gp:
+        np.testing.assert_allclose(gp[k], tgp[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, args", [("ReLU6", ()), ("Hardtanh", (-0.5, 0.5)), ("SELU", ()), ("CELU", (0.7,)),
+                                        ("Threshold", (0.1, -1.0)), ("Mish", ()), ("Hardswish", ()),
+                                        ("Hardsigmoid", ()), ("SiLU", ()), ("ELU", ()), ("LeakyReLU", ())])
+def test_inplace_activation_modules_write_into_their_input(torch, name, args):
+    x = np.random.default_rng(6).standard_normal((3, 4)) * 4
+    a = tg.tensor(x)
+    out = getattr(nn, name)(*args, inplace=True)(a)
+    assert out is a
+    want = getattr(torch.nn, name)(*args)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(a.numpy(), want, rtol=1e-12, atol=1e-14)
+
+
+def test_prelu_checks_its_weight_against_the_channels():
+    with pytest.raises(RuntimeError, match=r"parameter numbers = 3 and channel size = 4.*\(2, 4, 5\).*\(3,\)"):
+        nn.PReLU(3)(tg.zeros(2, 4, 5))
+    assert nn.PReLU(4).state_dict()["weight"].shape == (4,)
+
+
+def test_composite_activation_argument_errors():
+    with pytest.raises(RuntimeError, match="halving dimension must be even, but dimension 1 is size 5"):
+        F.glu(tg.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"min_val \(2.0\) cannot be greater than max_val \(1.0\)"):
+        F.hardtanh(tg.zeros(2), 2.0, 1.0)
+    with pytest.raises(ValueError, match="lambd must be at least 0"):
+        F.softshrink(tg.zeros(2), -1.0)
+    with pytest.raises(TypeError, match="must be Tensor"):
+        F.relu6([1.0, 2.0])

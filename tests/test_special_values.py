@@ -192,10 +192,36 @@ UNARY = {
             lambda torch, x: torch.nn.functional.elu(x, 1.3)),
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
                    lambda torch, x: torch.nn.functional.leaky_relu(x, 0.2)),
+    # the composite activations (tapegrad.ops.activations)
+    "hardtanh": (F.hardtanh, lambda x: np.clip(x, -1.0, 1.0), lambda torch, x: torch.nn.functional.hardtanh(x)),
+    "relu6": (F.relu6, lambda x: np.clip(x, 0.0, 6.0), lambda torch, x: torch.nn.functional.relu6(x)),
+    "hardsigmoid": (F.hardsigmoid, lambda x: np.clip(x + 3, 0.0, 6.0) / 6,
+                    lambda torch, x: torch.nn.functional.hardsigmoid(x)),
+    # x * clip(x + 3, 0, 6) / 6: NaN at -inf (inf * 0), as PyTorch's
+    "hardswish": (F.hardswish, lambda x: x * np.clip(x + 3, 0.0, 6.0) / 6,
+                  lambda torch, x: torch.nn.functional.hardswish(x)),
+    "softsign": (F.softsign, lambda x: x / (1 + np.abs(x)), lambda torch, x: torch.nn.functional.softsign(x)),
+    "tanhshrink": (F.tanhshrink, lambda x: x - np.tanh(x), lambda torch, x: torch.nn.functional.tanhshrink(x)),
+    "logsigmoid": (F.logsigmoid, lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))),
+                   lambda torch, x: torch.nn.functional.logsigmoid(x)),
+    "mish": (F.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), lambda torch, x: torch.nn.functional.mish(x)),
+    "selu": (F.selu, lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+             lambda torch, x: torch.nn.functional.selu(x)),
+    "celu": (lambda x: F.celu(x, 0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x / 0.5)),
+             lambda torch, x: torch.nn.functional.celu(x, 0.5)),
+    "threshold": (lambda x: F.threshold(x, 0.5, -3.0), lambda x: np.where(x <= 0.5, -3.0, x),
+                  lambda torch, x: torch.nn.functional.threshold(x, 0.5, -3.0)),
+    "softshrink": (F.softshrink, lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, x * 0)),
+                   lambda torch, x: torch.nn.functional.softshrink(x)),
+    "hardshrink": (F.hardshrink, lambda x: np.where((x >= -0.5) & (x <= 0.5), 0.0, x),
+                   lambda torch, x: torch.nn.functional.hardshrink(x)),
+    "prelu": (lambda x: F.prelu(x, tg.tensor([0.25], dtype=x.dtype)), lambda x: np.where(x > 0, x, 0.25 * x),
+              lambda torch, x: torch.nn.functional.prelu(x, torch.tensor([0.25], dtype=x.dtype))),
 }
 _NOT_UNARY_OPS = {"cast", "compare", "as_operand", "inplace_binary", "inplace_unary", "result_type", "where",
                   "clip",  # clip is clamp
-                  "isclose", "allclose", "equal"}  # two tensors (tests/test_tensor.py, special values included)
+                  "isclose", "allclose", "equal",  # two tensors (tests/test_tensor.py, special values included)
+                  "glu"}  # halves its input: a * sigmoid(b) of the tested mul and sigmoid
 # Kernel defects, reported and waiting for a fix in csrc/ (strict: the test says when it is fixed).
 KNOWN_KERNEL_BUGS: dict = {}
 

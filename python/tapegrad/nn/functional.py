@@ -14,7 +14,10 @@ from .. import arrays
 from ..compile.recorder import host_step
 from ..ops import elementwise
 from ..ops import reduce as reductions
-from ..ops.activations import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh  # noqa: F401
+from ..ops import activations as _act
+from ..ops.activations import (  # noqa: F401
+    gelu, glu, hardshrink, logsigmoid, prelu, sigmoid, softplus, softshrink, softsign, tanh, tanhshrink,
+)
 from ..ops.matmul import linear  # noqa: F401
 from ..ops.random import bernoulli_into
 from ..ops.normalization import batch_norm, layer_norm  # noqa: F401
@@ -170,6 +173,108 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         total = reductions.sum(loss)
         return elementwise.div(total, input.shape[0]) if input.ndim else total
     return _reduce(loss, reduction, "kl_div")
+
+
+# --- activations with PyTorch's `inplace` argument ---------------------------------------------
+# inplace=True writes the result into the input (elementwise.inplace_unary: version counter and
+# autograd as PyTorch's in-place ops); the trailing-underscore forms are the same.
+
+def _maybe_inplace(fn, input, inplace: bool, op: str):  # noqa: A002
+    return elementwise.inplace_unary(fn, input, op) if inplace else fn(input)
+
+
+def relu(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.relu, input, inplace, "relu_")
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):  # noqa: A002
+    return _maybe_inplace(lambda t: _act.leaky_relu(t, negative_slope), input, inplace, "leaky_relu_")
+
+
+def elu(input, alpha=1.0, inplace=False):  # noqa: A002
+    return _maybe_inplace(lambda t: _act.elu(t, alpha), input, inplace, "elu_")
+
+
+def silu(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.silu, input, inplace, "silu_")
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):  # noqa: A002
+    return _maybe_inplace(lambda t: _act.hardtanh(t, min_val, max_val), input, inplace, "hardtanh_")
+
+
+def relu6(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.relu6, input, inplace, "relu6_")
+
+
+def hardsigmoid(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.hardsigmoid, input, inplace, "hardsigmoid_")
+
+
+def hardswish(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.hardswish, input, inplace, "hardswish_")
+
+
+def mish(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.mish, input, inplace, "mish_")
+
+
+def selu(input, inplace=False):  # noqa: A002
+    return _maybe_inplace(_act.selu, input, inplace, "selu_")
+
+
+def celu(input, alpha=1.0, inplace=False):  # noqa: A002
+    return _maybe_inplace(lambda t: _act.celu(t, alpha), input, inplace, "celu_")
+
+
+def threshold(input, threshold, value, inplace=False):  # noqa: A002
+    return _maybe_inplace(lambda t: _act.threshold(t, threshold, value), input, inplace, "threshold_")
+
+
+def relu_(input):  # noqa: A002
+    return relu(input, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):  # noqa: A002
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu_(input, alpha=1.0):  # noqa: A002
+    return elu(input, alpha, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):  # noqa: A002
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def selu_(input):  # noqa: A002
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha=1.0):  # noqa: A002
+    return celu(input, alpha, inplace=True)
+
+
+def threshold_(input, threshold, value):  # noqa: A002
+    return _maybe_inplace(lambda t: _act.threshold(t, threshold, value), input, True, "threshold_")
+
+
+def _implicit_dim(name: str, ndim: int) -> int:
+    """PyTorch's (deprecated) choice of dim when softmax, softmin or log_softmax get none."""
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002
+    """softmax(-input) along dim."""
+    tensor_arg(input, "softmin")
+    if dim is None:
+        dim = _implicit_dim("softmin", input.ndim)
+    return softmax(elementwise.neg(input), dim, dtype=dtype)
 
 
 # --- layers' functional forms: dropout, normalization, embedding, one_hot --------------------

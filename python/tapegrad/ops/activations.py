@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 
-from .._checks import number_arg
+from .._checks import int_arg, number_arg, tensor_arg
 from ..autograd.node import Node
 from .. import arrays
-from .elementwise import _float_input
+from .elementwise import _float_input, where
 
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -120,3 +120,131 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0):
 
 def silu(x):
     return Silu.apply(_float_input(x, "silu"))
+
+
+# --- composites ---------------------------------------------------------------------------------
+# The rarer activations, written with the ops above and the elementwise ones: autograd derives
+# their backward (and double backward) on both backends. Each follows PyTorch's formula in the
+# same rounding order, and its comparisons, so that NaN passes through and the gradient at a kink
+# or at NaN is PyTorch's (hardtanh's is 0 at either bound; a NaN input gets the gradient of the
+# branch PyTorch's comparisons send it to).
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0):  # noqa: A002
+    x = _float_input(input, "hardtanh")
+    lo = number_arg(min_val, "hardtanh", "min_val")
+    hi = number_arg(max_val, "hardtanh", "max_val")
+    if lo > hi:
+        raise ValueError(f"hardtanh: min_val ({lo}) cannot be greater than max_val ({hi})")
+    return where(x <= lo, lo, where(x >= hi, hi, x))
+
+
+def relu6(input):  # noqa: A002
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input):  # noqa: A002
+    x = _float_input(input, "hardsigmoid")
+    inside = (x > -3.0).logical_and(x < 3.0)
+    return where(inside, (x + 3.0) / 6.0, where(x <= -3.0, 0.0, where(x >= 3.0, 1.0, x * 0.0)))
+
+
+def hardswish(input):  # noqa: A002
+    x = _float_input(input, "hardswish")
+    # the product's branch sees 0 where it is not taken: its gradient there is 0 * x, NaN for NaN
+    inside = (x > -3.0).logical_and(x < 3.0)
+    xi = where(inside, x, 0.0)
+    return where(x <= -3.0, x * 0.0, where(inside, xi * (xi + 3.0) / 6.0, x))  # x * 0: -0, NaN at -inf
+
+
+def softsign(input):  # noqa: A002
+    x = _float_input(input, "softsign")
+    return x / (x.abs() + 1.0)
+
+
+def tanhshrink(input):  # noqa: A002
+    x = _float_input(input, "tanhshrink")
+    return x - tanh(x)
+
+
+def logsigmoid(input):  # noqa: A002
+    # min(x, 0) - log1p(exp(-|x|)) = -softplus(-x) with no threshold; its derivative sigmoid(-x)
+    x = _float_input(input, "logsigmoid")
+    return -softplus(-x, 1.0, math.inf)
+
+
+def mish(input):  # noqa: A002
+    x = _float_input(input, "mish")
+    return x * tanh(softplus(x))
+
+
+def selu(input):  # noqa: A002
+    # scale * elu(x, alpha) with alpha * scale as one constant, as PyTorch's kernel
+    x = _float_input(input, "selu")
+    return where(x <= 0, elu(x, _SELU_ALPHA * _SELU_SCALE), x * _SELU_SCALE)
+
+
+def celu(input, alpha: float = 1.0):  # noqa: A002
+    x = _float_input(input, "celu")
+    a = number_arg(alpha, "celu", "alpha")
+    if a == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input)")
+    # elu's kernel: its derivative is a exp(z), which keeps its accuracy where expm1(z) is -1
+    return where(x <= 0, elu(x * (1.0 / a), a), x)
+
+
+def threshold(input, threshold: float, value: float):  # noqa: A002
+    x = _float_input(input, "threshold")
+    return where(x <= number_arg(threshold, "threshold", "threshold"), number_arg(value, "threshold", "value"), x)
+
+
+def softshrink(input, lambd: float = 0.5):  # noqa: A002
+    x = _float_input(input, "softshrink")
+    lam = number_arg(lambd, "softshrink", "lambd")
+    if lam < 0:
+        raise ValueError(f"softshrink: lambd must be at least 0, got {lam}")
+    inside = (x >= -lam).logical_and(x <= lam)
+    return where(inside, x * 0.0, where(x > lam, x - lam, x + lam))
+
+
+def hardshrink(input, lambd: float = 0.5):  # noqa: A002
+    x = _float_input(input, "hardshrink")
+    lam = number_arg(lambd, "hardshrink", "lambd")
+    return where((x >= -lam).logical_and(x <= lam), 0.0, x)
+
+
+def glu(input, dim: int = -1):  # noqa: A002
+    x = _float_input(input, "glu")
+    if x.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = int_arg(dim, "glu", "dim")
+    size = x.shape[d % x.ndim] if -x.ndim <= d < x.ndim else None
+    if size is None:
+        raise IndexError(f"glu: dim {d} is out of range for a tensor of {x.ndim} dimensions")
+    if size % 2:
+        raise RuntimeError(f"glu: halving dimension must be even, but dimension {d % x.ndim} is size {size}")
+    a, b = x.chunk(2, d)
+    return a * sigmoid(b)
+
+
+def prelu(input, weight):  # noqa: A002
+    """x where x > 0, else weight * x; weight has one value or one per channel (dim 1; an input of
+    fewer than 2 dimensions has one channel)."""
+    x = _float_input(input, "prelu")
+    tensor_arg(weight, "prelu", "weight")
+    n = weight.numel()
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: weight must be 0-d or 1-d, got shape {tuple(weight.shape)}")
+    if n != 1:
+        channels = x.shape[1] if x.ndim >= 2 else 1
+        if n != channels:
+            raise RuntimeError(
+                f"prelu: mismatch of parameter numbers and input channel size. Found parameter numbers = {n} "
+                f"and channel size = {channels} (input shape {tuple(x.shape)}, weight shape {tuple(weight.shape)})")
+        weight = weight.reshape((n,) + (1,) * (x.ndim - 2))
+    elif x.ndim < 2:
+        weight = weight.reshape((1,) * x.ndim)
+    return where(x > 0, x, weight * x)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
