@@ -101,6 +101,46 @@ def _prelu(x, w):
     return np.where(x > 0, x, w * x)
 
 
+def _signs(*shape):
+    return lambda rng: rng.choice([-1, 1], size=shape).astype(np.int64)
+
+
+def _cos(a, b, axis=-1):
+    # PyTorch's two forms: cosine_embedding_loss adds 1e-12 to each squared norm; cosine_similarity
+    # divides each vector by its norm first (the norms here are far from its eps)
+    if axis == 1:
+        return np.sum(a / np.linalg.norm(a, axis=1, keepdims=True) * b / np.linalg.norm(b, axis=1, keepdims=True), 1)
+    return np.sum(a * b, axis) / np.sqrt((np.sum(a * a, axis) + 1e-12) * (np.sum(b * b, axis) + 1e-12))
+
+
+def _multilabel_margin(x, t):
+    n, c = x.shape
+    total = np.zeros(n)
+    for r in range(n):
+        listed = []
+        for j in t[r]:
+            if j == -1:
+                break
+            listed.append(j)
+        for j in listed:
+            for i in range(c):
+                if i not in listed:
+                    total[r] += max(0.0, 1 - x[r, j] + x[r, i])
+    return np.mean(total / c)
+
+
+def _multi_margin(x, t, p=2, margin=0.8):
+    n, c = x.shape
+    z = np.maximum(0, margin - x[np.arange(n), t][:, None] + x) ** p
+    z[np.arange(n), t] = 0
+    return np.mean(z.sum(1) / c)
+
+
+def _triplet(a, p, n, margin=2.0):
+    d = lambda u, v: np.sqrt(np.sum((u - v + 1e-6) ** 2, -1))  # noqa: E731
+    return np.mean(np.maximum(0, margin + d(a, p) - d(a, n)))
+
+
 def _logsumexp(x, axis, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
@@ -369,6 +409,46 @@ OPS = [
     Op("bce_with_logits", F.binary_cross_entropy_with_logits, _bce_logits,
        [sample(floats(4, 3, lo=-4, hi=4), floats(4, 3, lo=0, hi=1)), sample(floats(6), floats(6, lo=0, hi=1))]),
     Op("kl_div", F.kl_div, _kl_div, [sample(floats(3, 4, lo=-3, hi=-0.1), floats(3, 4, lo=0.01, hi=1))]),
+    # the composite losses and distances (nn.functional)
+    Op("gaussian_nll_loss", F.gaussian_nll_loss,
+       lambda x, t, v: np.mean(0.5 * (np.log(v) + (x - t) ** 2 / v)),
+       [sample(floats(4, 3), floats(4, 3), floats(4, 3, lo=0.3, hi=2)), sample(floats(5), floats(5), floats(5, lo=0.3, hi=2))]),
+    Op("poisson_nll_loss", lambda x, t: F.poisson_nll_loss(x, t, reduction="sum"),
+       lambda x, t: np.sum(np.exp(x) - t * x), [sample(floats(4, 3), floats(4, 3, lo=0, hi=3))]),
+    Op("margin_ranking_loss", lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=0.2),
+       lambda a, b, y: np.mean(np.maximum(0, -y * (a - b) + 0.2)), [sample(floats(6), floats(6), _signs(6))]),
+    Op("hinge_embedding_loss", F.hinge_embedding_loss,
+       lambda x, y: np.mean(np.where(y == 1, x, np.maximum(0, 1 - x))), [sample(floats(3, 4, lo=-2, hi=0.9), _signs(3, 4))]),
+    Op("soft_margin_loss", F.soft_margin_loss, lambda x, y: np.mean(np.log1p(np.exp(-y * x))),
+       [sample(floats(3, 4), _signs(3, 4))]),
+    Op("multilabel_soft_margin_loss", F.multilabel_soft_margin_loss,
+       lambda x, t: np.mean(np.mean(-(t * -np.logaddexp(0, -x) + (1 - t) * -np.logaddexp(0, x)), -1)),
+       [sample(floats(3, 4), floats(3, 4, lo=0, hi=1))]),
+    Op("multilabel_margin_loss", F.multilabel_margin_loss, _multilabel_margin,
+       [sample(floats(3, 4), lambda r: np.array([[3, 0, -1, 1], [1, 2, 3, 0], [2, -1, 0, 0]]))]),
+    Op("multi_margin_loss", lambda x, t: F.multi_margin_loss(x, t, p=2, margin=0.8), _multi_margin,
+       [sample(floats(4, 5), ints(4, hi=5))]),
+    Op("cosine_embedding_loss", lambda a, b, y: F.cosine_embedding_loss(a, b, y, margin=-0.5),
+       lambda a, b, y: np.mean(np.where(y == 1, 1 - _cos(a, b), np.maximum(0, _cos(a, b) + 0.5))),
+       [sample(floats(5, 3), floats(5, 3), _signs(5))]),
+    Op("triplet_margin_loss", lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=2.0), _triplet,
+       [sample(floats(4, 3), floats(4, 3), floats(4, 3))]),
+    Op("pairwise_distance", F.pairwise_distance, lambda a, b: np.sqrt(np.sum((a - b + 1e-6) ** 2, -1)),
+       [sample(floats(4, 3), floats(4, 3)), sample(floats(2, 4, 3), floats(3))]),
+    Op("cosine_similarity", F.cosine_similarity, lambda a, b: _cos(a, b, 1),
+       [sample(floats(4, 3), floats(4, 3)), sample(floats(2, 3, 2), floats(1, 3, 2))]),
+    Op("normalize", F.normalize, lambda a: a / np.sqrt(np.sum(a * a, 1, keepdims=True)),
+       [sample(floats(3, 4)), sample(floats(2, 3, 2))]),
+    Op("bilinear", F.bilinear, lambda a, b, w, c: np.einsum("ni,oij,nj->no", a, w, b) + c,
+       [sample(floats(4, 2), floats(4, 3), floats(5, 2, 3), floats(5))]),
+    Op("pad_constant", lambda a: F.pad(a, (1, 2, 2, -1), value=0.5),
+       lambda a: np.pad(a[:-1], ((2, 0), (1, 2)), constant_values=0.5), [sample(floats(3, 4))]),
+    Op("pad_reflect", lambda a: F.pad(a, (2, 1, 1, 1), mode="reflect"),
+       lambda a: np.pad(a, ((0, 0), (1, 1), (2, 1)), mode="reflect"), [sample(floats(2, 3, 4))]),
+    Op("pad_replicate", lambda a: F.pad(a, (3, 1), mode="replicate"),
+       lambda a: np.pad(a, ((0, 0), (3, 1)), mode="edge"), [sample(floats(2, 3))]),
+    Op("pad_circular", lambda a: F.pad(a, (2, 3), mode="circular"),
+       lambda a: np.pad(a, ((0, 0), (2, 3)), mode="wrap"), [sample(floats(2, 3))]),
 ]
 
 

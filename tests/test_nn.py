@@ -518,6 +518,21 @@ REPR_BUILDERS = [
     lambda nn_: nn_.PReLU(),
     lambda nn_: nn_.PReLU(3, init=0.1),
     lambda nn_: nn_.Softmin(1),
+    lambda nn_: nn_.GaussianNLLLoss(),
+    lambda nn_: nn_.PoissonNLLLoss(log_input=False),
+    lambda nn_: nn_.MarginRankingLoss(0.5),
+    lambda nn_: nn_.HingeEmbeddingLoss(),
+    lambda nn_: nn_.SoftMarginLoss(),
+    lambda nn_: nn_.MultiLabelSoftMarginLoss(),
+    lambda nn_: nn_.MultiLabelMarginLoss(),
+    lambda nn_: nn_.MultiMarginLoss(p=2),
+    lambda nn_: nn_.CosineEmbeddingLoss(),
+    lambda nn_: nn_.TripletMarginLoss(margin=2.0),
+    lambda nn_: nn_.CosineSimilarity(),
+    lambda nn_: nn_.PairwiseDistance(p=1.0),
+    lambda nn_: nn_.Bilinear(3, 4, 5),
+    lambda nn_: nn_.Bilinear(3, 4, 5, bias=False),
+    lambda nn_: nn_.AlphaDropout(0.2),
     lambda nn_: nn_.Softmax(),
     lambda nn_: nn_.Softmax(dim=-1),
     lambda nn_: nn_.LogSoftmax(1),
@@ -1426,3 +1441,54 @@ def test_composite_activation_argument_errors():
         F.softshrink(tg.zeros(2), -1.0)
     with pytest.raises(TypeError, match="must be Tensor"):
         F.relu6([1.0, 2.0])
+
+
+def test_bilinear_draws_torchs_initial_weights(torch):
+    tg.manual_seed(3)
+    torch.manual_seed(3)
+    ours, theirs = nn.Bilinear(3, 4, 5), torch.nn.Bilinear(3, 4, 5)
+    np.testing.assert_array_equal(ours.weight.detach().numpy(), theirs.weight.detach().numpy())
+    np.testing.assert_array_equal(ours.bias.detach().numpy(), theirs.bias.detach().numpy())
+
+
+def test_alpha_dropout_matches_torch_under_the_same_seed(torch):
+    x = np.random.default_rng(8).standard_normal((64, 50)).astype(np.float32)
+    tg.manual_seed(11)
+    torch.manual_seed(11)
+    ours = F.alpha_dropout(tg.tensor(x), 0.2, training=True).numpy()
+    theirs = torch.nn.functional.alpha_dropout(torch.tensor(x), 0.2, training=True).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    assert F.alpha_dropout(tg.tensor(x), 0.2) is not None  # training=False by default: the identity
+    np.testing.assert_array_equal(F.alpha_dropout(tg.tensor(x), 0.2).numpy(), x)
+
+
+def test_alpha_dropout_keeps_a_standard_normal_standard():
+    tg.manual_seed(0)
+    y = nn.AlphaDropout(0.3).train()(tg.randn(200000)).numpy()
+    assert abs(y.mean()) < 0.01 and abs(y.std() - 1) < 0.01
+
+
+def test_loss_and_distance_argument_errors():
+    x = tg.randn(4, 3)
+    with pytest.raises(ValueError, match="var has negative"):
+        F.gaussian_nll_loss(x, x, -tg.ones(4, 3))
+    with pytest.raises(ValueError, match=r"var is of incorrect size: \(4, 2\) for input \(4, 3\)"):
+        F.gaussian_nll_loss(x, x, tg.ones(4, 2))
+    with pytest.raises(ValueError, match="'avg' is not a valid value for reduction"):
+        F.soft_margin_loss(x, x, reduction="avg")
+    with pytest.raises(ValueError, match="only p == 1 and p == 2"):
+        F.multi_margin_loss(x, tg.tensor([0, 1, 2, 0]), p=3)
+    with pytest.raises(RuntimeError, match=r"inconsistent target size: \(3,\) for input of size \(4, 3\)"):
+        F.multi_margin_loss(x, tg.tensor([0, 1, 2]))
+    with pytest.raises(IndexError, match="target 7 is out of bounds for 3 classes"):
+        F.multilabel_margin_loss(x, tg.tensor([[7, -1, 0]] * 4))
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        F.triplet_margin_loss(x, x, x, margin=0)
+    with pytest.raises(RuntimeError, match=r"bilinear: input1 \(4, 3\) and input2 \(4, 2\) do not fit weight"):
+        F.bilinear(x, tg.randn(4, 2), tg.randn(5, 3, 3))
+    with pytest.raises(ValueError, match="padding length must be divisible by 2"):
+        F.pad(x, (1, 2, 3))
+    with pytest.raises(RuntimeError, match=r"padding \(3, 0\) in reflect mode must be less than the size 3"):
+        F.pad(x, (3, 0), mode="reflect")
+    with pytest.raises(ValueError, match="doesn't take in value"):
+        F.pad(x, (1, 1), mode="replicate", value=2.0)

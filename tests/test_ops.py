@@ -104,7 +104,10 @@ _SUMMING = {"sum", "sum_dim1_keep", "sum_dims", "mean", "mean_dim", "prod", "var
             "std", "logsumexp", "matmul", "linear", "linear_nobias", "softmax", "softmax_dim0",
             "log_softmax", "cross_entropy", "cross_entropy_sum_ignore", "cross_entropy_none_smooth",
             "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-            "binary_cross_entropy", "bce_with_logits", "kl_div"}
+            "binary_cross_entropy", "bce_with_logits", "kl_div", "gaussian_nll_loss", "poisson_nll_loss",
+            "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+            "multilabel_margin_loss", "multi_margin_loss", "cosine_embedding_loss", "triplet_margin_loss",
+            "pairwise_distance", "cosine_similarity", "normalize", "bilinear", "softmin", "glu"}
 
 
 @pytest.mark.parametrize("op,i", CASES)

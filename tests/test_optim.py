@@ -616,6 +616,21 @@ SCHEDULES = {
         o, max_lr=[0.5, 2.0], epochs=3, steps_per_epoch=10, pct_start=0.25, anneal_strategy="linear",
         three_phase=True, div_factor=10.0, final_div_factor=100.0),
     "OneCycleLR-no-momentum": lambda S, o: S.OneCycleLR(o, max_lr=0.3, total_steps=31, cycle_momentum=False),
+    "MultiplicativeLR": lambda S, o: S.MultiplicativeLR(o, lr_lambda=lambda e: 0.9 if e % 3 else 1.05),
+    "PolynomialLR": lambda S, o: S.PolynomialLR(o, total_iters=20, power=2.0),
+    "PolynomialLR-linear": lambda S, o: S.PolynomialLR(o, total_iters=8),
+    "CosineAnnealingWarmRestarts": lambda S, o: S.CosineAnnealingWarmRestarts(o, T_0=7, eta_min=0.001),
+    "CosineAnnealingWarmRestarts-mult": lambda S, o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "CyclicLR": lambda S, o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4, cycle_momentum=False),
+    "CyclicLR-triangular2": lambda S, o: S.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=3,
+                                                    step_size_down=5, mode="triangular2", cycle_momentum=False),
+    "CyclicLR-exp_range": lambda S, o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range",
+                                                  gamma=0.97, cycle_momentum=False),
+    "CyclicLR-scale_fn": lambda S, o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2,
+                                                 scale_fn=lambda x: 1 / (1 + x), scale_mode="iterations",
+                                                 cycle_momentum=False),
+    "ChainedScheduler": lambda S, o: S.ChainedScheduler([S.ConstantLR(o, factor=0.1, total_iters=4),
+                                                         S.ExponentialLR(o, gamma=0.9)]),
 }
 
 
@@ -735,8 +750,56 @@ def test_reduce_lr_on_plateau_takes_a_tensor_metric_and_validates():
 
 
 @needs_torch
+@pytest.mark.parametrize("opt_name,keys,kwargs", [
+    ("SGD", ("lr", "momentum"), dict(momentum=0.9)),
+    ("Adam", ("lr", "betas"), {}),
+])
+def test_cyclic_lr_cycles_momentum_like_torch(opt_name, keys, kwargs):
+    def make(S, o):
+        return S.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=3, step_size_down=4,
+                          base_momentum=0.7, max_momentum=0.95)
+
+    oa, ob = two_group_optimizers(opt_name, **kwargs)
+    sa, sb = make(lr_scheduler, oa), make(torch.optim.lr_scheduler, ob)
+
+    def values(o):  # lr and momentum (beta1 for Adam) of each group
+        return [(g["lr"], g[keys[1]][0] if keys[1] == "betas" else g[keys[1]]) for g in o.param_groups]
+
+    seen = []
+    for _ in range(20):
+        np.testing.assert_allclose(values(oa), values(ob), rtol=1e-12, atol=0)
+        seen.append(values(oa)[0][1])
+        oa.step()
+        ob.step()
+        sa.step()
+        sb.step()
+    assert len(set(seen)) > 3  # the momentum (or beta1) cycled
+    with pytest.raises(ValueError, match="optimizer must support momentum or beta1"):
+        lr_scheduler.CyclicLR(optim.Adagrad([tg.ones(1, requires_grad=True)]), 0.01, 0.1)
+
+
+@needs_torch
+def test_cosine_warm_restarts_takes_fractional_epochs_like_torch():
+    oa, ob = two_group_optimizers()
+    sa = lr_scheduler.CosineAnnealingWarmRestarts(oa, T_0=3, T_mult=2, eta_min=0.01)
+    sb = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(ob, T_0=3, T_mult=2, eta_min=0.01)
+    for epoch in (0.5, 1.25, 2.9, 3.0, 7.5, 20.2, 4.0):
+        oa.step()
+        ob.step()
+        sa.step(epoch)
+        sb.step(epoch)
+        np.testing.assert_allclose(sa.get_last_lr(), sb.get_last_lr(), rtol=1e-12, atol=0)
+        assert sa.last_epoch == sb.last_epoch
+    with pytest.raises(ValueError, match="Expected non-negative epoch"):
+        sa.step(-1)
+    for kwargs in (dict(T_0=0), dict(T_0=2.5), dict(T_0=3, T_mult=0), dict(T_0=3, eta_min="x")):
+        expect_same_error(ValueError, lambda: lr_scheduler.CosineAnnealingWarmRestarts(oa, **kwargs),
+                          lambda: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(ob, **kwargs))
+
+
+@needs_torch
 @pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-                                  "LinearLR", "ConstantLR"])
+                                  "LinearLR", "ConstantLR", "PolynomialLR"])
 def test_step_with_epoch_uses_the_closed_form_like_torch(name):
     oa, ob = two_group_optimizers()
     sa, sb = SCHEDULES[name](lr_scheduler, oa), SCHEDULES[name](torch.optim.lr_scheduler, ob)
@@ -797,7 +860,8 @@ def test_sequential_lr_errors_like_torch():
 
 
 @pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LambdaLR", "SequentialLR",
-                                  "OneCycleLR-linear-3phase"])
+                                  "OneCycleLR-linear-3phase", "MultiplicativeLR", "CosineAnnealingWarmRestarts-mult",
+                                  "CyclicLR-triangular2", "ChainedScheduler", "PolynomialLR"])
 def test_scheduler_state_dict_round_trip(name):
     make = SCHEDULES[name]
     kw = dict(momentum=0.9) if name.startswith("OneCycle") else {}

@@ -461,6 +461,62 @@ case("prelu_shared", lambda T, x, w: F(T).prelu(x, w), R(5, 2), R(1))
 case("prelu_1d", lambda T, x, w: F(T).prelu(x, w), R(4), R(1))
 case("prelu_0d", lambda T, x, w: F(T).prelu(x, w), R(), R(1))
 case("softmin", lambda T, x: F(T).softmin(x, dim=1), R(3, 4))
+# the other losses and distances (composites)
+_PM = C([1.0, -1.0, 1.0, -1.0, -1.0])   # +-1 targets
+for _red in ("mean", "sum", "none"):
+    case(f"gaussian_nll_{_red}", lambda T, x, t, v, r=_red: F(T).gaussian_nll_loss(x, t, v, reduction=r),
+         R(4, 3), R(4, 3), P(4, 3))
+    case(f"poisson_nll_{_red}", lambda T, x, t, r=_red: F(T).poisson_nll_loss(x, t, reduction=r),
+         R(4, 3), A(np.array([[0.0, 1.0, 3.0]] * 4), grad=False))
+    case(f"margin_ranking_{_red}", lambda T, a, b, t, r=_red: F(T).margin_ranking_loss(a, b, t, 0.3, reduction=r),
+         R(5), R(5), _PM)
+    case(f"hinge_embedding_{_red}", lambda T, x, t, r=_red: F(T).hinge_embedding_loss(x, t, reduction=r),
+         R(5), _PM)
+    case(f"soft_margin_{_red}", lambda T, x, t, r=_red: F(T).soft_margin_loss(x, t, reduction=r), R(5), _PM)
+    case(f"multilabel_soft_margin_{_red}",
+         lambda T, x, t, r=_red: F(T).multilabel_soft_margin_loss(x, t, reduction=r),
+         R(3, 4), C([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]))
+    case(f"multilabel_margin_{_red}", lambda T, x, t, r=_red: F(T).multilabel_margin_loss(x, t, reduction=r),
+         R(3, 4), C([[3, 0, -1, 1], [1, 2, 3, 0], [2, 2, -1, -1]]))
+    case(f"multi_margin_{_red}", lambda T, x, t, r=_red: F(T).multi_margin_loss(x, t, reduction=r),
+         R(4, 5), C([0, 3, 4, 3]))
+    case(f"cosine_embedding_{_red}",
+         lambda T, a, b, t, r=_red: F(T).cosine_embedding_loss(a, b, t, margin=0.2, reduction=r),
+         R(5, 3), R(5, 3), _PM)
+    case(f"triplet_margin_{_red}", lambda T, a, p, n, r=_red: F(T).triplet_margin_loss(a, p, n, reduction=r),
+         R(4, 3), R(4, 3), R(4, 3))
+case("gaussian_nll_full_shared_var", lambda T, x, t, v: F(T).gaussian_nll_loss(x, t, v, full=True),
+     R(4, 3), R(4, 3), P(4))
+case("gaussian_nll_one_var_dim", lambda T, x, t, v: F(T).gaussian_nll_loss(x, t, v), R(4, 3), R(4, 3), P(4, 1))
+case("gaussian_nll_float_var", lambda T, x, t: F(T).gaussian_nll_loss(x, t, 0.7), R(4, 3), R(4, 3))
+case("gaussian_nll_var_below_eps", lambda T, x, t, v: F(T).gaussian_nll_loss(x, t, v, eps=0.05),
+     R(2, 2), R(2, 2), A([[0.01, 0.5], [0.02, 1.0]]))
+case("poisson_nll_rates_full", lambda T, x, t: F(T).poisson_nll_loss(x, t, log_input=False, full=True),
+     P(4, 3), A(np.array([[0.0, 1.0, 3.0], [2.0, 5.0, 0.5]] * 2), grad=False))
+case("multilabel_soft_margin_weight", lambda T, x, t, w: F(T).multilabel_soft_margin_loss(x, t, weight=w),
+     R(3, 4), C([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]), P(4))
+case("multilabel_margin_1d", lambda T, x, t: F(T).multilabel_margin_loss(x, t), R(5), C([4, 1, -1, 2, 0]))
+case("multi_margin_p2_weight", lambda T, x, t, w: F(T).multi_margin_loss(x, t, p=2, margin=0.7, weight=w),
+     R(4, 5), C([0, 3, 4, 3]), C([0.5, 1.0, 2.0, 1.5, 0.7]))
+case("multi_margin_1d", lambda T, x, t: F(T).multi_margin_loss(x, t), R(5), C(2))
+case("cosine_embedding_1d", lambda T, a, b, t: F(T).cosine_embedding_loss(a, b, t), R(4), R(4), C(-1.0))
+case("triplet_margin_swap_p1", lambda T, a, p, n: F(T).triplet_margin_loss(a, p, n, margin=0.5, p=1, swap=True),
+     R(4, 3), R(4, 3), R(4, 3))
+case("pairwise_distance", lambda T, a, b: F(T).pairwise_distance(a, b), R(4, 3), R(4, 3))
+case("pairwise_distance_p3_keepdim", lambda T, a, b: F(T).pairwise_distance(a, b, p=3.0, keepdim=True),
+     R(2, 4, 3), R(4, 3))
+case("cosine_similarity", lambda T, a, b: F(T).cosine_similarity(a, b), R(4, 3), R(4, 3))
+case("cosine_similarity_broadcast_dim", lambda T, a, b: F(T).cosine_similarity(a, b, dim=-1), R(2, 1, 3), R(4, 3))
+case("normalize", lambda T, x: F(T).normalize(x), R(3, 4))
+case("normalize_p1_dim0", lambda T, x: F(T).normalize(x, p=1.0, dim=0), R(3, 4))
+case("bilinear", lambda T, a, b, w, c: F(T).bilinear(a, b, w, c), R(4, 2), R(4, 3), R(5, 2, 3), R(5))
+case("bilinear_batched_no_bias", lambda T, a, b, w: F(T).bilinear(a, b, w), R(2, 3, 2), R(2, 3, 3), R(4, 2, 3))
+case("pad_constant", lambda T, x: F(T).pad(x, (1, 2, 0, 1), value=0.5), R(2, 3, 4))
+case("pad_constant_crop", lambda T, x: F(T).pad(x, (-1, 2, 1, -1)), R(3, 4))
+case("pad_reflect", lambda T, x: F(T).pad(x, (2, 1), mode="reflect"), R(2, 3, 4))
+case("pad_reflect_2d", lambda T, x: F(T).pad(x, (1, 2, 2, 1), mode="reflect"), R(1, 2, 3, 4))
+case("pad_replicate", lambda T, x: F(T).pad(x, (3, 1, 1, 0), mode="replicate"), R(1, 2, 3, 4))
+case("pad_circular", lambda T, x: F(T).pad(x, (2, 1), mode="circular"), R(2, 3, 4))
 case("elu_inplace_of_clone", lambda T, x: F(T).elu(x.clone(), 0.5, True), R(3, 4))
 case("relu_inplace_of_clone", lambda T, x: F(T).relu(x * 1.0, inplace=True), R(3, 4))
 case("hardtanh__of_clone", lambda T, x: F(T).hardtanh_(x * 1.0, -0.5, 0.5), R(3, 4))

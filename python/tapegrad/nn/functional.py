@@ -3,6 +3,7 @@ losses below that have no kernel of their own are composites, so autograd derive
 backward from the primitives."""
 from __future__ import annotations
 
+import math
 import warnings
 from functools import partial
 
@@ -11,6 +12,7 @@ import numpy as np
 from .. import dtypes as _dt
 from .._checks import int_arg, number_arg, tensor_arg
 from .. import arrays
+from .. import creation as _creation
 from ..compile.recorder import host_step
 from ..ops import elementwise
 from ..ops import reduce as reductions
@@ -175,6 +177,336 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction, "kl_div")
 
 
+# --- the other losses: composites, each with PyTorch's formula and checks ------------------------
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):  # noqa: A002
+    """0.5 (log var + (input - target)^2 / var), var clamped to eps without changing its
+    gradient; var may be a float, the input's shape, or that shape with one dimension of 1 or
+    the last one missing (one variance shared along it)."""
+    tensor_arg(input, "gaussian_nll_loss")
+    tensor_arg(target, "gaussian_nll_loss", "target")
+    if not isinstance(var, Tensor):
+        v = number_arg(var, "gaussian_nll_loss", "var")
+        if v < 0:
+            raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+        var = elementwise.mul(_creation.ones_like(input), v)
+    elif bool(reductions.any(elementwise.lt(var.detach(), 0))):
+        raise ValueError("gaussian_nll_loss: var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (var.ndim == input.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError(f"gaussian_nll_loss: var is of incorrect size: {tuple(var.shape)} for input "
+                             f"{tuple(input.shape)}")
+    # PyTorch clamps a copy of var in place under no_grad: the values are clamped, the gradient
+    # flows as if they were not
+    clamped = var.detach().clamp(min=number_arg(eps, "gaussian_nll_loss", "eps"))
+    var = elementwise.add(var, elementwise.sub(clamped, var.detach()))
+    loss = ((var.log() + (input - target).square() / var)) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, "gaussian_nll_loss")
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,  # noqa: A002
+                     reduce=None, reduction="mean"):
+    """exp(input) - target input (log_input), else input - target log(input + eps); with full,
+    Stirling's target log target - target + log(2 pi target) / 2 where target > 1."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    _check_pair(input, target, "poisson_nll_loss")
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + number_arg(eps, "poisson_nll_loss", "eps")).log()
+    if full:
+        t = target.detach()
+        safe = elementwise.where(elementwise.gt(t, 1), t, 2.0)  # no log of 0 on the masked side
+        stirling = safe * safe.log() - safe + (safe * (2 * math.pi)).log() * 0.5
+        loss = loss + elementwise.where(elementwise.gt(t, 1), stirling, 0.0)
+    return _reduce(loss, reduction, "poisson_nll_loss")
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                        reduction="mean"):
+    """max(0, -target (input1 - input2) + margin)"""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    for name, t in (("input1", input1), ("input2", input2), ("target", target)):
+        tensor_arg(t, "margin_ranking_loss", name)
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise RuntimeError(
+            f"margin_ranking_loss: all input tensors should have the same number of dimensions but got "
+            f"sizes: input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}, target {tuple(target.shape)}")
+    loss = (-target * (input1 - input2) + number_arg(margin, "margin_ranking_loss", "margin")).clamp(min=0)
+    return _reduce(loss, reduction, "margin_ranking_loss")
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,  # noqa: A002
+                         reduction="mean"):
+    """input where target is 1, max(0, margin - input) where it is -1 (other targets add both)."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    _check_pair(input, target, "hinge_embedding_loss")
+    m = number_arg(margin, "hinge_embedding_loss", "margin")
+    below = elementwise.where(elementwise.ne(target, 1), (m - input).clamp(min=0), 0.0)
+    above = elementwise.where(elementwise.ne(target, -1), input, 0.0)
+    return _reduce(below + above, reduction, "hinge_embedding_loss")
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    """log(1 + exp(-target input))"""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    _check_pair(input, target, "soft_margin_loss")
+    return _reduce((-input * target).exp().log1p(), reduction, "soft_margin_loss")
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                                reduction="mean"):
+    """Binary cross-entropy of each class's logit, averaged over the classes (the last dim)."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    _check_pair(input, target, "multilabel_soft_margin_loss")
+    loss = -(target * _act.logsigmoid(input) + (1 - target) * _act.logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    c = input.shape[-1] if input.ndim else 1
+    return _reduce(reductions.sum(loss, -1) / c if input.ndim else loss, reduction, "multilabel_soft_margin_loss")
+
+
+def _class_rows(input, target, op: str):
+    """(input as (N, C), target as (N,) or (N, C), whether input was 1-d), checked."""
+    tensor_arg(input, op)
+    tensor_arg(target, op, "target")
+    if target.dtype is not _dt.int64:
+        raise RuntimeError(f"{op}: expected target of dtype int64, got {target.dtype.name}")
+    if input.ndim not in (1, 2) or input.shape[-1] == 0:
+        raise RuntimeError(f"{op}: expected a non-empty 1-d or 2-d input, got shape {tuple(input.shape)}")
+    one = input.ndim == 1
+    return (input.unsqueeze(0) if one else input), one
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    """For each class j listed in a row's target (up to its first -1) and each class i not
+    listed: max(0, 1 - (x[j] - x[i])), summed and divided by the number of classes."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    x, one = _class_rows(input, target, "multilabel_margin_loss")
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {tuple(target.shape)} for input "
+                           f"of size {tuple(input.shape)}")
+    n, c = x.shape
+    t = target.cpu().numpy().reshape(n, c)
+    listed = np.zeros((n, c), np.int64)  # how often each class is listed before the first -1
+    for r in range(n):
+        for j in t[r]:
+            if j == -1:
+                break
+            if not 0 <= j < c:
+                raise IndexError(f"multilabel_margin_loss: target {j} is out of bounds for {c} classes")
+            listed[r, j] += 1
+    dt = x.dtype
+    count = _creation.tensor(listed.astype(dt.np), device=x.device)
+    others = _creation.tensor((listed == 0).astype(dt.np), device=x.device)
+    # z[r, j, i] = 1 - x[r, j] + x[r, i]
+    z = (1 - x.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)
+    per_row = reductions.sum(z * count.unsqueeze(2) * others.unsqueeze(1), (1, 2)) / c
+    return _reduce(per_row.squeeze(0) if one else per_row, reduction, "multilabel_margin_loss")
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,  # noqa: A002
+                      reduce=None, reduction="mean"):
+    """Multi-class hinge: for each class i other than the target y, max(0, margin - x[y] + x[i])
+    to the power p (1 or 2), times weight[y], summed and divided by the number of classes."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 supported, got {p}")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError(f"multi_margin_loss: weight must be one-dimensional, got shape {tuple(weight.shape)}")
+    x, one = _class_rows(input, target, "multi_margin_loss")
+    y = target.reshape(-1)
+    if y.shape[0] != x.shape[0]:
+        raise RuntimeError(f"multi_margin_loss: inconsistent target size: {tuple(target.shape)} for input of "
+                           f"size {tuple(input.shape)}")
+    n, c = x.shape
+    rows = _creation.arange(n, device=x.device)
+    picked = x[rows, y].unsqueeze(1)
+    h = (number_arg(margin, "multi_margin_loss", "margin") - picked + x).clamp(min=0)
+    if p == 2:
+        h = h * h
+    h = elementwise.where(elementwise.eq(_creation.arange(c, device=x.device).unsqueeze(0), y.unsqueeze(1)), 0.0, h)
+    if weight is not None:
+        h = h * weight[y].unsqueeze(1)
+    per_row = reductions.sum(h, 1) / c
+    return _reduce(per_row.squeeze(0) if one else per_row, reduction, "multi_margin_loss")
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    for name, t in (("input1", input1), ("input2", input2), ("target", target)):
+        tensor_arg(t, "cosine_embedding_loss", name)
+    if input1.ndim not in (1, 2) or target.ndim != input1.ndim - 1 or input1.shape != input2.shape:
+        raise RuntimeError(
+            f"cosine_embedding_loss: expected 1-d inputs with a 0-d target or 2-d inputs with a 1-d target of "
+            f"the same sizes, got input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}, target "
+            f"{tuple(target.shape)}")
+    d = input1.ndim - 1
+    eps = 1e-12  # PyTorch's, added to each squared magnitude
+    prod = reductions.sum(input1 * input2, d)
+    mag = ((reductions.sum(input1 * input1, d) + eps) * (reductions.sum(input2 * input2, d) + eps)).sqrt()
+    cos = prod / mag
+    pos = elementwise.where(elementwise.eq(target, 1), 1 - cos, 0.0)
+    neg = elementwise.where(elementwise.eq(target, -1),
+                            (cos - number_arg(margin, "cosine_embedding_loss", "margin")).clamp(min=0), 0.0)
+    return _reduce(pos + neg, reduction, "cosine_embedding_loss")
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of x1 - x2 + eps along the last dimension."""
+    tensor_arg(x1, "pairwise_distance", "x1")
+    tensor_arg(x2, "pairwise_distance", "x2")
+    diff = x1 - x2 + number_arg(eps, "pairwise_distance", "eps")
+    if diff.ndim == 0:
+        raise RuntimeError("pairwise_distance: expected inputs of at least 1 dimension, got 0-d tensors")
+    return reductions.norm(diff, p, -1, keepdim)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)), d the pairwise distance; with
+    swap, d(anchor, negative) is replaced by d(positive, negative) where that is smaller."""
+    reduction = _resolve_reduction(size_average, reduce, reduction)
+    margin = number_arg(margin, "triplet_margin_loss", "margin")
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
+    shapes = {tuple(t.shape) for t in (anchor, positive, negative) if isinstance(t, Tensor)}
+    if len(shapes) > 1 and len({len(s) for s in shapes}) > 1:
+        raise RuntimeError(
+            f"triplet_margin_loss: the anchor, positive and negative tensors must have the same number of "
+            f"dimensions, got {tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = elementwise.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce((margin + d_pos - d_neg).clamp(min=0), reduction, "triplet_margin_loss")
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along dim, the inputs broadcast."""
+    tensor_arg(x1, "cosine_similarity", "x1")
+    tensor_arg(x2, "cosine_similarity", "x2")
+    shape = arrays.broadcast_shapes("cosine_similarity", x1.shape, x2.shape)
+    a, b = x1.expand(shape), x2.expand(shape)
+    eps = number_arg(eps, "cosine_similarity", "eps")
+    na = reductions.norm(a, 2, dim, keepdim=True).clamp(min=eps)
+    nb = reductions.norm(b, 2, dim, keepdim=True).clamp(min=eps)
+    return reductions.sum((a / na) * (b / nb), dim)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):  # noqa: A002
+    """input divided by its p-norm along dim (at least eps)."""
+    tensor_arg(input, "normalize")
+    if out is not None:
+        raise TypeError("normalize: out= is not supported; use the returned tensor")
+    denom = reductions.norm(input, p, dim, keepdim=True).clamp(min=number_arg(eps, "normalize", "eps"))
+    return input / denom
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y[..., o] = sum_ij input1[..., i] weight[o, i, j] input2[..., j] (+ bias[o]): one GEMM of
+    input1 with the weight laid out as (in1, out * in2), then a product with input2 summed."""
+    tensor_arg(input1, "bilinear", "input1")
+    tensor_arg(input2, "bilinear", "input2")
+    tensor_arg(weight, "bilinear", "weight")
+    if weight.ndim != 3 or input1.ndim == 0 or input2.ndim == 0:
+        raise RuntimeError(f"bilinear: expected a 3-d weight and inputs of at least 1 dimension, got weight "
+                           f"{tuple(weight.shape)}, input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}")
+    out, in1, in2 = weight.shape
+    if input1.shape[:-1] != input2.shape[:-1] or input1.shape[-1] != in1 or input2.shape[-1] != in2:
+        raise RuntimeError(f"bilinear: input1 {tuple(input1.shape)} and input2 {tuple(input2.shape)} do not fit "
+                           f"weight {tuple(weight.shape)} (expected (..., {in1}) and (..., {in2}) with the same "
+                           f"leading dimensions)")
+    lead = tuple(input1.shape[:-1])
+    x1 = input1.reshape(-1, in1)
+    x2 = input2.reshape(-1, in2)
+    t = (x1 @ weight.permute(1, 0, 2).reshape(in1, out * in2)).reshape(-1, out, in2)
+    y = reductions.sum(t * x2.unsqueeze(1), -1)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (out,))
+
+
+def pad(input, pad, mode="constant", value=None):  # noqa: A002
+    """Pads the last len(pad) // 2 dimensions: pad = (left of the last, right of the last, left of
+    the one before, ...). mode 'constant' fills with value (0 by default; negative amounts crop);
+    'reflect' mirrors without repeating the edge, 'replicate' repeats the edge, 'circular' wraps."""
+    from ..ops.index import index_select
+    from ..ops.shape import cat
+
+    tensor_arg(input, "pad")
+    amounts = [int_arg(v, "pad", "pad") for v in pad]
+    if len(amounts) % 2:
+        raise ValueError(f"pad: padding length must be divisible by 2, got {len(amounts)}")
+    if len(amounts) // 2 > input.ndim:
+        raise ValueError(f"pad: padding length {len(amounts)} is too large for an input of {input.ndim} dimensions "
+                         f"(shape {tuple(input.shape)})")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode {mode!r} is not one of 'constant', 'reflect', 'replicate', 'circular'")
+    if mode != "constant" and value is not None:
+        raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
+    x = input
+    for k in range(len(amounts) // 2):
+        dim = x.ndim - 1 - k
+        left, right = amounts[2 * k], amounts[2 * k + 1]
+        n = x.shape[dim]
+        if mode == "constant":
+            if left < 0 or right < 0:
+                start, stop = max(-left, 0), n - max(-right, 0)
+                if stop < start:
+                    raise RuntimeError(f"pad: the cropping ({left}, {right}) removes more than dimension {dim} "
+                                       f"of size {n} (input shape {tuple(input.shape)})")
+                x = x.narrow(dim, start, stop - start)
+            parts = []
+            for amount in (max(left, 0), max(right, 0)):
+                shape = tuple(amount if d == dim else s for d, s in enumerate(x.shape))
+                parts.append(_creation.full(shape, 0.0 if value is None else value, dtype=x.dtype, device=x.device))
+            x = cat([parts[0], x, parts[1]], dim) if left > 0 or right > 0 else x
+            continue
+        too_far = {"reflect": max(left, right) >= n, "replicate": n == 0 and (left > 0 or right > 0),
+                   "circular": max(left, right) > n}[mode]
+        if too_far:
+            raise RuntimeError(
+                f"pad: padding ({left}, {right}) in {mode} mode must be {'less than' if mode == 'reflect' else 'at most'} "
+                f"the size {n} of dimension {dim} (input shape {tuple(input.shape)})")
+        i = np.arange(-left, n + right)
+        if mode == "reflect":
+            i = np.where(i < 0, -i, np.where(i >= n, 2 * (n - 1) - i, i))
+        elif mode == "replicate":
+            i = np.clip(i, 0, n - 1)
+        else:
+            i = i % n
+        x = index_select(x, dim, _creation.tensor(i, device=x.device))
+    return x
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):  # noqa: A002
+    """Dropout that keeps a SELU network's mean and variance: dropped elements take SELU's
+    negative saturation, then an affine map a x + b restores the statistics (PyTorch's a and b,
+    from the same bernoulli(1 - p) draws as dropout)."""
+    tensor_arg(input, "alpha_dropout")
+    p = number_arg(p, "alpha_dropout", "p")
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0 or input.numel() == 0:
+        return input
+    if p == 1:
+        return input.mul_(0.0) if inplace else elementwise.mul(input, 0.0)
+    dt = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
+    alpha = 1.7580993408473766  # -SELU's scale times its alpha: its limit for x -> -inf
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    noise = Tensor._wrap(_bernoulli_draws(input, 1.0 - p, dt))
+    b = (noise - 1) * (alpha * a) + alpha * a * p
+    noise = noise * a
+    return input.mul_(noise).add_(b) if inplace else input * noise + b
+
+
 # --- activations with PyTorch's `inplace` argument ---------------------------------------------
 # inplace=True writes the result into the input (elementwise.inplace_unary: version counter and
 # autograd as PyTorch's in-place ops); the trailing-underscore forms are the same.
@@ -280,6 +612,22 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002
 # --- layers' functional forms: dropout, normalization, embedding, one_hot --------------------
 
 
+def _bernoulli_draws(input, keep_p: float, dt):  # noqa: A002
+    """An array of input's shape and device, 1 with probability keep_p and 0 otherwise, in dtype
+    dt: PyTorch's bernoulli_(keep_p) draws on the CPU, the GPU's own counter-based stream
+    (tapegrad.cuda.manual_seed) on CUDA. The draws are a host step: graph mode draws afresh at
+    every replay, advancing the generator as this call does."""
+    if input.is_cuda:
+        from ..cuda import _draw
+
+        draws = arrays.empty(tuple(input.shape), dt.np, input._data)
+        host_step(partial(_draw, "uniform", draws), draws)
+        return arrays.where(arrays.lt(draws, keep_p), arrays.scalar(dt.np.type(1), draws), 0.0)
+    keep = np.empty(tuple(input.shape), dt.np)
+    host_step(partial(bernoulli_into, keep, keep_p), keep)
+    return keep
+
+
 def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     """Zero each element with probability p and scale the kept ones by 1 / (1 - p), so the
     expectation is unchanged; the mask comes from tapegrad's seeded generator (on a GPU, from
@@ -294,21 +642,9 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if p == 1:  # input * 0, as PyTorch: every element dropped, gradients zero
         mask = elementwise.as_operand(0.0, dt, "dropout")
     else:
-        # PyTorch's mask: bernoulli(1 - p) draws divided by (1 - p) in the input's dtype. The
-        # draws are a host step: graph mode draws afresh at every replay, advancing the
-        # generator as this call does.
-        keep_p = 1.0 - p
-        if input.is_cuda:  # the GPU's own counter-based stream (tapegrad.cuda.manual_seed)
-            from ..cuda import _draw
-
-            draws = arrays.empty(tuple(input.shape), dt.np, input._data)
-            host_step(partial(_draw, "uniform", draws), draws)
-            scale = arrays.scalar(dt.np.type(1) / dt.np.type(keep_p), draws)
-            mask = Tensor._wrap(arrays.where(arrays.lt(draws, keep_p), scale, 0.0))
-        else:
-            keep = np.empty(tuple(input.shape), dt.np)
-            host_step(partial(bernoulli_into, keep, keep_p), keep)
-            mask = Tensor._wrap(arrays.mul(keep, arrays.scalar(dt.np.type(1) / dt.np.type(keep_p), keep)))
+        # PyTorch's mask: bernoulli(1 - p) draws divided by (1 - p) in the input's dtype
+        keep = _bernoulli_draws(input, 1.0 - p, dt)
+        mask = Tensor._wrap(arrays.mul(keep, arrays.scalar(dt.np.type(1) / dt.np.type(1.0 - p), keep)))
     if inplace:
         return input.mul_(mask)
     return elementwise.mul(input, mask)
