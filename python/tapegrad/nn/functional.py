@@ -486,27 +486,6 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
     return x
 
 
-def alpha_dropout(input, p=0.5, training=False, inplace=False):  # noqa: A002
-    """Dropout that keeps a SELU network's mean and variance: dropped elements take SELU's
-    negative saturation, then an affine map a x + b restores the statistics (PyTorch's a and b,
-    from the same bernoulli(1 - p) draws as dropout)."""
-    tensor_arg(input, "alpha_dropout")
-    p = number_arg(p, "alpha_dropout", "p")
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0 or input.numel() == 0:
-        return input
-    if p == 1:
-        return input.mul_(0.0) if inplace else elementwise.mul(input, 0.0)
-    dt = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
-    alpha = 1.7580993408473766  # -SELU's scale times its alpha: its limit for x -> -inf
-    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    noise = Tensor._wrap(_bernoulli_draws(input, 1.0 - p, dt))
-    b = (noise - 1) * (alpha * a) + alpha * a * p
-    noise = noise * a
-    return input.mul_(noise).add_(b) if inplace else input * noise + b
-
-
 # --- activations with PyTorch's `inplace` argument ---------------------------------------------
 # inplace=True writes the result into the input (elementwise.inplace_unary: version counter and
 # autograd as PyTorch's in-place ops); the trailing-underscore forms are the same.
@@ -612,6 +591,15 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002
 # --- layers' functional forms: dropout, normalization, embedding, one_hot --------------------
 
 
+def _dropout_p(input, p, training: bool, op: str):  # noqa: A002
+    """p, checked; None where the dropout is the identity (not training, p = 0, no elements)."""
+    tensor_arg(input, op)
+    p = number_arg(p, op, "p")
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return None if not training or p == 0 or input.numel() == 0 else p
+
+
 def _bernoulli_draws(input, keep_p: float, dt):  # noqa: A002
     """An array of input's shape and device, 1 with probability keep_p and 0 otherwise, in dtype
     dt: PyTorch's bernoulli_(keep_p) draws on the CPU, the GPU's own counter-based stream
@@ -632,11 +620,8 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     """Zero each element with probability p and scale the kept ones by 1 / (1 - p), so the
     expectation is unchanged; the mask comes from tapegrad's seeded generator (on a GPU, from
     that GPU's stream)."""
-    tensor_arg(input, "dropout")
-    p = number_arg(p, "dropout", "p")
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0 or input.numel() == 0:
+    p = _dropout_p(input, p, training, "dropout")
+    if p is None:
         return input
     dt = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
     if p == 1:  # input * 0, as PyTorch: every element dropped, gradients zero
@@ -648,6 +633,24 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if inplace:
         return input.mul_(mask)
     return elementwise.mul(input, mask)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):  # noqa: A002
+    """Dropout that keeps a SELU network's mean and variance: dropped elements take SELU's
+    negative saturation, then an affine map a x + b restores the statistics (PyTorch's a and b,
+    from the same bernoulli(1 - p) draws as dropout)."""
+    p = _dropout_p(input, p, training, "alpha_dropout")
+    if p is None:
+        return input
+    if p == 1:
+        return input.mul_(0.0) if inplace else elementwise.mul(input, 0.0)
+    dt = input.dtype if input.dtype.is_floating_point else _dt.get_default_dtype()
+    alpha = 1.7580993408473766  # -SELU's scale times its alpha: its limit for x -> -inf
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    noise = Tensor._wrap(_bernoulli_draws(input, 1.0 - p, dt))
+    b = (noise - 1) * (alpha * a) + alpha * a * p
+    noise = noise * a
+    return input.mul_(noise).add_(b) if inplace else input * noise + b
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,  # noqa: A002

@@ -18,6 +18,17 @@ def _factory(device, dtype) -> dict:
     return {"dtype": dtype, "device": _dt.to_device(device)}
 
 
+def _add_weight_and_bias(layer, weight_shape: tuple, bias: bool, kw: dict) -> None:
+    """A layer's `weight` and, if `bias`, its `bias` of weight_shape[0] (else a None parameter),
+    initialised by its reset_parameters()."""
+    layer.weight = Parameter(empty(weight_shape, **kw))
+    if bias:
+        layer.bias = Parameter(empty(weight_shape[0], **kw))
+    else:
+        layer.register_parameter("bias", None)
+    layer.reset_parameters()
+
+
 class Identity(Module):
     """Returns its input; accepts and ignores any constructor arguments, as PyTorch's does."""
 
@@ -39,12 +50,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(empty((out_features, in_features), **kw))
-        if bias:
-            self.bias = Parameter(empty(out_features, **kw))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (out_features, in_features), bias, kw)
 
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -81,12 +87,7 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        self.weight = Parameter(empty((out_features, in1_features, in2_features), **kw))
-        if bias:
-            self.bias = Parameter(empty(out_features, **kw))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (out_features, in1_features, in2_features), bias, kw)
 
     def reset_parameters(self) -> None:
         bound = 1 / math.sqrt(self.weight.shape[1])
