@@ -243,6 +243,31 @@ def test_init_and_layers(torch):
     _same_next(torch)
 
 
+@pytest.mark.parametrize("shape", [(5, 3), (3, 7), (4, 2, 3), (6, 6)])
+def test_orthogonal_init_matches_torch(torch, shape):
+    _seed(torch, 4)
+    ours = tg.nn.init.orthogonal_(tg.empty(*shape), gain=1.5).numpy()
+    theirs = torch.nn.init.orthogonal_(torch.empty(*shape), gain=1.5).numpy()
+    # both take the QR from LAPACK in float32 (numpy's and PyTorch's builds): equal to rounding
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+    flat = ours.reshape(shape[0], -1) / 1.5
+    small = min(flat.shape)
+    gram = flat @ flat.T if flat.shape[0] == small else flat.T @ flat
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
+    _same_next(torch)
+
+
+def test_sparse_init_matches_torch(torch):
+    _seed(torch, 6)
+    ours = tg.nn.init.sparse_(tg.empty(10, 4), sparsity=0.3, std=0.5).numpy()
+    theirs = torch.nn.init.sparse_(torch.empty(10, 4), sparsity=0.3, std=0.5).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    assert ((ours == 0).sum(0) == 3).all()
+    _same_next(torch)
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions"):
+        tg.nn.init.sparse_(tg.empty(3), 0.5)
+
+
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_dropout_masks(torch, p):
     x = np.random.default_rng(1).standard_normal((37, 11)).astype(np.float32)
