@@ -916,3 +916,62 @@ def test_lambda_lr_state_dict_saves_callable_objects_only():
     sd["lr_lambdas"][0]["n"] = 10
     s.load_state_dict(sd)
     assert s.lr_lambdas[0].n == 10
+
+
+def _lbfgs_run(T, line_search_fn, dtype, steps=5):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 5))
+    y = (x @ rng.standard_normal((5, 1)) > 0).astype(np.float64)
+    w = T.tensor(np.zeros((5, 1)), dtype=dtype, requires_grad=True)
+    b = T.tensor(np.zeros(1), dtype=dtype, requires_grad=True)
+    xt, yt = T.tensor(x, dtype=dtype), T.tensor(y, dtype=dtype)
+    opt = T.optim.LBFGS([w, b], lr=0.5 if line_search_fn is None else 1, max_iter=10, history_size=4,
+                        line_search_fn=line_search_fn)
+
+    def closure():
+        opt.zero_grad()
+        loss = T.nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt) + 0.01 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure).detach()) for _ in range(steps)]
+    return np.array(losses), w.detach().numpy().ravel(), opt.state[w]["func_evals"], opt.state[w]["n_iter"]
+
+
+@needs_torch
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lbfgs_follows_torchs_iterates(line_search_fn, dtype):
+    losses, w, evals, iters = _lbfgs_run(tg, line_search_fn, getattr(tg, dtype))
+    t_losses, t_w, t_evals, t_iters = _lbfgs_run(torch, line_search_fn, getattr(torch, dtype))
+    assert (evals, iters) == (t_evals, t_iters)  # the same line-search decisions
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(losses, t_losses, rtol=tol, atol=tol)
+    np.testing.assert_allclose(w, t_w, rtol=tol, atol=tol)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_lbfgs_minimises_rosenbrock():
+    xy = tg.tensor([-1.5, 2.0], dtype=tg.float64, requires_grad=True)
+    opt = optim.LBFGS([xy], line_search_fn="strong_wolfe", max_iter=100, tolerance_grad=1e-10, tolerance_change=1e-14)
+
+    def closure():
+        opt.zero_grad()
+        x, y = xy[0], xy[1]
+        loss = (1 - x) ** 2 + 100 * (y - x * x) ** 2
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    np.testing.assert_allclose(xy.detach().numpy(), [1.0, 1.0], atol=1e-6)
+
+
+def test_lbfgs_argument_errors():
+    a, b = tg.ones(2, requires_grad=True), tg.ones(3, requires_grad=True)
+    with pytest.raises(ValueError, match="doesn't support per-parameter options"):
+        optim.LBFGS([{"params": [a]}, {"params": [b]}])
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+        optim.LBFGS([a], line_search_fn="backtracking")
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        optim.LBFGS([a], lr=-1)
