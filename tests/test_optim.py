@@ -975,3 +975,61 @@ def test_lbfgs_argument_errors():
         optim.LBFGS([a], line_search_fn="backtracking")
     with pytest.raises(ValueError, match="Invalid learning rate"):
         optim.LBFGS([a], lr=-1)
+
+
+def _swa_run(T, make_avg):
+    T.manual_seed(0)
+    model = T.nn.Sequential(T.nn.Linear(4, 8), T.nn.BatchNorm1d(8), T.nn.ReLU(), T.nn.Linear(8, 2)).double()
+    averaged = make_avg(T, model)
+    opt = T.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = T.optim.swa_utils.SWALR(opt, swa_lr=0.02, anneal_epochs=3, anneal_strategy="linear")
+    rng = np.random.default_rng(1)
+    lrs = []
+    for _ in range(8):
+        x = T.tensor(rng.standard_normal((16, 4)))
+        y = T.tensor(rng.integers(0, 2, 16))
+        opt.zero_grad()
+        T.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        averaged.update_parameters(model)
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    batches = [T.tensor(rng.standard_normal((16, 4))) for _ in range(3)]
+    T.optim.swa_utils.update_bn(batches, averaged)
+    state = {k: v.detach().numpy().copy() for k, v in averaged.state_dict().items()}
+    out = averaged(batches[0]).detach().numpy()
+    return state, out, lrs
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", ["swa", "ema", "ema_buffers", "avg_fn"])
+def test_averaged_model_swalr_and_update_bn_match_torch(kind):
+    def make(T, model):
+        S = T.optim.swa_utils
+        if kind == "swa":
+            return S.AveragedModel(model)
+        if kind == "ema":
+            return S.AveragedModel(model, multi_avg_fn=S.get_ema_multi_avg_fn(0.9))
+        if kind == "ema_buffers":
+            return S.AveragedModel(model, multi_avg_fn=S.get_ema_multi_avg_fn(0.7), use_buffers=True)
+        return S.AveragedModel(model, avg_fn=S.get_ema_avg_fn(0.8))
+
+    ours, out, lrs = _swa_run(tg, make)
+    theirs, t_out, t_lrs = _swa_run(torch, make)
+    assert ours.keys() == theirs.keys()
+    for k in ours:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(out, t_out, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lrs, t_lrs, rtol=1e-12)
+    assert int(ours["n_averaged"]) == 8
+
+
+def test_swa_utils_argument_errors():
+    w = tg.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match="Invalid decay value 1.5"):
+        optim.swa_utils.get_ema_multi_avg_fn(1.5)
+    with pytest.raises(ValueError, match="anneal_strategy must be one of 'cos' or 'linear'"):
+        optim.swa_utils.SWALR(optim.SGD([w], lr=0.1), swa_lr=0.01, anneal_strategy="exp")
+    with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
+        optim.swa_utils.AveragedModel(tg.nn.Linear(2, 2), avg_fn=optim.swa_utils.get_swa_avg_fn(),
+                                      multi_avg_fn=optim.swa_utils.get_swa_multi_avg_fn())

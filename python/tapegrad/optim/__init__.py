@@ -1,6 +1,7 @@
 """tapegrad.optim: optimizers and learning-rate schedulers with PyTorch's names, arguments and
 defaults. Every optimizer step updates each param group through one fused C++ call."""
 from . import lr_scheduler  # noqa: F401
+from . import swa_utils  # noqa: F401
 from .adagrad import Adagrad  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
@@ -8,4 +9,4 @@ from .optimizer import Optimizer  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
 from .sgd import SGD  # noqa: F401
 
-__all__ = ["Adagrad", "Adam", "AdamW", "LBFGS", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
+__all__ = ["Adagrad", "Adam", "AdamW", "LBFGS", "Optimizer", "RMSprop", "SGD", "lr_scheduler", "swa_utils"]
