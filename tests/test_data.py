@@ -454,9 +454,179 @@ def test_argument_validation_like_torch():
     assert get_worker_info() is None
 
 
-def test_worker_options_are_accepted_and_load_in_process():
-    ds = _id_dataset(10)
-    plain = _ids(DataLoader(ds, batch_size=3))
-    workers = DataLoader(ds, batch_size=3, num_workers=2, pin_memory=True, persistent_workers=True,
-                         prefetch_factor=2, timeout=5)
-    assert _ids(workers) == plain
+# --- worker processes ----------------------------------------------------------------------------
+
+class _Seen:
+    """Sample i: (i, the worker id, a draw of the library's generator, a draw of numpy's global
+    one) under library T (tapegrad or torch)."""
+
+    def __init__(self, T, n=20):
+        self.T, self.n = T, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        info = self.T.utils.data.get_worker_info()
+        return (self.T.tensor([float(i), float(info.id if info else -1)]), self.T.rand(1)[0],
+                float(np.random.rand()))
+
+
+def _Shards(T, n=23):
+    """range(n) split between the workers by get_worker_info(), as an IterableDataset of T."""
+    class Shards(T.utils.data.IterableDataset):
+        def __iter__(self):
+            info = T.utils.data.get_worker_info()
+            ids = range(n) if info is None else range(info.id, n, info.num_workers)
+            return iter(T.tensor([float(i), float(info.id if info else -1)]) for i in ids)
+    return Shards()
+
+
+def _loaded(T, make, **kw):
+    T.manual_seed(0)
+    return [[_np(x).tolist() for x in (b if isinstance(b, (list, tuple)) else [b])]
+            for b in T.utils.data.DataLoader(make(T), **kw)]
+
+
+@pytest.mark.parametrize("kw", [dict(batch_size=3, shuffle=True, num_workers=2),
+                                dict(batch_size=4, num_workers=2, prefetch_factor=1),
+                                dict(batch_size=None, num_workers=2),
+                                dict(batch_size=5, shuffle=True, num_workers=2, drop_last=True)])
+def test_workers_load_what_torchs_load(kw):
+    torch = pytest.importorskip("torch")
+    # the same batches, from the same workers, with the same draws of both generators in them
+    assert _loaded(tg, _Seen, **kw) == _loaded(torch, _Seen, **kw)
+
+
+@pytest.mark.parametrize("kw", [dict(batch_size=3, num_workers=2), dict(batch_size=4, num_workers=2, drop_last=True),
+                                dict(batch_size=None, num_workers=2)])
+def test_iterable_dataset_workers_shard_and_interleave_as_torchs(kw):
+    torch = pytest.importorskip("torch")
+    ours = _loaded(tg, _Shards, **kw)
+    assert ours == _loaded(torch, _Shards, **kw)
+    ids = sorted(i for b in ours for row in np.reshape(b[0], (-1, 2)) for i in [row[0]])
+    assert ids == ([float(i) for i in range(23)] if not kw.get("drop_last") else ids)
+
+
+def _record_init(worker_id):
+    np.random.seed(1000 + worker_id)  # visible in the samples' numpy draws
+
+
+def test_worker_init_fn_and_worker_info():
+    loader = DataLoader(_Seen(tg, 8), batch_size=2, num_workers=2, worker_init_fn=_record_init)
+    batches = list(loader)
+    for k, (ids, _, draws) in enumerate(batches):
+        worker = k % 2
+        assert _np(ids)[:, 1].tolist() == [worker, worker]
+    first_of_worker1 = batches[1][2][0]
+    np.random.seed(1001)
+    assert float(first_of_worker1) == np.random.rand()
+
+
+class _Pids(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import os
+        return tg.tensor([i, os.getpid()])
+
+
+def test_persistent_workers_live_across_epochs():
+    def pids(loader):
+        return sorted({int(_np(b)[0, 1]) for b in loader})
+
+    persistent = DataLoader(_Pids(), batch_size=1, num_workers=2, persistent_workers=True)
+    first = pids(persistent)
+    assert len(first) == 2 and pids(persistent) == first
+    fresh = DataLoader(_Pids(), batch_size=1, num_workers=2)
+    assert set(pids(fresh)).isdisjoint(pids(fresh))
+
+
+class _Fails(Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        if i == 4:
+            raise KeyError(f"no sample {i}")
+        return tg.tensor([i])
+
+
+class _Dies(Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        import os
+        if i == 3:
+            os._exit(7)
+        return tg.tensor([i])
+
+
+class _Slow(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        import time
+        time.sleep(30)
+        return tg.tensor([i])
+
+
+def test_worker_errors_reach_the_main_process():
+    with pytest.raises(KeyError, match=r"Caught KeyError in DataLoader worker process 0[\s\S]*no sample 4"):
+        list(DataLoader(_Fails(), batch_size=2, num_workers=2))
+    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid \d+\) exited unexpectedly with exit code 7"):
+        list(DataLoader(_Dies(), batch_size=1, num_workers=2))
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 0.5 seconds"):
+        list(DataLoader(_Slow(), batch_size=1, num_workers=1, timeout=0.5))
+    import gc
+    import multiprocessing
+    gc.collect()
+    assert multiprocessing.active_children() == []  # every worker was stopped
+
+
+class _Products(Dataset):
+    """Each sample runs a GEMM big enough to use the kernel thread pool."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        a = tg.ones(256, 256)
+        return (a @ a).sum().reshape(1)
+
+
+def test_workers_run_kernels_after_the_parent_used_its_thread_pool():
+    tg.set_num_threads(2)
+    a = tg.ones(512, 512)
+    (a @ a).sum()  # the parent's pool is up and has run a job
+    loader = DataLoader(_Products(), batch_size=2, num_workers=2, timeout=60)
+    assert [_np(b).ravel().tolist() for b in loader] == [[256.0 ** 3] * 2] * 2
+    (a @ a).sum()  # and the parent's pool still works
+
+
+def test_leaving_an_epoch_early_stops_its_workers():
+    import gc
+    import multiprocessing
+
+    loader = DataLoader(_id_dataset(40), batch_size=2, num_workers=2)
+    for k, _ in enumerate(loader):
+        if k == 1:
+            break
+    gc.collect()
+    assert multiprocessing.active_children() == []
+    assert len(list(loader)) == 20  # a new epoch starts fresh workers
+
+
+def test_out_of_order_batches_are_all_delivered():
+    loader = DataLoader(_id_dataset(17), batch_size=3, num_workers=2, in_order=False)
+    assert sorted(i for b in _ids(loader) for i in b) == list(range(17))
+
+
+def test_more_workers_than_cpus_warns_as_torch():
+    import os
+    n = len(os.sched_getaffinity(0)) + 1
+    with pytest.warns(UserWarning, match=f"This DataLoader will create {n} worker processes in total"):
+        assert len(list(DataLoader(_id_dataset(6), batch_size=2, num_workers=n))) == 3

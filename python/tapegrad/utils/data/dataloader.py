@@ -1,25 +1,66 @@
 """DataLoader: batches from a dataset, with PyTorch's arguments, defaults and validation.
 
-Loading runs in the calling process. num_workers, pin_memory, timeout, worker_init_fn,
-prefetch_factor and persistent_workers are accepted (and checked as PyTorch checks them) so
-that PyTorch scripts run unchanged, but no worker processes are started: the datasets this
-library targets live in memory, where a batch is one gather (see dataset.py) and workers would
-only add the cost of moving it between processes.
+With num_workers = 0 (the default) batches are loaded in the calling process: the datasets
+this library targets live in memory, where a batch is one gather (see dataset.py). With
+num_workers > 0, worker processes load them (_workers.py), as PyTorch's do: worker_init_fn,
+persistent_workers, prefetch_factor, timeout, get_worker_info() and per-worker seeds.
+pin_memory is accepted (CPU batches need no pinning here).
 """
 from __future__ import annotations
 
+import os
+import warnings
+from functools import partial
+
 import numpy as np
 
+from . import _workers
+from ._workers import get_worker_info  # noqa: F401
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset, gather_fn_of
 from ...random import draw_seed
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, index_batches
 
 
-def get_worker_info():
-    """Information about the current loader worker: always None, as loading runs in the main
-    process."""
-    return None
+def _fetch(dataset, collate, auto_collation: bool, indices):
+    """The batch of `indices` (one index without auto-collation)."""
+    if not auto_collation:
+        return collate(dataset[indices])
+    gather = gather_fn_of(dataset) if collate is default_collate else None
+    if gather is not None:
+        return gather(np.asarray(indices, dtype=np.int64))
+    fetch = getattr(dataset, "__getitems__", None)
+    return collate(fetch(indices) if callable(fetch) else [dataset[i] for i in indices])
+
+
+def _stream_batches(collate, batch_size, drop_last: bool, samples):
+    """The batches of an iterator of samples."""
+    if batch_size is None:
+        for sample in samples:
+            yield collate(sample)
+        return
+    batch = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield collate(batch)
+            batch = []
+    if batch and not drop_last:
+        yield collate(batch)
+
+
+def _warn_if_more_workers_than_cpus(num_workers: int) -> None:
+    """PyTorch's warning for more workers than the CPUs this process may run on."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count()
+    if cpus and num_workers > cpus:
+        warnings.warn(
+            f"This DataLoader will create {num_workers} worker processes in total. Our suggested max number of "
+            f"worker in current system is {cpus}, which is smaller than what this DataLoader is going to create. "
+            "Please be aware that excessive worker creation might get DataLoader running slow or even freeze, "
+            "lower the worker number to avoid potential slowness/freeze if necessary.", UserWarning, stacklevel=3)
 
 
 class _InfiniteConstantSampler:
@@ -49,6 +90,10 @@ class DataLoader:
             )
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        elif prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
 
         iterable = isinstance(dataset, IterableDataset)
         if iterable:
@@ -123,42 +168,56 @@ class DataLoader:
 
     def __iter__(self):
         # PyTorch's iterator draws a base seed for its workers from the loader's generator when
-        # it is made (once, with persistent workers). Drawing it here too keeps the generator's
-        # stream, and so the shuffling that follows, where PyTorch's is.
+        # it is made (once, with persistent workers). Drawing it here too, with or without
+        # workers, keeps the generator's stream, and so the shuffling that follows, where
+        # PyTorch's is.
         if not (self.persistent_workers and "_base_seed" in self.__dict__):
             self.__dict__["_base_seed"] = draw_seed(self.generator)
+        if self.num_workers > 0:
+            return self._iter_workers()
         if self._iterable:
-            return self._iter_stream()
+            return _stream_batches(self.collate_fn, self.batch_size, self.drop_last, iter(self.dataset))
         if self.batch_sampler is None:
-            return (self.collate_fn(self.dataset[i]) for i in self.sampler)
+            return (_fetch(self.dataset, self.collate_fn, False, i) for i in self.sampler)
         return self._iter_batches()
 
     def _iter_batches(self):
         dataset, collate = self.dataset, self.collate_fn
         gather = gather_fn_of(dataset) if collate is default_collate else None
-        if gather is not None:
+        if gather is not None:  # index arrays straight from the sampler
             for batch in index_batches(self.batch_sampler):
                 yield gather(np.asarray(batch, dtype=np.int64))
             return
-        fetch = getattr(dataset, "__getitems__", None)
         for batch in self.batch_sampler:
-            samples = fetch(batch) if callable(fetch) else [dataset[i] for i in batch]
-            yield collate(samples)
+            yield _fetch(dataset, collate, True, batch)
 
-    def _iter_stream(self):
-        collate, size = self.collate_fn, self.batch_size
-        if size is None:
-            for sample in self.dataset:
-                yield collate(sample)
-            return
-        batch = []
-        for sample in self.dataset:
-            batch.append(sample)
-            if len(batch) == size:
-                yield collate(batch)
-                batch = []
-        if batch and not self.drop_last:
-            yield collate(batch)
+    def _worker_pool(self):
+        pool = self.__dict__.get("_pool")
+        if pool is not None and pool.in_flight == 0 and pool.processes:
+            return pool
+        if pool is not None:  # an epoch left unfinished: its batches are still on their way
+            pool.close()
+        if self._iterable:
+            fetch = partial(_stream_batches, self.collate_fn, self.batch_size, self.drop_last)
+        else:
+            fetch = partial(_fetch, self.dataset, self.collate_fn, self.batch_sampler is not None)
+        pool = _workers.WorkerPool(self, self.__dict__["_base_seed"], fetch)
+        if self.persistent_workers:
+            self.__dict__["_pool"] = pool
+        return pool
+
+    def _iter_workers(self):
+        _warn_if_more_workers_than_cpus(self.num_workers)
+        pool = self._worker_pool()
+        try:
+            if self._iterable:
+                yield from _workers.run_iterable(pool, self.prefetch_factor)
+            else:
+                tasks = self.batch_sampler if self.batch_sampler is not None else self.sampler
+                yield from _workers.run_map_style(pool, tasks, self.prefetch_factor, self.in_order)
+        finally:
+            if not self.persistent_workers:
+                pool.close()
 
     def __len__(self) -> int:
         if self._iterable:
