@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "ops/activations.h"
+#include "ops/optim.h"
 
 namespace tg {
 
@@ -500,7 +501,7 @@ struct AdagradConfig {
 
 // The coefficients each update loop reads, in the parameter's dtype T. Scalars are computed in
 // double as torch computes them in Python, then rounded to T where they meet a tensor.
-template <class T> T sign_of(bool maximize) { return maximize ? T(-1) : T(1); }
+using ops::optim::sign_of;
 
 template <class T> struct SgdCoeffs {
   T sign, weight_decay, momentum, one_minus_dampening, neg_lr;
@@ -513,7 +514,7 @@ template <class T> SgdCoeffs<T> sgd_coeffs(const SgdConfig& c) {
 
 // lerp weights are 1 - beta1 (Adam) and 1 - alpha (RMSprop); torch.lerp picks its formula by
 // |w| < 0.5, so the update loops do too.
-inline bool small_weight(double w) { return std::abs(w) < 0.5; }
+using ops::optim::small_weight;
 
 template <class T> struct AdamCoeffs {
   T sign, weight_decay, decay_factor, w1, one_minus_w1, beta2, one_minus_beta2, bc2_sqrt, eps,

@@ -136,9 +136,9 @@ class StandIn:
         kernel = getattr(_C.cpu, name)  # AttributeError for names neither module has
 
         def call(*args, **kwargs):
-            # The optimizers' `hyper` and `steps` are host arrays on both backends (read and
-            # written when the step runs).
-            host = {k: kwargs.pop(k) for k in ("hyper", "steps") if k in kwargs}
+            # The optimizers' `hyper`, `steps` and per-step scalar state are host arrays on
+            # both backends (read and written when the step runs).
+            host = {k: kwargs.pop(k) for k in ("hyper", "steps", "mu_products", "etas", "mus") if k in kwargs}
             return kernel(*_device_arrays(args, name), **host,
                           **dict(zip(kwargs, _device_arrays(kwargs.values(), name))))
 

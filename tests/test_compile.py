@@ -49,6 +49,11 @@ OPTIMIZERS = {
     "sgd_momentum": lambda p: tg.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
     "rmsprop": lambda p: tg.optim.RMSprop(p, lr=1e-3, momentum=0.5, centered=True),
     "adagrad": lambda p: tg.optim.Adagrad(p, lr=0.05),
+    # per-step scalar state kept by the kernels: NAdam's mu_product, ASGD's eta and mu
+    "nadam": lambda p: tg.optim.NAdam(p, lr=1e-2, weight_decay=0.01),
+    "radam": lambda p: tg.optim.RAdam(p, lr=1e-2),
+    "asgd": lambda p: tg.optim.ASGD(p, lr=0.05, t0=3),
+    "rprop": lambda p: tg.optim.Rprop(p, lr=1e-2),
 }
 
 

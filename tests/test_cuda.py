@@ -264,6 +264,12 @@ def test_module_to_moves_parameters_in_place(gpu):
     lambda p: tg.optim.AdamW(p, lr=1e-2),
     lambda p: tg.optim.RMSprop(p, lr=1e-2, centered=True, momentum=0.5),
     lambda p: tg.optim.Adagrad(p, lr=1e-1),
+    lambda p: tg.optim.NAdam(p, lr=1e-2, weight_decay=0.01),
+    lambda p: tg.optim.RAdam(p, lr=1e-2, weight_decay=0.01, decoupled_weight_decay=True),
+    lambda p: tg.optim.Adamax(p, lr=1e-2),
+    lambda p: tg.optim.Adadelta(p, lr=1.0),
+    lambda p: tg.optim.ASGD(p, lr=0.05, t0=3),
+    lambda p: tg.optim.Rprop(p, lr=1e-2),
 ])
 def test_training_on_the_gpu_matches_the_cpu(gpu, make_opt):
     rng = np.random.default_rng(0)

@@ -119,6 +119,20 @@ TRAIN_CASES = [
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1)),
     ("Adagrad", dict(lr=0.1, eps=1e-6, maximize=True)),
+    ("NAdam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01, maximize=True)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=0.01)),
+    ("RAdam", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    ("RAdam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adamax", dict(lr=0.01)),
+    ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.01, maximize=True)),
+    ("ASGD", dict(lr=0.05)),
+    ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=10, weight_decay=0.01, maximize=True)),
+    ("Rprop", dict(lr=0.01)),
+    ("Rprop", dict(lr=0.005, etas=(0.3, 1.5), step_sizes=(1e-4, 0.1), maximize=True)),
 ]
 
 
@@ -159,6 +173,18 @@ FED_CASES = [
     ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9, weight_decay=0.1)),
     ("RMSprop", dict(lr=0.01, alpha=0.4, centered=True)),  # lerp's other form again
     ("Adagrad", dict(lr=0.1, lr_decay=0.1, initial_accumulator_value=0.5, maximize=True)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.01, betas=(0.3, 0.9), weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=0.01, weight_decay=0.1)),  # rho_t > 5 from step 6 on: both branches
+    ("RAdam", dict(lr=0.01, betas=(0.3, 0.99), decoupled_weight_decay=True, weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=0.01, weight_decay=0.1)),
+    ("Adamax", dict(lr=0.01, betas=(0.2, 0.9), maximize=True)),
+    ("Adadelta", dict(lr=1.0, weight_decay=0.1)),
+    ("Adadelta", dict(lr=0.5, rho=0.3, maximize=True)),
+    ("ASGD", dict(lr=0.05, weight_decay=0.1, t0=5)),  # the average starts after t0 steps
+    ("ASGD", dict(lr=0.05, lambd=0.1, alpha=0.5, maximize=True)),
+    ("Rprop", dict(lr=0.01)),
+    ("Rprop", dict(lr=0.01, etas=(0.4, 1.6), step_sizes=(1e-3, 0.05), maximize=True)),
 ]
 
 
@@ -192,8 +218,8 @@ def test_fed_gradients_match_torch_including_state(name, kwargs, dtype):
         assert sa[k].keys() == sb[k].keys()
         for key, want in sb[k].items():
             got = sa[k][key]
-            if key == "step":
-                assert got.dtype == tg.float32 and got.item() == want.item()
+            if key in ("step", "mu_product", "eta", "mu"):  # float32 scalars, as torch's
+                assert got.dtype == tg.float32 and got.item() == want.item(), (k, key)
             else:
                 assert got.dtype == (tg.float32 if dtype == np.float32 else tg.float64)
                 np.testing.assert_allclose(got.numpy(), want.numpy(), err_msg=f"{k} {key}",
@@ -396,6 +422,10 @@ def expect_same_error(exc, fn_tg, fn_torch):
     ("RMSprop", dict(weight_decay=-1)), ("RMSprop", dict(alpha=-0.5)),
     ("Adagrad", dict(lr=-1)), ("Adagrad", dict(lr_decay=-1)), ("Adagrad", dict(weight_decay=-1)),
     ("Adagrad", dict(initial_accumulator_value=-1)), ("Adagrad", dict(eps=-1)),
+    ("NAdam", dict(lr=-1)), ("NAdam", dict(betas=(0.9, 1.0))), ("NAdam", dict(momentum_decay=-1)),
+    ("RAdam", dict(eps=-1)), ("RAdam", dict(betas=(-0.1, 0.9))), ("Adamax", dict(weight_decay=-1)),
+    ("Adadelta", dict(rho=1.5)), ("Adadelta", dict(eps=-1)), ("ASGD", dict(lr=-1)),
+    ("ASGD", dict(weight_decay=-1)), ("Rprop", dict(etas=(1.1, 1.2))), ("Rprop", dict(lr=-0.1)),
 ])
 def test_invalid_arguments_raise_torchs_errors(name, kwargs):
     expect_same_error(ValueError,
@@ -456,6 +486,8 @@ OPTIMIZERS = [
     ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01, amsgrad=True)),
     ("AdamW", dict(lr=0.01)), ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
     ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1)),
+    ("NAdam", dict(lr=0.01)), ("RAdam", dict(lr=0.01)), ("Adamax", dict(lr=0.01)), ("Adadelta", dict(lr=1.0)),
+    ("ASGD", dict(lr=0.01)), ("Rprop", dict(lr=0.01)),
 ]
 
 

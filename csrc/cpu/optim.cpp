@@ -1,4 +1,5 @@
-// Fused optimizer updates: sgd_step, adam_step (Adam and AdamW), rmsprop_step, adagrad_step.
+// Fused optimizer updates: sgd_step, adam_step (Adam and AdamW), rmsprop_step, adagrad_step, and
+// element_step, the loop over the element updates of csrc/ops/optim.h (NAdam, RAdam, ...).
 // One call updates every parameter of a param group in place, with PyTorch's update rules
 // (torch.optim's single-tensor path), computed in the parameter's dtype with the same order of
 // operations. All tensors of the call form one flat range of elements that parallel_for splits
@@ -277,7 +278,45 @@ void run_with_args(const std::vector<std::vector<ArrayView>>& lists, RangeFn fn3
   run_update(tensor_slots(lists), Update{fn32, fn64, &a32, &a64});
 }
 
+// ---------------------------------------------------------------------------------------------
+// The element updates of csrc/ops/optim.h. Operands: param, grad, state, state (absent for
+// ASGD's one state: a local stands in). Their flags are uniform over the loop, which the
+// compiler unswitches.
+
+template <class Op, class T> struct ElementKernel {
+  static TG_ALWAYS_INLINE void run(void* const* ptrs, int64_t b, int64_t e, const void* args) {
+    const auto a = *static_cast<const typename Op::template Coeffs<T>*>(args);
+    T* __restrict__ p = static_cast<T*>(ptrs[0]);
+    const T* __restrict__ g = static_cast<const T*>(ptrs[1]);
+    T* __restrict__ s1 = static_cast<T*>(ptrs[2]);
+    T* __restrict__ s2 = static_cast<T*>(ptrs[3]);
+    if (s2 == nullptr) {
+      for (int64_t i = b; i < e; ++i) {
+        T unused = T(0);
+        Op::update(p[i], g[i], s1[i], unused, a);
+      }
+    } else {
+      for (int64_t i = b; i < e; ++i) Op::update(p[i], g[i], s1[i], s2[i], a);
+    }
+  }
+};
+
 }  // namespace
+
+template <class Op>
+void Cpu::element_step(const std::vector<std::vector<ArrayView>>& lists,
+                       const typename Op::template Coeffs<float>& c32,
+                       const typename Op::template Coeffs<double>& c64) {
+  const bool avx2 = use_avx2();
+  run_with_args(lists, pick<ElementKernel<Op, float>>(avx2), pick<ElementKernel<Op, double>>(avx2),
+                c32, c64);
+}
+#define TG_INSTANTIATE(Op)                                                            \
+  template void Cpu::element_step<ops::optim::Op>(                                    \
+      const std::vector<std::vector<ArrayView>>&, const ops::optim::Op::Coeffs<float>&, \
+      const ops::optim::Op::Coeffs<double>&);
+TG_OPTIM_ELEMENT_OPS(TG_INSTANTIATE)
+#undef TG_INSTANTIATE
 
 // ---------------------------------------------------------------------------------------------
 // Entry points (csrc/bind/optim.h has checked the lists).

@@ -1,5 +1,6 @@
 // Fused optimizer updates on the GPU, mirroring csrc/cpu/optim.cpp: sgd_step, adam_step (Adam
-// and AdamW), rmsprop_step, adagrad_step, bound and checked with it (csrc/bind/optim.h). One call updates every parameter of a param group in
+// and AdamW), rmsprop_step, adagrad_step, and element_step over the element updates that
+// csrc/ops/optim.h defines for both backends, bound and checked with it (csrc/bind/optim.h). One call updates every parameter of a param group in
 // place with PyTorch's update rules, in the parameter's dtype and the CPU's order of operations.
 //
 // A group is one launch per dtype it holds (a group may mix float32 and float64), or one per 48
@@ -253,7 +254,32 @@ void run_update(const std::vector<std::vector<ArrayView>>& lists, Fill&& fill) {
   launch_update<Op<double>, double>(slots, DType::f64, a64);
 }
 
+// The element updates of csrc/ops/optim.h (operands: param, grad, one or two states).
+template <class Op, class T> struct Element {
+  using Args = typename Op::template Coeffs<T>;
+  static __device__ inline void apply(Ptrs<T> p, int64_t i, const Args& a) {
+    T unused = T(0);
+    Op::update(p[0][i], p[1][i], p[2][i], p[3] != nullptr ? p[3][i] : unused, a);
+  }
+};
+
 }  // namespace
+
+template <class Op>
+void Cuda::element_step(const std::vector<std::vector<ArrayView>>& lists,
+                        const typename Op::template Coeffs<float>& c32,
+                        const typename Op::template Coeffs<double>& c64) {
+  if (lists[0].empty()) return;
+  const std::vector<TensorSlots> slots = tensor_slots(lists);
+  launch_update<Element<Op, float>, float>(slots, DType::f32, c32);
+  launch_update<Element<Op, double>, double>(slots, DType::f64, c64);
+}
+#define TG_INSTANTIATE(Op)                                                              \
+  template void Cuda::element_step<ops::optim::Op>(                                     \
+      const std::vector<std::vector<ArrayView>>&, const ops::optim::Op::Coeffs<float>&,   \
+      const ops::optim::Op::Coeffs<double>&);
+TG_OPTIM_ELEMENT_OPS(TG_INSTANTIATE)
+#undef TG_INSTANTIATE
 
 // ---------------------------------------------------------------------------------------------
 // Entry points (csrc/bind/optim.h has checked the lists).

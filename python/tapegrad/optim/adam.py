@@ -3,7 +3,7 @@ decay). Each group's step is one `adam_step` kernel call per distinct step count
 normally share one)."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _check_impl_flags, check_non_negative
+from .optimizer import Optimizer, _check_impl_flags, check_betas, check_non_negative
 
 
 class Adam(Optimizer):
@@ -16,10 +16,7 @@ class Adam(Optimizer):
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
         check_non_negative(lr=lr, eps=eps)
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_betas(betas)
         check_non_negative(weight_decay=weight_decay)
         _check_impl_flags(type(self).__name__, foreach, fused, differentiable)
         # capturable concerns CUDA-graph capture only; it is kept for PyTorch's group layout.

@@ -246,6 +246,12 @@ class Optimizer:
         return Tensor._wrap(np.zeros((), np.float32))
 
     @staticmethod
+    def _new_scalar(value: float) -> Tensor:
+        """A per-step scalar of the state (NAdam's mu_product, ASGD's eta and mu): a float32
+        scalar tensor on the CPU, as PyTorch keeps it; the kernels read and write it."""
+        return Tensor._wrap(np.array(value, np.float32))
+
+    @staticmethod
     def _step_count(state: dict) -> int:
         """state["step"] now (the kernel adds one when it runs: see `_fused_update`)."""
         return int(state["step"]._data.item())  # always a CPU array (_new_step, _cast_state)
@@ -303,9 +309,13 @@ class Optimizer:
         self.state = state
 
 
+# The per-step scalars of the optimizers' state, kept on the CPU in their own dtype.
+_HOST_SCALARS = ("step", "mu_product", "eta", "mu")
+
+
 def _cast_state(param: Tensor, value, key=None):
     """A copy of a loaded state value for `param`: tensors cast to its dtype and device (the
-    step count keeps its dtype and stays on the CPU)."""
+    step count and the other per-step scalars keep their dtype and stay on the CPU)."""
     if isinstance(value, dict):
         return {k: _cast_state(param, v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -318,7 +328,7 @@ def _cast_state(param: Tensor, value, key=None):
         host = np.asarray(value)
     else:
         return value
-    if key == "step":
+    if key in _HOST_SCALARS:
         return Tensor._wrap(arrays.astype(host, host.dtype))
     dst = param._data
     out = arrays.empty(host.shape, dst.dtype if param.is_floating_point() else host.dtype, dst)
@@ -339,6 +349,13 @@ def _check_impl_flags(name: str, foreach, fused, differentiable) -> None:
 
 
 _HYPER_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def check_betas(betas) -> None:
+    """PyTorch's check of Adam-like betas: each in [0, 1)."""
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
 
 
 def check_non_negative(**values) -> None:
