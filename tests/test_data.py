@@ -8,7 +8,7 @@ import pytest
 import tapegrad as tg
 from tapegrad.utils.data import (
     BatchSampler, ChainDataset, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler, Sampler,
-    SequentialSampler, Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate,
+    SequentialSampler, StackDataset, Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate,
     default_convert, get_worker_info, random_split,
 )
 
@@ -630,3 +630,71 @@ def test_more_workers_than_cpus_warns_as_torch():
     n = len(os.sched_getaffinity(0)) + 1
     with pytest.warns(UserWarning, match=f"This DataLoader will create {n} worker processes in total"):
         assert len(list(DataLoader(_id_dataset(6), batch_size=2, num_workers=n))) == 3
+
+
+class _OnTheGpu(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return tg.ones(2, device="cuda")
+
+
+def test_a_forked_worker_refuses_cuda_with_a_clear_error(cuda_standin):
+    # the stand-in plays a CUDA build whose parent process uses the GPU
+    assert tg.ones(1, device="cuda").is_cuda
+    with pytest.raises(RuntimeError, match="CUDA cannot be used in a DataLoader worker process started by fork"):
+        list(DataLoader(_OnTheGpu(), batch_size=1, num_workers=1))
+    assert tg.ones(1, device="cuda").is_cuda  # the main process keeps its GPU
+
+
+def test_stack_dataset_matches_torch():
+    torch = pytest.importorskip("torch")
+    x, y = np.arange(12.0).reshape(6, 2), np.arange(6)
+
+    def batches(T, named):
+        D = T.utils.data
+        a, b = D.TensorDataset(T.tensor(x)), D.TensorDataset(T.tensor(y))
+        ds = D.StackDataset(a=a, b=b) if named else D.StackDataset(a, b)
+        assert len(ds) == 6
+        out = []
+        for batch in D.DataLoader(ds, batch_size=4):
+            parts = batch.values() if named else batch
+            out.append([[_np(t).tolist() for t in part] for part in parts])
+        return out, ds[2]
+
+    for named in (False, True):
+        (ours, one), (theirs, t_one) = batches(tg, named), batches(torch, named)
+        assert ours == theirs
+        assert type(one) is type(t_one)
+    with pytest.raises(ValueError, match="size mismatch between datasets: lengths \\[6, 5\\]"):
+        StackDataset(TensorDataset(tg.tensor(x)), TensorDataset(tg.tensor(y[:5])))
+    with pytest.raises(ValueError, match="not both"):
+        StackDataset(TensorDataset(tg.tensor(x)), b=TensorDataset(tg.tensor(y)))
+
+
+class _Sleeps(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        import time
+        time.sleep(60)
+        return tg.tensor([i])
+
+
+def test_ctrl_c_stops_every_worker():
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    loader = DataLoader(_Sleeps(), batch_size=1, num_workers=2)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(loader)
+    finally:
+        timer.cancel()
+    assert multiprocessing.active_children() == []

@@ -21,6 +21,7 @@ import re
 import resource
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -203,7 +204,46 @@ GEN = {
     "data": lambda ctx: ctx.rng.integers(-3, 4, size=ctx.shape()).tolist(),
     "array": lambda ctx: ctx.rng.standard_normal(ctx.shape()),
     "trailing": lambda ctx: tuple(ctx.x.shape[int(ctx.rng.integers(0, ctx.x.ndim + 1)):]),
+    "channels": lambda ctx: ctx.tensor((ctx.x.shape[1] if ctx.x.ndim >= 2 else 1,), ctx.x.dtype),
+    "pads": lambda ctx: tuple(int(v) for v in ctx.rng.integers(-1, 4, size=2 * int(ctx.rng.integers(0, ctx.x.ndim + 1)))),
+    "padmode": lambda ctx: ["constant", "reflect", "replicate", "circular"][int(ctx.rng.integers(4))],
+    "signs": lambda ctx: ctx.tensor(tuple(ctx.x.shape[:-1]), ctx.x.dtype).sign(),
+    "bil": lambda ctx: ctx.tensor((int(ctx.rng.integers(0, 4)),) + (ctx.x.shape[-1] if ctx.x.ndim else 1,) * 2,
+                                  ctx.x.dtype),
+    "mltargets": lambda ctx: tg.tensor(ctx.rng.integers(-1, max(ctx.x.shape[-1] if ctx.x.ndim else 1, 1),
+                                                        size=tuple(ctx.x.shape))),
 }
+
+OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "Adadelta", "ASGD", "Rprop"]
+# each scheduler with the argument the case draws
+SCHEDULER_ARGS = {"StepLR": "step_size", "ExponentialLR": "gamma", "CosineAnnealingLR": "T_max",
+                  "PolynomialLR": "total_iters", "CosineAnnealingWarmRestarts": "T_0", "LinearLR": "total_iters"}
+FACTORIES = ("empty()", "full()", "ones()", "zeros()")
+
+
+def _optimizer_step(x, lr, name):
+    """One step of optimizer `name` with learning rate lr on a parameter made from x (x itself
+    where it is not a tensor: the optimizer must reject it)."""
+    if isinstance(x, tg.Tensor):
+        x = x.detach().clone().requires_grad_(True)
+        x.grad = tg.ones_like(x)
+    opt = getattr(tg.optim, name)([x], lr=lr)
+    opt.step()
+
+
+def _scheduler_steps(name, value):
+    """A scheduler of kind `name` whose drawn argument is `value`, stepped twice."""
+    opt = tg.optim.SGD([tg.ones(2, requires_grad=True)], lr=0.1)
+    s = getattr(tg.optim.lr_scheduler, name)(opt, **{SCHEDULER_ARGS[name]: value})
+    for _ in range(2):
+        opt.step()
+        s.step()
+    return s.get_last_lr()
+
+
+def _loader_batches(x, batch_size, shuffle):
+    from tapegrad.utils.data import DataLoader, TensorDataset
+    return list(DataLoader(TensorDataset(x), batch_size=batch_size, shuffle=shuffle))
 
 
 # --- the API under test -------------------------------------------------------------------------
@@ -236,7 +276,8 @@ def _api():
                  "+=": ("add_", operator.iadd), "*=": ("mul_", operator.imul), "/=": ("div_", operator.itruediv)}
     for sym, (name, fn) in operators.items():
         # a non-tensor on the left of a comparison makes Python ask the mirrored one (x > a for a < x)
-        says = (name, name.rstrip("_")) + (("gt",) if name == "lt" else ())
+        # (and the op of the bool dtype: mul of bools is logical_and)
+        says = (name, name.rstrip("_")) + (("gt",) if name == "lt" else ()) + (("logical_and",) if name.startswith("mul") else ())
         rows.append(Api(f"x {sym} y", fn, ("x", "y"), says))
         # with a number on the right, a non-tensor on the left is Python's business, not tapegrad's
         rows.append(Api(f"x {sym} float", fn, ("x", "float"), (name, name.rstrip("_")), method=True))
@@ -345,7 +386,62 @@ def _api():
         Api("one_hot", lambda t, n: F.one_hot(t, n), ("classes", "pos")),
         Api("embedding", lambda w, i: F.embedding(i, w), ("m", "idx")),
         Api("layer_norm", lambda x, s: F.layer_norm(x, s), ("f", "trailing")),
+        Api("alpha_dropout", lambda x, p, t: F.alpha_dropout(x, p, t), ("x", "p", "bool"), ("alpha_dropout", "dropout")),
+        # the composite activations, losses and distances
+        Api("hardtanh", F.hardtanh, ("x", "float", "float")),
+        Api("relu6", F.relu6, ("x",)),
+        Api("hardsigmoid", F.hardsigmoid, ("x",)),
+        Api("hardswish", F.hardswish, ("x",)),
+        Api("mish", F.mish, ("x",)),
+        Api("selu", F.selu, ("x",)),
+        Api("celu", F.celu, ("x", "float")),
+        Api("softsign", F.softsign, ("x",)),
+        Api("tanhshrink", F.tanhshrink, ("x",)),
+        Api("logsigmoid", F.logsigmoid, ("x",)),
+        Api("threshold", F.threshold, ("x", "float", "float")),
+        Api("softshrink", F.softshrink, ("x", "p")),
+        Api("hardshrink", F.hardshrink, ("x", "p")),
+        Api("glu", F.glu, ("f", "dim")),
+        Api("prelu", F.prelu, ("f", "channels")),
+        Api("softmin", F.softmin, ("f", "dim"), ("softmin", "softmax")),
+        Api("normalize", lambda x, p, d: F.normalize(x, p, d), ("f", "pnorm", "dim"), ("normalize", "norm")),
+        Api("pad", lambda x, pads, mode: F.pad(x, pads, mode), ("x", "pads", "padmode"),
+            ("pad", "index_select", "narrow", "cat")),
+        Api("cosine_similarity", F.cosine_similarity, ("f", "y", "dim"), ("cosine_similarity", "norm", "sum")),
+        Api("pairwise_distance", F.pairwise_distance, ("f", "y"), ("pairwise_distance", "norm", "sub", "add")),
+        Api("bilinear", F.bilinear, ("m", "same", "bil")),
+        Api("gaussian_nll_loss", F.gaussian_nll_loss, ("f", "same", "prob")),
+        Api("poisson_nll_loss", F.poisson_nll_loss, ("f", "same")),
+        Api("margin_ranking_loss", F.margin_ranking_loss, ("f", "same", "same")),
+        Api("hinge_embedding_loss", F.hinge_embedding_loss, ("f", "same")),
+        Api("soft_margin_loss", F.soft_margin_loss, ("f", "same")),
+        Api("multilabel_soft_margin_loss", F.multilabel_soft_margin_loss, ("f", "same")),
+        Api("multilabel_margin_loss", F.multilabel_margin_loss, ("f", "mltargets")),
+        Api("multi_margin_loss", F.multi_margin_loss, ("f", "targets")),
+        Api("cosine_embedding_loss", F.cosine_embedding_loss, ("m", "same", "signs")),
+        Api("triplet_margin_loss", F.triplet_margin_loss, ("f", "same", "same"), ("triplet_margin_loss", "norm", "sub")),
+        # modules
+        # (an error in a constructor's size comes from the factory making the parameter: empty(),
+        # full(), ... name it and the size)
+        Api("Linear module", lambda x, n: tg.nn.Linear(n, 3)(x), ("f", "pos"), ("linear", "matmul") + FACTORIES),
+        Api("Bilinear module", lambda x, n: tg.nn.Bilinear(n, n, 2)(x, x), ("f", "pos"), ("bilinear",) + FACTORIES),
+        Api("PReLU module", lambda x, n: tg.nn.PReLU(n)(x), ("f", "pos"), ("prelu",) + FACTORIES),
+        Api("BatchNorm1d module", lambda x, n: tg.nn.BatchNorm1d(n)(x), ("f", "pos"),
+            ("batch_norm", "BatchNorm1d", "2D or 3D") + FACTORIES),
+        Api("LayerNorm module", lambda x, n: tg.nn.LayerNorm(n)(x), ("f", "pos"), ("layer_norm", "LayerNorm") + FACTORIES),
+        Api("Embedding module", lambda i, n: tg.nn.Embedding(n, 3)(i), ("classes", "pos"),
+            ("embedding", "index") + FACTORIES),
+        Api("Sequential module", lambda x, n: tg.nn.Sequential(tg.nn.Linear(n, 4), tg.nn.ReLU())(x), ("f", "pos"),
+            ("linear", "matmul") + FACTORIES),
+        # optimizers, schedulers, data loading
+        Api("DataLoader", _loader_batches, ("x", "pos", "bool"),
+            ("DataLoader", "TensorDataset", "batch_size", "shuffle", "sampler", "num_samples")),
     ]
+    for name in OPTIMIZERS:
+        rows.append(Api(f"{name} step", partial(_optimizer_step, name=name), ("f", "p"),
+                        ("learning rate", "lr", "optimizer", "params", "Tensor", "grad", "floating")))
+    for name, arg in SCHEDULER_ARGS.items():
+        rows.append(Api(name, partial(_scheduler_steps, name), ("pos",), (name, arg, "epoch")))
     return rows
 
 

@@ -464,7 +464,7 @@ def test_duplicate_parameters_in_a_group_are_rejected():
 
 def test_unsupported_implementation_switches():
     p = tg.ones(1, requires_grad=True)
-    with pytest.raises(RuntimeError, match="differentiable=True is not supported"):
+    with pytest.raises(NotImplementedError, match="differentiable=True is not supported"):
         optim.Adam([p], differentiable=True)
     with pytest.raises(RuntimeError, match="cannot be `True` together"):
         optim.SGD([p], foreach=True, fused=True)
@@ -1065,3 +1065,18 @@ def test_swa_utils_argument_errors():
     with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
         optim.swa_utils.AveragedModel(tg.nn.Linear(2, 2), avg_fn=optim.swa_utils.get_swa_avg_fn(),
                                       multi_avg_fn=optim.swa_utils.get_swa_multi_avg_fn())
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
+                                  "Adadelta", "ASGD", "Rprop"])
+def test_every_optimizer_accepts_the_implementation_switches(name):
+    p = tg.ones(2, requires_grad=True)
+    cls = getattr(optim, name)
+    for kwargs in (dict(foreach=True), dict(fused=True), dict(foreach=False, fused=False)):
+        opt = cls([p], lr=0.1, **kwargs)
+        p.grad = tg.ones(2)
+        opt.step()  # the same fused step whatever the switches say
+    if name not in ("SGD", "Adagrad"):  # PyTorch's SGD and Adagrad have no capturable switch
+        cls([p], lr=0.1, capturable=True).step()
+    with pytest.raises(NotImplementedError, match=f"{name}: differentiable=True is not supported"):
+        cls([p], lr=0.1, differentiable=True)

@@ -229,7 +229,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         raise RuntimeError(f"arange(): start, end and step ({vals}) must fit int64")
     d = (_dt.int64 if integral else _dt.get_default_dtype()) if dtype is None else _dt.to_dtype(dtype, "arange")
     n = max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
-    if n > _MAX_NUMEL:
+    if n > _MAX_NUMEL // 8:  # the values are computed as 8-byte numbers first
         raise RuntimeError(f"arange(): {n} elements are too many to allocate")
     # Computed in float64 / int64 and then cast, as PyTorch computes start + i * step.
     with _allocating("arange"):
@@ -245,7 +245,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     shape, d = _size((steps,), "linspace"), _dtype_or_default(dtype, "linspace")
     with _allocating("linspace"):
-        arr = np.linspace(lo, hi, shape[0], dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # an infinite end gives inf / nan, as torch
+            arr = np.linspace(lo, hi, shape[0], dtype=np.float64)
         return _finish(arrays.astype(arr, d.np), requires_grad, dev)
 
 

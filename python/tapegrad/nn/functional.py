@@ -185,6 +185,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     the last one missing (one variance shared along it)."""
     tensor_arg(input, "gaussian_nll_loss")
     tensor_arg(target, "gaussian_nll_loss", "target")
+    arrays.broadcast_shapes("gaussian_nll_loss", input.shape, target.shape)
     if not isinstance(var, Tensor):
         v = number_arg(var, "gaussian_nll_loss", "var")
         if v < 0:
@@ -236,7 +237,10 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
         raise RuntimeError(
             f"margin_ranking_loss: all input tensors should have the same number of dimensions but got "
             f"sizes: input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}, target {tuple(target.shape)}")
-    loss = (-target * (input1 - input2) + number_arg(margin, "margin_ranking_loss", "margin")).clamp(min=0)
+    arrays.broadcast_shapes("margin_ranking_loss", arrays.broadcast_shapes(
+        "margin_ranking_loss", input1.shape, input2.shape), target.shape)
+    # -target (input1 - input2), as (input1 - input2) target -1 (the same bits; a bool target too)
+    loss = ((input1 - input2) * target * -1 + number_arg(margin, "margin_ranking_loss", "margin")).clamp(min=0)
     return _reduce(loss, reduction, "margin_ranking_loss")
 
 
@@ -255,7 +259,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     """log(1 + exp(-target input))"""
     reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "soft_margin_loss")
-    return _reduce((-input * target).exp().log1p(), reduction, "soft_margin_loss")
+    input = elementwise._float_input(input, "soft_margin_loss")  # noqa: A001
+    return _reduce((input * target * -1).exp().log1p(), reduction, "soft_margin_loss")
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
@@ -263,6 +268,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     """Binary cross-entropy of each class's logit, averaged over the classes (the last dim)."""
     reduction = _resolve_reduction(size_average, reduce, reduction)
     _check_pair(input, target, "multilabel_soft_margin_loss")
+    input = elementwise._float_input(input, "multilabel_soft_margin_loss")  # noqa: A001
     loss = -(target * _act.logsigmoid(input) + (1 - target) * _act.logsigmoid(-input))
     if weight is not None:
         loss = loss * weight
@@ -348,6 +354,9 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
             f"the same sizes, got input1 {tuple(input1.shape)}, input2 {tuple(input2.shape)}, target "
             f"{tuple(target.shape)}")
     d = input1.ndim - 1
+    if tuple(target.shape) != tuple(input1.shape[:d]):
+        raise RuntimeError(f"cosine_embedding_loss: target shape {tuple(target.shape)} does not match the inputs' "
+                           f"{tuple(input1.shape)} (expected {tuple(input1.shape[:d])})")
     eps = 1e-12  # PyTorch's, added to each squared magnitude
     prod = reductions.sum(input1 * input2, d)
     mag = ((reductions.sum(input1 * input1, d) + eps) * (reductions.sum(input2 * input2, d) + eps)).sqrt()
@@ -376,11 +385,13 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     margin = number_arg(margin, "triplet_margin_loss", "margin")
     if margin <= 0:
         raise ValueError(f"triplet_margin_loss: margin must be greater than 0, got {margin}")
-    shapes = {tuple(t.shape) for t in (anchor, positive, negative) if isinstance(t, Tensor)}
-    if len(shapes) > 1 and len({len(s) for s in shapes}) > 1:
+    for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        tensor_arg(t, "triplet_margin_loss", name)
+    if not anchor.ndim == positive.ndim == negative.ndim or anchor.ndim == 0:
         raise RuntimeError(
             f"triplet_margin_loss: the anchor, positive and negative tensors must have the same number of "
-            f"dimensions, got {tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}")
+            f"dimensions (at least 1), got {tuple(anchor.shape)}, {tuple(positive.shape)} and "
+            f"{tuple(negative.shape)}")
     d_pos = pairwise_distance(anchor, positive, p, eps)
     d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
@@ -423,10 +434,15 @@ def bilinear(input1, input2, weight, bias=None):
         raise RuntimeError(f"bilinear: input1 {tuple(input1.shape)} and input2 {tuple(input2.shape)} do not fit "
                            f"weight {tuple(weight.shape)} (expected (..., {in1}) and (..., {in2}) with the same "
                            f"leading dimensions)")
+    dtypes = {input1.dtype, input2.dtype, weight.dtype}
+    if len(dtypes) > 1 or not weight.dtype.is_floating_point:
+        raise RuntimeError(f"bilinear: expected input1, input2 and weight of one floating-point dtype, got "
+                           f"{input1.dtype.name}, {input2.dtype.name} and {weight.dtype.name}")
     lead = tuple(input1.shape[:-1])
-    x1 = input1.reshape(-1, in1)
-    x2 = input2.reshape(-1, in2)
-    t = (x1 @ weight.permute(1, 0, 2).reshape(in1, out * in2)).reshape(-1, out, in2)
+    n = math.prod(lead)
+    x1 = input1.reshape(n, in1)
+    x2 = input2.reshape(n, in2)
+    t = (x1 @ weight.permute(1, 0, 2).reshape(in1, out * in2)).reshape(n, out, in2)
     y = reductions.sum(t * x2.unsqueeze(1), -1)
     if bias is not None:
         y = y + bias
@@ -441,6 +457,8 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
     from ..ops.shape import cat
 
     tensor_arg(input, "pad")
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError(f"pad(): argument 'pad' must be a sequence of ints, got {type(pad).__name__}")
     amounts = [int_arg(v, "pad", "pad") for v in pad]
     if len(amounts) % 2:
         raise ValueError(f"pad: padding length must be divisible by 2, got {len(amounts)}")
@@ -585,7 +603,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002
     tensor_arg(input, "softmin")
     if dim is None:
         dim = _implicit_dim("softmin", input.ndim)
-    return softmax(elementwise.neg(input), dim, dtype=dtype)
+    return softmax(elementwise.neg(elementwise._float_input(input, "softmin")), dim, dtype=dtype)
 
 
 # --- layers' functional forms: dropout, normalization, embedding, one_hot --------------------
@@ -724,7 +742,11 @@ def one_hot(tensor, num_classes=-1):
             raise RuntimeError("one_hot: Class values must be non-negative.")
         if int(reductions.max(tensor)) >= num_classes:
             raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}).")
-    hot = elementwise.compare("eq", unsqueeze(tensor, -1), arange(num_classes))
+    try:
+        hot = elementwise.compare("eq", unsqueeze(tensor, -1), arange(num_classes))
+    except RuntimeError as e:  # too many classes to allocate
+        raise RuntimeError(f"one_hot: cannot make {num_classes} classes for a tensor of shape "
+                           f"{tuple(tensor.shape)}: {e}") from e
     return hot.to(_dt.int64)
 
 
@@ -751,6 +773,8 @@ def _weighted_nll(logp, target, weight, ignore_index=-100, reduction="mean",  # 
     ignore_index = int_arg(ignore_index, op, "ignore_index")
     if target.dtype is not _dt.int64:
         raise RuntimeError(f"{op}: expected target of dtype int64, got {target.dtype.name}")
+    if not logp.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected a floating-point input, got dtype {logp.dtype.name}")
     if logp.ndim == 0:
         raise ValueError(f"{op}: input must have at least 1 dim (classes), got shape ()")
     if logp.ndim == 1:

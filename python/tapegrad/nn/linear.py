@@ -90,7 +90,7 @@ class Bilinear(Module):
         _add_weight_and_bias(self, (out_features, in1_features, in2_features), bias, kw)
 
     def reset_parameters(self) -> None:
-        bound = 1 / math.sqrt(self.weight.shape[1])
+        bound = 1 / math.sqrt(self.weight.shape[1]) if self.weight.shape[1] > 0 else 0
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)

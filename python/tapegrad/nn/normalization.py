@@ -3,6 +3,8 @@ LayerNorm (per-sample statistics over the trailing dims), with PyTorch's argumen
 and reprs. The math is one fused Node each (tapegrad.ops.normalization)."""
 from __future__ import annotations
 
+from .._checks import tensor_arg
+
 import numbers
 
 from ..creation import ones, tensor, zeros
@@ -62,6 +64,7 @@ class BatchNorm1d(Module):
                 init.zeros_(self.bias)
 
     def _check_input_dim(self, input) -> None:  # noqa: A002
+        tensor_arg(input, type(self).__name__)
         if input.dim() not in (2, 3):
             raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
 
@@ -102,7 +105,11 @@ class LayerNorm(Module):
         super().__init__()
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
+        if not isinstance(normalized_shape, (tuple, list)) or not all(
+                isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in normalized_shape):
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a sequence of ints, got "
+                            f"{type(normalized_shape).__name__} {normalized_shape!r}")
+        self.normalized_shape = tuple(int(d) for d in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:

@@ -139,7 +139,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0):  # noqa: A002
 
 
 def relu6(input):  # noqa: A002
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(_float_input(input, "relu6"), 0.0, 6.0)
 
 
 def hardsigmoid(input):  # noqa: A002

@@ -11,9 +11,9 @@ class ASGD(Optimizer):
     for the next step. The average is state["ax"]."""
 
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None,
-                 maximize=False, differentiable=False, capturable=False):
+                 maximize=False, differentiable=False, capturable=False, fused=None):
         check_non_negative(lr=lr, weight_decay=weight_decay)
-        _check_impl_flags(type(self).__name__, foreach, None, differentiable)
+        _check_impl_flags(type(self).__name__, foreach, fused, differentiable)
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)

@@ -10,6 +10,7 @@ the same floating-point operations in the same order.
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
@@ -44,6 +45,21 @@ def _format_param(name: str, optimizer: Optimizer, param) -> list:
             )
         return list(param)
     return [param] * len(optimizer.param_groups)
+
+
+def _check_numbers(scheduler: str, **values) -> None:
+    """The scheduler's numeric arguments: TypeError naming the scheduler and the argument for
+    anything that is not a real number."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{scheduler}: {name} must be a number, got {type(value).__name__} {value!r}")
+
+
+def _check_positive(scheduler: str, **values) -> None:
+    """Arguments that divide (periods, step sizes): ValueError unless they are above 0."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{scheduler}: {name} must be positive, got {value}")
 
 
 def _lrs(optimizer: Optimizer) -> list:
@@ -241,6 +257,8 @@ class StepLR(LRScheduler):
     """Multiplies the lr by gamma every step_size epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        _check_numbers("StepLR", step_size=step_size, gamma=gamma)
+        _check_positive("StepLR", step_size=step_size)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -261,6 +279,7 @@ class MultiStepLR(LRScheduler):
     k times)."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        _check_numbers("MultiStepLR", gamma=gamma)
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -282,6 +301,7 @@ class ConstantLR(LRScheduler):
     """Multiplies the lr by `factor` until epoch total_iters, then restores it."""
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        _check_numbers("ConstantLR", factor=factor, total_iters=total_iters)
         if factor > 1.0 or factor < 0:
             raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
         self.factor = factor
@@ -306,6 +326,7 @@ class LinearLR(LRScheduler):
     total_iters epochs."""
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        _check_numbers("LinearLR", start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal to 1."
@@ -338,6 +359,7 @@ class ExponentialLR(LRScheduler):
     """Multiplies the lr by gamma every epoch."""
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
+        _check_numbers("ExponentialLR", gamma=gamma)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -355,6 +377,8 @@ class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - epoch / total_iters) ** power until total_iters, then constant."""
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        _check_numbers("PolynomialLR", total_iters=total_iters, power=power)
+        _check_positive("PolynomialLR", total_iters=total_iters)
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
@@ -377,6 +401,8 @@ class CosineAnnealingLR(LRScheduler):
     cosine past T_max), through PyTorch's recursive form."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        _check_numbers("CosineAnnealingLR", T_max=T_max, eta_min=eta_min)
+        _check_positive("CosineAnnealingLR", T_max=T_max)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

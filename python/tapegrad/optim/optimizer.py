@@ -8,6 +8,8 @@ place.
 """
 from __future__ import annotations
 
+import numbers
+
 import copy
 from collections import defaultdict
 from itertools import chain
@@ -74,6 +76,8 @@ class Optimizer:
         """Add a param group (a dict with "params" and optional per-group options)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"param_group must have a 'params' entry, got keys {sorted(param_group)}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
@@ -337,11 +341,11 @@ def _cast_state(param: Tensor, value, key=None):
 
 
 def _check_impl_flags(name: str, foreach, fused, differentiable) -> None:
-    """PyTorch's implementation switches. Every tapegrad step is already one fused call per
-    param group, so foreach / fused change nothing; steps run outside autograd, so
-    differentiable=True cannot be honoured."""
+    """PyTorch's implementation switches, accepted by every optimizer. Every tapegrad step is
+    already one fused call per param group, so foreach / fused change nothing; steps run outside
+    autograd, so differentiable=True raises NotImplementedError."""
     if differentiable:
-        raise RuntimeError(
+        raise NotImplementedError(
             f"{name}: differentiable=True is not supported (steps run outside autograd)"
         )
     if fused and foreach:
@@ -354,12 +358,24 @@ _HYPER_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
 def check_betas(betas) -> None:
     """PyTorch's check of Adam-like betas: each in [0, 1)."""
     for i, beta in enumerate(betas):
+        check_number(f"beta parameter at index {i}", beta)
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
+def check_number(name: str, value) -> None:
+    """A hyperparameter that must be a real number: TypeError("Invalid learning rate: 'abc' (expected
+    a number, got str)") otherwise."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"Invalid {_HYPER_LABELS.get(name, name + ' value')}: {value!r} "
+                        f"(expected a number, got {type(value).__name__})")
 
 
 def check_non_negative(**values) -> None:
     """PyTorch's constructor checks, in argument order: ValueError("Invalid learning rate: -1")."""
     for name, value in values.items():
+        check_number(name, value)
         if not 0.0 <= value:
             raise ValueError(f"Invalid {_HYPER_LABELS.get(name, name + ' value')}: {value}")

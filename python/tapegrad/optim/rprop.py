@@ -11,11 +11,11 @@ class Rprop(Optimizer):
     p -= sign(g) step_size. Step sizes start at lr."""
 
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False,
-                 foreach=None, maximize=False, differentiable=False):
+                 foreach=None, maximize=False, differentiable=False, fused=None):
         check_non_negative(lr=lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
-        _check_impl_flags(type(self).__name__, foreach, None, differentiable)
+        _check_impl_flags(type(self).__name__, foreach, fused, differentiable)
         defaults = dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), foreach=foreach,
                         maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)

@@ -8,8 +8,8 @@ they arrive). An exception in a worker is raised in the main process, naming the
 worker that dies is reported instead of waited for.
 
 The thread pool of the C++ kernels restarts in a forked child (csrc/cpu/runtime.cpp), so
-workers may run kernels even when the parent's pool was running. A forked worker must not
-use CUDA (the CUDA runtime does not survive fork): give such loaders a 'spawn' context.
+workers may run kernels even when the parent's pool was running. The CUDA runtime does not
+survive fork: a forked worker's CUDA raises a RuntimeError saying so at its first use.
 Tensors cross between processes as numpy arrays (tapegrad tensors themselves are not pickled).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...arrays import cuda as cuda_arrays
 from ...tensor import Tensor
 
 _POLL_S = 0.1  # how often the main process checks that its workers are alive while it waits
@@ -104,16 +105,41 @@ class _WorkerError:
         raise err
 
 
+class _NoCudaAfterFork:
+    """What a forked worker sees instead of the CUDA kernels: the CUDA runtime does not survive
+    fork, so using it there would fail in the driver (or hang); the first use says why at once.
+    is_available() and device_count() keep the parent's answers, as the GPUs are there
+    (PyTorch's answer the same)."""
+
+    def __init__(self, device_count: int):
+        self._device_count = device_count
+
+    def is_available(self):
+        return True
+
+    def device_count(self):
+        return self._device_count
+
+    def __getattr__(self, name):
+        raise RuntimeError(
+            "CUDA cannot be used in a DataLoader worker process started by fork (the CUDA runtime does not "
+            "survive fork); load CPU tensors and move the batches in the main process, or give the "
+            "DataLoader multiprocessing_context='spawn'")
+
+
 class _Exhausted:
     """A worker's answer when its IterableDataset copy has no more batches."""
 
 
 def _worker_loop(fetch_batch, dataset, iterable, tasks, results, worker_id, num_workers, seed,
-                 worker_init_fn):
+                 worker_init_fn, cuda_devices):
     global _worker_info
     import signal
 
     import tapegrad
+
+    if cuda_devices is not None:  # forked from a process with CUDA
+        cuda_arrays.kernels = _NoCudaAfterFork(cuda_devices)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
@@ -164,10 +190,15 @@ class WorkerPool:
         self.results = ctx.Queue()
         self.tasks = [ctx.Queue() for _ in range(self.num_workers)]
         self.processes = []
+        # a forked worker gets a CUDA that refuses to run (what the parent counts, asked here)
+        cuda_devices = None
+        if ctx.get_start_method() == "fork" and cuda_arrays.kernels is not None:
+            from ... import cuda
+            cuda_devices = cuda.device_count() if cuda.is_available() else 0
         for i in range(self.num_workers):
             p = ctx.Process(target=_worker_loop, daemon=True,
                             args=(fetch_batch, loader.dataset, loader._iterable, self.tasks[i], self.results, i,
-                                  self.num_workers, base_seed + i, loader.worker_init_fn))
+                                  self.num_workers, base_seed + i, loader.worker_init_fn, cuda_devices))
             with warnings.catch_warnings():
                 # Python 3.12+ warns about fork() in a process with threads; the kernels'
                 # thread pool is the only thread tapegrad starts, and it restarts in the child

@@ -215,6 +215,9 @@ class DataLoader:
             else:
                 tasks = self.batch_sampler if self.batch_sampler is not None else self.sampler
                 yield from _workers.run_map_style(pool, tasks, self.prefetch_factor, self.in_order)
+        except BaseException:  # an error, Ctrl-C: what the workers do is no longer wanted
+            pool.close(now=True)
+            raise
         finally:
             if not self.persistent_workers:
                 pool.close()

@@ -1,5 +1,5 @@
 """Datasets with PyTorch's names: Dataset, IterableDataset, TensorDataset, Subset, ConcatDataset,
-ChainDataset, and random_split.
+ChainDataset, StackDataset, and random_split.
 
 A map-style dataset may also offer ``_gather_fn()``, returning a function (or None) that maps a
 1-D int64 index array to exactly what ``default_collate([ds[i] for i in idx])`` would build, with
@@ -165,6 +165,48 @@ class ConcatDataset(Dataset):
         which = bisect.bisect_right(self.cumulative_sizes, idx)
         start = self.cumulative_sizes[which - 1] if which else 0
         return self.datasets[which][idx - start]
+
+
+class StackDataset(Dataset):
+    """Several map-style datasets of one length side by side: sample i is the tuple of their i-th
+    samples (datasets given positionally) or the dict of them (given by keyword)."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: give the datasets either positionally (tuple samples) or by keyword "
+                             "(dict samples), not both")
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset should be passed")
+        parts = list(args) if args else list(kwargs.values())
+        lengths = [len(d) for d in parts]
+        if any(n != lengths[0] for n in lengths):
+            raise ValueError(f"StackDataset: size mismatch between datasets: lengths {lengths}")
+        self._length = lengths[0]
+        self.datasets = args if args else kwargs
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices):
+        """The samples at `indices`, each part fetched in one call where it offers __getitems__."""
+        named = isinstance(self.datasets, dict)
+        parts = self.datasets.items() if named else enumerate(self.datasets)
+        columns = {}
+        for key, d in parts:
+            fetch = getattr(d, "__getitems__", None)
+            items = fetch(indices) if callable(fetch) else [d[i] for i in indices]
+            if len(items) != len(indices):
+                raise ValueError(f"StackDataset: dataset {key!r} returned {len(items)} samples for {len(indices)} "
+                                 "indices")
+            columns[key] = items
+        if named:
+            return [{k: col[j] for k, col in columns.items()} for j in range(len(indices))]
+        return [tuple(col[j] for col in columns.values()) for j in range(len(indices))]
 
 
 class ChainDataset(IterableDataset):
