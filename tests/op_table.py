@@ -326,6 +326,12 @@ OPS = [
     Op("logsumexp", lambda a: a.logsumexp(1), lambda a: _logsumexp(a, 1),
        [sample(floats(3, 5)), sample(floats(2, 4, 3)), sample(floats(1, 1))]),
     # --- linear algebra ----------------------------------------------------------------------
+    Op("dot", tg.dot, lambda a, b: np.dot(a, b), [sample(floats(5), floats(5)), sample(floats(0), floats(0))]),
+    Op("mv", tg.mv, lambda m, v: m @ v, [sample(floats(3, 4), floats(4)), sample(floats(2, 0), floats(0))]),
+    Op("bmm", tg.bmm, lambda a, b: a @ b, [sample(floats(2, 3, 4), floats(2, 4, 5)), sample(floats(1, 2, 2), floats(1, 2, 3))]),
+    Op("outer", tg.outer, np.outer, [sample(floats(3), floats(4)), sample(floats(1), floats(2))]),
+    Op("addmm", lambda c, a, b: tg.addmm(c, a, b, beta=0.5, alpha=2.0), lambda c, a, b: 0.5 * c + 2.0 * (a @ b),
+       [sample(floats(3, 5), floats(3, 4), floats(4, 5)), sample(floats(5), floats(2, 3), floats(3, 5))]),
     Op("matmul", tg.matmul, _mat,
        [sample(floats(3, 4), floats(4, 5)), sample(floats(1, 1), floats(1, 1)),
         sample(floats(5, 9), floats(9, 3)), sample(floats(4), floats(4, 3)), sample(floats(3, 4), floats(4)),
@@ -372,6 +378,10 @@ OPS = [
     Op("chunk", lambda a: a.chunk(3)[2], lambda a: a[4:], [sample(floats(6, 2)), sample(floats(5))]),
     Op("contiguous", lambda a: a.T.contiguous(), lambda a: a.T, [sample(floats(3, 4))]),
     # --- indexing ----------------------------------------------------------------------------
+    Op("flip", lambda a: tg.flip(a, (0, -1)), lambda a: np.flip(a, (0, -1)),
+       [sample(floats(3, 4)), sample(floats(2, 3, 2)), sample(floats(0, 3))]),
+    Op("masked_fill", lambda a, m: a.masked_fill(m, 0.5), lambda a, m: np.where(m, 0.5, a),
+       [sample(floats(3, 4), lambda r: r.random((3, 4)) > 0.5), sample(floats(2, 3), lambda r: r.random(3) > 0.5)]),
     Op("index_basic", lambda a: a[1, ::2, None, ...], lambda a: a[1, ::2, None, ...],
        [sample(floats(3, 5, 2)), sample(floats(2, 4))]),
     Op("index_neg_int", lambda a: a[-1], lambda a: a[-1], [sample(floats(4, 3)), sample(floats(2))]),

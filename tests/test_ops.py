@@ -107,7 +107,8 @@ _SUMMING = {"sum", "sum_dim1_keep", "sum_dims", "mean", "mean_dim", "prod", "var
             "binary_cross_entropy", "bce_with_logits", "kl_div", "gaussian_nll_loss", "poisson_nll_loss",
             "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
             "multilabel_margin_loss", "multi_margin_loss", "cosine_embedding_loss", "triplet_margin_loss",
-            "pairwise_distance", "cosine_similarity", "normalize", "bilinear", "softmin", "glu"}
+            "pairwise_distance", "cosine_similarity", "normalize", "bilinear", "softmin", "glu", "dot", "mv", "bmm",
+            "addmm"}
 
 
 @pytest.mark.parametrize("op,i", CASES)

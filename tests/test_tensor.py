@@ -246,3 +246,53 @@ def test_new_factories_take_dtype_and_device_from_the_tensor():
     assert x.new_full((2,), 7.0).tolist() == [7.0, 7.0] and x.new_zeros(2, 3).shape == (2, 3)
     assert x.new_ones(2, dtype=tg.int64).dtype is tg.int64
     assert x.new_zeros(2, requires_grad=True).requires_grad
+
+
+@pytest.fixture
+def default_float64():
+    torch = pytest.importorskip("torch")
+    tg.set_default_dtype(tg.float64)
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    tg.set_default_dtype(tg.float32)
+    torch.set_default_dtype(torch.float32)
+
+
+DEFAULT_DTYPE_CALLS = [
+    lambda T: T.tensor([1.5, 2.0]), lambda T: T.tensor(3.0), lambda T: T.zeros(2), lambda T: T.ones(2, 3),
+    lambda T: T.full((2,), 1.5), lambda T: T.empty(3), lambda T: T.rand(2), lambda T: T.randn(2),
+    lambda T: T.arange(0.0, 1.0, 0.25), lambda T: T.arange(3), lambda T: T.linspace(0, 1, 5), lambda T: T.eye(2),
+    lambda T: T.tensor([1, 2]) * 1.5, lambda T: T.tensor([1, 2]) / 2, lambda T: T.Tensor([1, 2]),
+    lambda T: T.nn.Linear(2, 3).weight, lambda T: T.zeros(2, dtype=float), lambda T: T.tensor([1.5], dtype=T.float32),
+    lambda T: T.zeros_like(T.tensor([1, 2]), dtype=None) + 0.5, lambda T: T.sigmoid(T.tensor([1, 2])),
+]
+
+
+@pytest.mark.parametrize("k", range(len(DEFAULT_DTYPE_CALLS)))
+def test_set_default_dtype_changes_what_torchs_changes(default_float64, k):
+    torch = default_float64
+    ours, theirs = DEFAULT_DTYPE_CALLS[k](tg), DEFAULT_DTYPE_CALLS[k](torch)
+    assert ours.dtype.name == str(theirs.dtype).replace("torch.", "")
+    assert tg.get_default_dtype() is tg.float64
+
+
+def test_set_default_dtype_takes_floating_types_only():
+    with pytest.raises(TypeError, match="only floating-point types are supported as the default type"):
+        tg.set_default_dtype(tg.int64)
+    assert tg.get_default_dtype() is tg.float32
+    assert tg.zeros(2, dtype=float).dtype is tg.float64  # Python's float is a double, as in PyTorch
+
+
+def test_product_argument_errors():
+    with pytest.raises(RuntimeError, match=r"dot: 1D tensors expected, but got 2D and 1D tensors \(shapes \(2, 2\) and \(2,\)\)"):
+        tg.dot(tg.ones(2, 2), tg.ones(2))
+    with pytest.raises(RuntimeError, match=r"dot: inconsistent tensor size"):
+        tg.dot(tg.ones(2), tg.ones(3))
+    with pytest.raises(RuntimeError, match="same dtype, got float32 and float64"):
+        tg.dot(tg.ones(2), tg.ones(2, dtype=tg.float64))
+    with pytest.raises(RuntimeError, match=r"bmm: shapes \(2, 3, 4\) and \(3, 4, 5\) do not align"):
+        tg.bmm(tg.ones(2, 3, 4), tg.ones(3, 4, 5))
+    with pytest.raises(RuntimeError, match=r"addmm: input of shape \(2, 3, 5\) cannot be broadcast"):
+        tg.addmm(tg.ones(2, 3, 5), tg.ones(3, 4), tg.ones(4, 5))
+    with pytest.raises(RuntimeError, match=r"mv: expected a 2-D matrix and a 1-D vector"):
+        tg.mv(tg.ones(3), tg.ones(3))

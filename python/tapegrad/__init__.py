@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import _C
 from .dtypes import (  # noqa: F401
-    bool_ as bool, device, double, dtype, float, float32, float64, get_default_dtype, int64, long,
+    bool_ as bool, device, double, dtype, float, float32, float64, get_default_dtype, int64, long, set_default_dtype,
 )
 from .size import Size  # noqa: F401
 from .tensor import Tensor  # noqa: F401
@@ -32,12 +32,12 @@ from .ops.activations import relu, sigmoid, tanh  # noqa: F401
 from .ops.reduce import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )
-from .ops.matmul import matmul  # noqa: F401
+from .ops.matmul import addmm, bmm, dot, matmul, mv, outer  # noqa: F401
 from .ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concat, flatten, movedim, narrow, permute, reshape, split, squeeze,
     stack, t, transpose, unbind, unsqueeze,
 )
-from .ops.index import index_select, nonzero  # noqa: F401
+from .ops.index import flip, index_select, masked_fill, nonzero  # noqa: F401
 from .ops.softmax import log_softmax, softmax  # noqa: F401
 from .ops.random import bernoulli, multinomial, normal  # noqa: F401
 from .ops import on_tensors as _on_tensors  # noqa: F401 - array ops on Tensors, for create_graph
@@ -52,6 +52,7 @@ from .compile import compile  # noqa: F401,E402 - the function; the module is ta
 __version__ = "0.1.0"
 
 mm = matmul
+ger = outer
 subtract = sub
 multiply = mul
 divide = div

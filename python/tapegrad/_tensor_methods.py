@@ -69,14 +69,18 @@ _METHODS = {
     "amax": reduce.amax, "amin": reduce.amin, "argmax": reduce.argmax, "argmin": reduce.argmin,
     "var": reduce.var, "std": reduce.std, "norm": reduce.norm, "logsumexp": reduce.logsumexp, "all": reduce.all, "any": reduce.any,
     # linear algebra
-    "matmul": matmul.matmul, "mm": matmul.matmul,
+    "matmul": matmul.matmul, "mm": matmul.matmul, "dot": matmul.dot, "mv": matmul.mv, "bmm": matmul.bmm,
+    "outer": matmul.outer, "ger": matmul.outer, "addmm": matmul.addmm,
     # shape
     "reshape": shape.reshape, "view": shape.view, "flatten": shape.flatten, "unflatten": shape.unflatten,
     "squeeze": shape.squeeze, "unsqueeze": shape.unsqueeze, "permute": shape.permute,
     "transpose": shape.transpose, "t": shape.t, "movedim": shape.movedim, "expand": shape.expand,
     "expand_as": shape.expand_as, "broadcast_to": shape.broadcast_to, "split": shape.split,
     "chunk": shape.chunk, "unbind": shape.unbind, "narrow": shape.narrow,
-    "index_select": index.index_select, "nonzero": index.nonzero,
+    "index_select": index.index_select, "nonzero": index.nonzero, "flip": index.flip,
+    "masked_fill": index.masked_fill,
+    "masked_fill_": lambda self, mask, value: elementwise.inplace_unary(
+        lambda t: index.masked_fill(t, mask, value), self, "masked_fill_"),
     "view_as": lambda self, other: shape.view(self, tuple(other.shape)),
     "reshape_as": lambda self, other: shape.reshape(self, tuple(other.shape)),
     # in-place

@@ -41,8 +41,21 @@ def _dtype_from_name(name: str) -> dtype:
     return _BY_NAME[name]
 
 
+_default_dtype = [float32]  # the process-wide default, as PyTorch's (a list: set in place)
+
+
 def get_default_dtype() -> dtype:
-    return float32
+    """The dtype of floating-point tensors made without one (float32 unless set otherwise)."""
+    return _default_dtype[0]
+
+
+def set_default_dtype(d) -> None:
+    """Sets the default floating-point dtype: what Python floats, factories without a dtype and
+    new layers' parameters get (PyTorch's torch.set_default_dtype)."""
+    d = to_dtype(d, "set_default_dtype")
+    if not d.is_floating_point:
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d}")
+    _default_dtype[0] = d
 
 
 def to_dtype(d, op: str = "dtype") -> dtype:
@@ -51,13 +64,13 @@ def to_dtype(d, op: str = "dtype") -> dtype:
     if isinstance(d, dtype):
         return d
     if d is None:
-        return float32
+        return get_default_dtype()
     if d is bool:
         return bool_
     if d is int:
         return int64
-    if d is builtins.float:
-        return float32
+    if d is builtins.float:  # Python's float is a double, as in PyTorch
+        return float64
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d]
     unsupported = TypeError(f"{op}: unsupported dtype {d!r:.60}; expected one of float32, float64, int64, bool")

@@ -26,11 +26,11 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, *args, dtype=None, requires_grad=False):
-        """PyTorch's legacy constructor: Tensor(data) copies data as float32 (or `dtype`);
-        Tensor(2, 3) is an uninitialised float32 tensor of that shape. Prefer tapegrad.tensor."""
+        """PyTorch's legacy constructor: Tensor(data) copies data as the default dtype (or
+        `dtype`); Tensor(2, 3) is an uninitialised tensor of that shape. Prefer tapegrad.tensor."""
         from .creation import _array_from, empty
 
-        d = _dt.float32 if dtype is None else dtype
+        d = _dt.get_default_dtype() if dtype is None else dtype
         if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
             data = _array_from(args[0], d)
         else:

@@ -222,8 +222,9 @@ def glu(input, dim: int = -1):  # noqa: A002
         raise IndexError(f"glu: dim {d} is out of range for a tensor of {x.ndim} dimensions")
     if size % 2:
         raise RuntimeError(f"glu: halving dimension must be even, but dimension {d % x.ndim} is size {size}")
-    a, b = x.chunk(2, d)
-    return a * sigmoid(b)
+    half = size // 2
+    d %= x.ndim
+    return x.narrow(d, 0, half) * sigmoid(x.narrow(d, half, half))
 
 
 def prelu(input, weight):  # noqa: A002

@@ -321,7 +321,8 @@ def _unary_function(row: Unary):
         "kernel": kernel, "derivative": None if derivative is None else staticmethod(derivative),
         "uses": uses, "keeps_x": 0 in uses, "keeps_result": 1 in uses})
 
-    def op(x):
+    def op(input):  # noqa: A002 - PyTorch's keyword names
+        x = input
         if not tensor_arg(x, row.name).dtype.is_floating_point:
             if row.ints == "unchanged" or (x.dtype is _dt.bool_ and row.bools == "unchanged"):
                 return x
@@ -335,7 +336,7 @@ def _unary_function(row: Unary):
         return fn_cls.apply(x)
 
     op.__name__ = op.__qualname__ = row.name
-    op.__doc__ = f"{row.name}(x), elementwise (PyTorch's torch.{row.name})."
+    op.__doc__ = f"{row.name}(input), elementwise (PyTorch's torch.{row.name})."
     return fn_cls, op
 
 
@@ -351,12 +352,12 @@ def _binary_function(row: Binary):
         "kernel": kernel, "gradients": (_bound(row.da, uses[0]), _bound(row.db, uses[1])),
         "saves": any(uses), "keeps": keeps})
 
-    def op(a, b):
-        a, b = _promote_pair(a, b, row.name, floating=row.floating)
+    def op(input, other):  # noqa: A002 - PyTorch's keyword names
+        a, b = _promote_pair(input, other, row.name, floating=row.floating)
         return fn_cls.apply(a, b)
 
     op.__name__ = op.__qualname__ = row.name
-    op.__doc__ = f"{row.name}(a, b), elementwise and broadcast (PyTorch's torch.{row.name})."
+    op.__doc__ = f"{row.name}(input, other), elementwise and broadcast (PyTorch's torch.{row.name})."
     return fn_cls, op
 
 
@@ -377,44 +378,44 @@ ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asi
 
 # --- binary arithmetic: PyTorch's signatures and type rules over the BINARY rows ---------------
 
-def add(a, b, *, alpha=1):
+def add(input, other, *, alpha=1):  # noqa: A002 - PyTorch's keyword names
     if alpha != 1:
-        b = mul(b, alpha)
-    a, b = _promote_pair(a, b, "add")
+        other = mul(other, alpha)
+    a, b = _promote_pair(input, other, "add")
     if a.dtype is _dt.bool_:  # as PyTorch: bool + bool is logical or
         return logical_or(a, b)
     return Add.apply(a, b)
 
 
-def sub(a, b, *, alpha=1):
+def sub(input, other, *, alpha=1):  # noqa: A002
     if alpha != 1:
-        b = mul(b, alpha)
-    a, b = _promote_pair(a, b, "sub")
+        other = mul(other, alpha)
+    a, b = _promote_pair(input, other, "sub")
     if a.dtype is _dt.bool_:
         raise TypeError("sub: subtraction of two bool tensors is not supported; use logical_xor")
     return Sub.apply(a, b)
 
 
-def mul(a, b):
-    a, b = _promote_pair(a, b, "mul")
+def mul(input, other):  # noqa: A002
+    a, b = _promote_pair(input, other, "mul")
     if a.dtype is _dt.bool_:  # bool * bool is logical and
         return logical_and(a, b)
     return Mul.apply(a, b)
 
 
-def div(a, b, *, rounding_mode=None):
+def div(input, other, *, rounding_mode=None):  # noqa: A002
     if rounding_mode == "floor":
-        return floor_divide(a, b)
+        return floor_divide(input, other)
     if rounding_mode == "trunc":
-        return trunc(div(a, b))
+        return trunc(div(input, other))
     if rounding_mode is not None:
         raise ValueError(f"div: expected rounding_mode None, 'floor' or 'trunc', got {rounding_mode!r}")
-    a, b = _promote_pair(a, b, "div", floating=True)
+    a, b = _promote_pair(input, other, "div", floating=True)
     return Div.apply(a, b)
 
 
-def pow(a, b):  # noqa: A001 - PyTorch's name
-    a, b = _promote_pair(a, b, "pow")
+def pow(input, exponent):  # noqa: A001,A002 - PyTorch's names
+    a, b = _promote_pair(input, exponent, "pow")
     if a.dtype is _dt.bool_:
         a, b = cast(a, _dt.int64), cast(b, _dt.int64)
     return Pow.apply(a, b)
@@ -423,8 +424,8 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 _round_row = FUNCTIONS["round"]
 
 
-def round(x, decimals: int = 0):  # noqa: A001 - PyTorch's name
-    tensor_arg(x, "round")
+def round(input, decimals: int = 0):  # noqa: A001,A002 - PyTorch's names
+    x = tensor_arg(input, "round")
     decimals = int_arg(decimals, "round", "decimals")
     if decimals:
         try:
@@ -527,28 +528,28 @@ def compare(op: str, a, b) -> Tensor:
     return Tensor._wrap(arrays.compare(op, a._data, b._data))
 
 
-def eq(a, b):
-    return compare("eq", a, b)
+def eq(input, other):  # noqa: A002
+    return compare("eq", input, other)
 
 
-def ne(a, b):
-    return compare("ne", a, b)
+def ne(input, other):  # noqa: A002
+    return compare("ne", input, other)
 
 
-def lt(a, b):
-    return compare("lt", a, b)
+def lt(input, other):  # noqa: A002
+    return compare("lt", input, other)
 
 
-def le(a, b):
-    return compare("le", a, b)
+def le(input, other):  # noqa: A002
+    return compare("le", input, other)
 
 
-def gt(a, b):
-    return compare("gt", a, b)
+def gt(input, other):  # noqa: A002
+    return compare("gt", input, other)
 
 
-def ge(a, b):
-    return compare("ge", a, b)
+def ge(input, other):  # noqa: A002
+    return compare("ge", input, other)
 
 
 def _logical(op: str, a, b) -> Tensor:
@@ -556,33 +557,37 @@ def _logical(op: str, a, b) -> Tensor:
     return Tensor._wrap(arrays.binary(op, a._data, b._data))
 
 
-def logical_and(a, b):
-    return _logical("logical_and", a, b)
+def logical_and(input, other):  # noqa: A002
+    return _logical("logical_and", input, other)
 
 
-def logical_or(a, b):
-    return _logical("logical_or", a, b)
+def logical_or(input, other):  # noqa: A002
+    return _logical("logical_or", input, other)
 
 
-def logical_xor(a, b):
-    return _logical("logical_xor", a, b)
+def logical_xor(input, other):  # noqa: A002
+    return _logical("logical_xor", input, other)
 
 
-def logical_not(x):
+def logical_not(input):  # noqa: A002 - PyTorch's keyword name
+    x = input
     return compare("eq", as_operand(x, _dt.bool_, "logical_not"), False)
 
 
-def isnan(x):
+def isnan(input):  # noqa: A002 - PyTorch's keyword name
+    x = input
     return compare("ne", tensor_arg(x, "isnan"), x)
 
 
-def isinf(x):
+def isinf(input):  # noqa: A002 - PyTorch's keyword name
+    x = input
     if not tensor_arg(x, "isinf").dtype.is_floating_point:
         return compare("ne", x, x)
     return compare("eq", abs(x.detach()), float("inf"))
 
 
-def isfinite(x):
+def isfinite(input):  # noqa: A002 - PyTorch's keyword name
+    x = input
     if not tensor_arg(x, "isfinite").dtype.is_floating_point:
         return compare("eq", x, x)
     return compare("lt", abs(x.detach()), float("inf"))
@@ -646,7 +651,9 @@ def inplace_binary(fn_cls, self: Tensor, other, op: str, floating: bool = False,
         if floating and not d.is_floating_point:
             d = _dt.get_default_dtype()
         if _CATEGORY[d.name] > _CATEGORY[self.dtype.name]:
-            raise RuntimeError(f"{op}: result type {d.name} can't be cast to the desired output type {self.dtype.name}")
+            other_dtype = other.dtype.name if isinstance(other, Tensor) else type(other).__name__
+            raise RuntimeError(f"{op}: result type {d.name} can't be cast to the desired output type {self.dtype.name} "
+                               f"(operands {self.dtype.name} and {other_dtype})")
         other = as_operand(other, self.dtype, op)
     if type(other._data) is not type(self._data) or (self.is_cuda and other.device != self.device):
         # copy_ takes its source from any device; other ops a number or a 0-d CPU tensor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes as _dt
+from .._checks import tensor_arg
 from ..autograd.node import Node
 from .. import arrays
 from ..arrays import device_of, to_device
@@ -170,7 +171,14 @@ def getitem(x: Tensor, key) -> Tensor:
             return AdvancedIndex.apply(x, nkey)
         return BasicIndex.apply(x, nkey)
     except IndexError as e:
-        raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
+        raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)}{_index_shapes(key)})") from None
+
+
+def _index_shapes(key) -> str:
+    """The shapes of the tensor indices in `key`, for an error message."""
+    parts = key if isinstance(key, tuple) else (key,)
+    shapes = [tuple(k.shape) for k in parts if isinstance(k, Tensor)]
+    return "".join(f" with an index of shape {s}" for s in shapes)
 
 
 class IndexPut(Node):
@@ -226,7 +234,7 @@ def setitem(x: Tensor, key, value) -> None:
             f"of shape {tuple(x.shape)}: {e}"
         ) from None
     except IndexError as e:
-        raise IndexError(f"setitem: {e} (indexing a tensor of shape {tuple(x.shape)})") from None
+        raise IndexError(f"setitem: {e} (indexing a tensor of shape {tuple(x.shape)}{_index_shapes(key)})") from None
 
 
 def nonzero(x: Tensor, as_tuple: bool = False):
@@ -257,3 +265,35 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
             raise IndexError(f"index_select(): a 0-dim input takes a one-element index, got shape {tuple(index.shape)}")
         return x.clone()
     return getitem(x, (slice(None),) * d + (index.reshape(-1),))
+
+
+def flip(input, dims) -> Tensor:  # noqa: A002 - PyTorch's names
+    """input with the order of its elements reversed along each of `dims` (a copy, as PyTorch's)."""
+    from .reduce import normalize_dims
+
+    tensor_arg(input, "flip")
+    axes = normalize_dims(input, dims if isinstance(dims, (tuple, list)) else (dims,), "flip", empty_means_all=False)
+    out = input
+    for axis in axes:
+        n = out.shape[axis]
+        out = index_select(out, axis, Tensor._wrap(np.arange(n - 1, -1, -1, dtype=np.int64)))
+    return out if axes else out.clone()
+
+
+def masked_fill(input, mask, value) -> Tensor:  # noqa: A002 - PyTorch's names
+    """input with `value` where the bool `mask` (broadcast to input's shape) is True."""
+    from .elementwise import as_operand, where
+
+    tensor_arg(input, "masked_fill")
+    tensor_arg(mask, "masked_fill", "mask")
+    if mask.dtype is not _dt.bool_:
+        raise RuntimeError(f"masked_fill: only boolean masks are supported, but got mask with dtype {mask.dtype.name}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise RuntimeError(f"masked_fill: only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{value.ndim} dimension(s) (shape {tuple(value.shape)})")
+    shape = arrays.broadcast_shapes("masked_fill", tuple(input.shape), tuple(mask.shape))
+    if tuple(shape) != tuple(input.shape):
+        raise RuntimeError(f"masked_fill: mask of shape {tuple(mask.shape)} cannot be broadcast to the input's "
+                           f"shape {tuple(input.shape)}")
+    fill = value.to(input.dtype) if isinstance(value, Tensor) else as_operand(value, input.dtype, "masked_fill")
+    return where(mask, fill, input)

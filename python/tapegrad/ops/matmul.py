@@ -62,7 +62,8 @@ def _as_batch3(x, batch):
     return arrays.reshape(arrays.contiguous(x), (nb,) + x.shape[-2:])
 
 
-def matmul(a, b) -> Tensor:
+def matmul(input, other) -> Tensor:  # noqa: A002 - PyTorch's keyword names
+    a, b = input, other
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         x, y = a._data, b._data
         # Two matrices of one float dtype that align: the common case, checked in one place.
@@ -192,3 +193,86 @@ def _linear_checked(input, weight, bias, act) -> Tensor:  # noqa: A002
     args = (x2, weight) if bias is None else (x2, weight, bias)
     out = Linear.apply(*args, act=act)
     return out if input.ndim == 2 else reshape(out, lead + (weight.shape[0],))
+
+
+# --- the other products, composites of matmul (PyTorch's names, checks and keyword names) ------
+
+def _float_operands(op: str, *named):
+    for name, t in named:
+        tensor_arg(t, op, name)
+    dtypes = {t.dtype for _, t in named}
+    if len(dtypes) > 1:
+        raise RuntimeError(f"{op}: expected all operands to have the same dtype, got "
+                           + " and ".join(t.dtype.name for _, t in named))
+
+
+def dot(input, tensor) -> Tensor:  # noqa: A002
+    """The inner product of two 1-D tensors of one length."""
+    _float_operands("dot", ("input", input), ("tensor", tensor))
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {input.ndim}D and {tensor.ndim}D tensors "
+                           f"(shapes {tuple(input.shape)} and {tuple(tensor.shape)})")
+    if input.shape[0] != tensor.shape[0]:
+        raise RuntimeError(f"dot: inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+                           f"[{tensor.shape[0]}] to have the same number of elements")
+    return matmul(input, tensor)
+
+
+def mv(input, vec) -> Tensor:  # noqa: A002
+    """A matrix (n, m) times a vector (m,)."""
+    _float_operands("mv", ("input", input), ("vec", vec))
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got shapes {tuple(input.shape)} and "
+                           f"{tuple(vec.shape)}")
+    if input.shape[1] != vec.shape[0]:
+        raise RuntimeError(f"mv: size mismatch, got input {tuple(input.shape)} and vec {tuple(vec.shape)}")
+    return matmul(input, vec)
+
+
+def bmm(input, mat2) -> Tensor:  # noqa: A002
+    """Batched matrix products of (b, n, m) and (b, m, p), without broadcasting."""
+    _float_operands("bmm", ("input", input), ("mat2", mat2))
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise RuntimeError(f"bmm: batch1 must be a 3D tensor and batch2 must be a 3D tensor, got shapes "
+                           f"{tuple(input.shape)} and {tuple(mat2.shape)}")
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise RuntimeError(f"bmm: shapes {tuple(input.shape)} and {tuple(mat2.shape)} do not align (batch sizes "
+                           "must be equal, input's columns mat2's rows)")
+    return matmul(input, mat2)
+
+
+def outer(input, vec2) -> Tensor:  # noqa: A002
+    """input[i] * vec2[j] for 1-D tensors."""
+    from .elementwise import mul
+    from .shape import reshape
+
+    for name, t in (("input", input), ("vec2", vec2)):
+        tensor_arg(t, "outer", name)
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"outer: 1D tensors expected, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
+    return mul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape; with beta 0,
+    input is not read (its NaN and inf do not propagate), as PyTorch."""
+    from .elementwise import add, mul
+
+    _float_operands("addmm", ("mat1", mat1), ("mat2", mat2))
+    tensor_arg(input, "addmm")
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got shapes {tuple(mat1.shape)} and "
+                           f"{tuple(mat2.shape)}")
+    product = matmul(mat1, mat2)
+    try:
+        fits = tuple(arrays.broadcast_shapes("addmm", tuple(input.shape), tuple(product.shape))) == tuple(product.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"addmm: input of shape {tuple(input.shape)} cannot be broadcast to the product's shape "
+                           f"{tuple(product.shape)} (mat1 {tuple(mat1.shape)}, mat2 {tuple(mat2.shape)})")
+    if alpha != 1:
+        product = mul(product, alpha)
+    if beta == 0:
+        return product
+    return add(mul(input, beta) if beta != 1 else input, product)
